@@ -1,0 +1,24 @@
+"""Project hooks: seed every run and report the device before any node starts."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+from movie_rec.runtime import resolve_device, seed_everything
+
+logger = logging.getLogger(__name__)
+
+
+class RuntimeHooks:
+    """Applies the ``runtime`` parameters (seed, device) once per run."""
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        runtime = context.params.get("runtime", {})
+        seed = int(runtime.get("seed", 42))
+        seed_everything(seed)
+        device = resolve_device(str(runtime.get("device", "auto")))
+        logger.info("movie_rec runtime: seed=%d device=%s", seed, device)

@@ -1,0 +1,1 @@
+"""Plain model code (torch, numpy, scipy); nothing here imports Kedro."""

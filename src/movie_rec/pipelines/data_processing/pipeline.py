@@ -1,0 +1,60 @@
+"""data_processing: validated raw files → ids, interactions, item features, split, matrices."""
+
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import (
+    build_id_maps,
+    build_item_features,
+    deduplicate_ratings,
+    index_interactions,
+    interaction_matrix,
+    split_validation,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(deduplicate_ratings, "raw_ratings", "ratings", name="deduplicate_ratings"),
+            Node(build_id_maps, "ratings", ["user_map", "item_map"], name="build_id_maps"),
+            Node(
+                index_interactions,
+                ["ratings", "user_map", "item_map"],
+                "interactions",
+                name="index_interactions",
+            ),
+            Node(
+                build_item_features,
+                [
+                    "item_map",
+                    "interactions",
+                    "raw_titles",
+                    "raw_years",
+                    "raw_directors",
+                    "raw_writers",
+                    "raw_genres",
+                    "params:data_processing.preprocessing",
+                ],
+                ["item_features", "item_directors", "item_writers"],
+                name="build_item_features",
+            ),
+            Node(
+                split_validation,
+                ["interactions", "params:data_processing.split"],
+                ["split_train", "valid_answers"],
+                name="split_validation",
+            ),
+            Node(
+                interaction_matrix,
+                ["split_train", "user_map", "item_map"],
+                "train_matrix_valid",
+                name="train_matrix_valid",
+            ),
+            Node(
+                interaction_matrix,
+                ["interactions", "user_map", "item_map"],
+                "train_matrix_full",
+                name="train_matrix_full",
+            ),
+        ]
+    )

@@ -1,0 +1,60 @@
+"""The one place that decides the torch device, seeds randomness and sets up autocast.
+
+Every model takes its device from :func:`resolve_device` and wraps its forward passes in
+:func:`autocast`, so a GPU run uses CUDA with bf16 and a CPU run stays float32 and
+deterministic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+logger = logging.getLogger(__name__)
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """Turn the ``runtime.device`` parameter into a torch device.
+
+    ``auto`` picks CUDA when a GPU is visible and the CPU otherwise; asking for ``cuda``
+    on a machine without one is an error rather than a silent fallback.
+    """
+    if name not in DEVICE_CHOICES and not name.startswith("cuda:"):
+        raise ValueError(
+            f"runtime.device must be one of {DEVICE_CHOICES} or 'cuda:N', got {name!r}"
+        )
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"runtime.device is {name!r} but torch sees no CUDA device "
+            f"(torch {torch.__version__}); install a CUDA build of torch or use 'auto'"
+        )
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch and make CPU kernels deterministic."""
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - libraries still draw from the legacy global RNG
+    torch.manual_seed(seed)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+@contextlib.contextmanager
+def autocast(device: torch.device) -> Iterator[None]:
+    """bf16 autocast on CUDA; a no-op on the CPU, where float32 keeps runs reproducible."""
+    if device.type == "cuda":
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16):
+            yield
+    else:
+        yield

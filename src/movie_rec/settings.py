@@ -1,0 +1,13 @@
+"""Kedro project settings."""
+
+from kedro.config import OmegaConfigLoader
+
+from movie_rec.hooks import RuntimeHooks
+
+HOOKS = (RuntimeHooks(),)
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+}

@@ -1,0 +1,28 @@
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from movie_rec.models.baselines import ItemCooccurrence, LastItemTransition, MostPopular
+from movie_rec.models.sequences import user_sequences
+
+
+def test_sequences_and_transitions_on_a_hand_example():
+    inter = pd.DataFrame(
+        {"user_idx": [1, 0, 0, 0, 1], "item_idx": [2, 0, 1, 2, 0], "time": [5, 1, 2, 3, 9]}
+    )
+    seqs = user_sequences(inter, n_users=3)
+    assert seqs.of(0).tolist() == [0, 1, 2] and seqs.of(1).tolist() == [2, 0]
+    assert seqs.last_items().tolist() == [2, 0, -1]
+    model = LastItemTransition(seqs, n_items=3)
+    # transitions: 0->1, 1->2, 2->0 ; user 1 ended on 0 -> item 1 is the top
+    np.testing.assert_array_equal(model.transitions.toarray(), [[0, 1, 0], [0, 0, 1], [1, 0, 0]])
+    assert model.score(np.array([1])).argmax() == 1
+    assert np.allclose(model.score(np.array([2])), model.tie_break)
+
+
+def test_popularity_and_cooccurrence_scores():
+    matrix = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 1], [1, 1, 0]], dtype=np.float32))
+    np.testing.assert_array_equal(MostPopular(matrix).score(np.array([0]))[0], [3, 2, 1])
+    cooc = ItemCooccurrence(matrix).score(np.array([1]))[0]
+    # user 1 has items 0 and 2: item 1 co-occurs with 0 twice and with 2 never
+    np.testing.assert_array_equal(cooc, [1, 2, 1])

@@ -1,0 +1,81 @@
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from movie_rec.synthetic import GENRES, PRESETS, generate, main
+
+
+def test_same_seed_same_data_other_seed_other_data(tiny_raw):
+    again = generate("tiny", seed=3)
+    for name, table in tiny_raw.items():
+        pd.testing.assert_frame_equal(table, again[name])
+    other = generate("tiny", seed=4)
+    assert not other["train_ratings.csv"].equals(tiny_raw["train_ratings.csv"])
+
+
+def test_competition_format(tiny_raw):
+    ratings = tiny_raw["train_ratings.csv"]
+    assert list(ratings.columns) == ["user", "item", "time"]
+    assert all(pd.api.types.is_integer_dtype(t) for t in ratings.dtypes)
+    assert not ratings.duplicated(["user", "item"]).any()
+    assert ratings["item"].max() > len(ratings["item"].unique())  # ids are not dense
+    history = ratings.groupby("user").size()
+    assert history.min() >= PRESETS["tiny"].min_history
+    assert ratings.groupby("user")["time"].apply(lambda t: t.is_monotonic_increasing).all()
+    assert ratings["time"].between(1104537600, 1451606400).all()  # 2005 .. 2015
+
+    titles = tiny_raw["titles.tsv"]
+    assert titles["title"].str.match(r".+ \(\d{4}\)$").all()
+    years = tiny_raw["years.tsv"]
+    assert len(years) < len(titles)  # a few movies lack a year
+    for table, column in (("directors.tsv", "director"), ("writers.tsv", "writer")):
+        people = tiny_raw[table]
+        assert people[column].str.fullmatch(r"nm\d{7}").all()
+        assert people.groupby("item").size().max() > 1  # several per movie
+        assert people["item"].nunique() < len(titles)  # some movies have none
+    genres = tiny_raw["genres.tsv"]
+    assert set(genres["genre"]) <= set(GENRES)
+    assert genres["item"].nunique() == len(titles)  # every movie has a genre
+    side_only = set(titles["item"]) - set(ratings["item"])
+    assert side_only  # side files name movies nobody watched
+
+
+def test_sequels_follow_their_first_part(tiny_raw):
+    titles = tiny_raw["titles.tsv"].set_index("item")["title"]
+    ratings = tiny_raw["train_ratings.csv"]
+    nxt = ratings.groupby("user")["item"].shift(-1)
+    pairs = pd.DataFrame({"a": ratings["item"].map(titles), "b": nxt.map(titles)}).dropna()
+    base = pairs["a"].str.replace(r" \(\d{4}\)$", "", regex=True)
+    sequel = pairs["b"].str.replace(r" \(\d{4}\)$", "", regex=True)
+    follows = [
+        re.fullmatch(re.escape(a) + r" 2", b) is not None for a, b in zip(base, sequel, strict=True)
+    ]
+    assert sum(follows) > 0
+
+
+def test_competition_preset_matches_reference_scale():
+    spec = PRESETS["competition"]
+    assert (spec.n_users, spec.n_items) == (31_360, 6_807)
+    assert spec.min_history == 16 and spec.max_history == 2_912
+    assert spec.mean_history * spec.n_users == pytest.approx(5_154_471, rel=0.01)
+
+
+def test_command_line_writes_six_files(tmp_path):
+    main(["--preset", "tiny", "--out", str(tmp_path), "--seed", "1"])
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted(
+        [
+            "train_ratings.csv",
+            "titles.tsv",
+            "years.tsv",
+            "directors.tsv",
+            "writers.tsv",
+            "genres.tsv",
+        ]
+    )
+    header = (tmp_path / "titles.tsv").read_text().splitlines()[0]
+    assert header == "item\ttitle"
+    ratings = pd.read_csv(tmp_path / "train_ratings.csv")
+    assert np.issubdtype(ratings["time"].dtype, np.integer)
