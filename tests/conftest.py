@@ -91,11 +91,26 @@ def kedro_project(tmp_path, tiny_raw) -> Path:
     return tmp_path
 
 
+def nested(params: dict) -> dict:
+    """``{"a.b": 1}`` → ``{"a": {"b": 1}}``, as ``kedro run --params=a.b=1`` does."""
+    result: dict = {}
+    for key, value in params.items():
+        *parents, leaf = key.split(".")
+        node = result
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return result
+
+
 def run_pipeline(project: Path, pipeline: str | None = None, params: dict | None = None) -> None:
-    """Run a pipeline of ``project`` in a real KedroSession (``None`` = ``__default__``)."""
+    """Run a pipeline of ``project`` in a real KedroSession (``None`` = ``__default__``).
+
+    ``params`` are runtime parameters; dotted keys override nested parameters.
+    """
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
     bootstrap_project(project)
-    with KedroSession.create(project_path=project, runtime_params=params or {}) as session:
+    with KedroSession.create(project_path=project, runtime_params=nested(params or {})) as session:
         session.run(pipeline_name=pipeline)

@@ -35,6 +35,14 @@ def test_pipeline_writes_every_output(kedro_project, tiny_raw):
     assert set(out["valid_answers"]["kind"]) == {"last", "random"}
 
 
+def test_nested_parameters_can_be_overridden_per_run(kedro_project):
+    run_pipeline(kedro_project, "data_processing", {"data_processing.split.n_last": 2})
+    answers = _outputs(kedro_project)["valid_answers"]
+    per_user = answers[answers.kind == "last"].groupby("user_idx").size()
+    assert (per_user == 2).all()
+    assert (answers[answers.kind == "random"].groupby("user_idx").size() == 6).all()
+
+
 def test_raw_dir_is_a_runtime_parameter(kedro_project, tmp_path_factory, tiny_raw):
     elsewhere = tmp_path_factory.mktemp("competition_files")
     for path in (kedro_project / "data" / "01_raw").iterdir():
