@@ -1,0 +1,196 @@
+"""Nodes of the tabular_rec pipeline: thin Kedro glue around :mod:`movie_rec.models.ranker`.
+
+Validation fit: candidates and features from ``split_train`` for the users that have
+held-out answers; the ranker's out-of-fold scores over them are
+``lgbm_ranker_candidates_valid`` (users without answers get no rows there). Final fit: the
+same features from all interactions for every user, scored by a ranker trained on the
+validation users, give ``lgbm_ranker_candidates_final``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from movie_rec.evaluation import CANDIDATE_COLUMNS, recall_at_k
+from movie_rec.model_outputs import model_metrics, stopwatch
+from movie_rec.models import ranker
+
+logger = logging.getLogger(__name__)
+
+MODEL = "lgbm_ranker"
+
+
+def empty_candidates() -> pd.DataFrame:
+    """A candidate frame with no rows but the right columns and dtypes."""
+    return pd.DataFrame(
+        {
+            "user_idx": pd.Series(dtype="int64"),
+            "item_idx": pd.Series(dtype="int64"),
+            "score": pd.Series(dtype="float32"),
+            "rank": pd.Series(dtype="int64"),
+        }
+    )[CANDIDATE_COLUMNS]
+
+
+def skipped_outputs() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any], pd.DataFrame]:
+    """What the ranker node writes when ``tabular_rec.enabled`` is false."""
+    importance = pd.DataFrame({"feature": pd.Series(dtype="str"), "gain": pd.Series(dtype="f8")})
+    return empty_candidates(), empty_candidates(), {"model": MODEL, "skipped": True}, importance
+
+
+def _check_models(params: dict[str, Any], first_stage: dict[str, pd.DataFrame]) -> None:
+    """The parameters' model list must match the inputs wired in ``create_pipeline``."""
+    configured = list(params["first_stage_models"])
+    if configured != list(first_stage):
+        raise ValueError(
+            f"tabular_rec.first_stage_models is {configured} but the pipeline is wired for "
+            f"{list(first_stage)}; edit FIRST_STAGE_MODELS in pipelines/tabular_rec/pipeline.py too"
+        )
+
+
+def _features(
+    users: np.ndarray | None,
+    history: pd.DataFrame,
+    matrix: sp.csr_matrix,
+    item_features: pd.DataFrame,
+    item_directors: pd.DataFrame,
+    item_writers: pd.DataFrame,
+    params: dict[str, Any],
+    first_stage: dict[str, pd.DataFrame],
+) -> pd.DataFrame:
+    _check_models(params, first_stage)
+    if not params["enabled"]:
+        return pd.DataFrame(columns=ranker.PAIR)
+    with stopwatch() as timer:
+        popular = ranker.popular_candidates(matrix, int(params["n_popular"]), users)
+        pairs = ranker.candidate_union(first_stage, popular, int(params["top_n"]), matrix, users)
+        features = ranker.build_features(
+            pairs, first_stage, history, matrix, item_features, item_directors, item_writers,
+            recent_share=float(params["recent_share"]),
+        )  # fmt: skip
+    logger.info(
+        "lgbm_ranker features: %d pairs × %d columns for %d users in %.1fs",
+        len(features), features.shape[1] - 2, features["user_idx"].nunique(), timer["seconds"],
+    )  # fmt: skip
+    return features
+
+
+def build_features_valid(
+    split_train: pd.DataFrame,
+    train_matrix_valid: sp.csr_matrix,
+    item_features: pd.DataFrame,
+    item_directors: pd.DataFrame,
+    item_writers: pd.DataFrame,
+    valid_answers: pd.DataFrame,
+    params: dict[str, Any],
+    **first_stage: pd.DataFrame,
+) -> pd.DataFrame:
+    """Features of the validation users' candidates, from ``split_train`` only.
+
+    ``valid_answers`` only chooses which users get rows; no feature reads it.
+    """
+    users = np.unique(valid_answers["user_idx"].to_numpy())
+    return _features(
+        users, split_train, train_matrix_valid, item_features, item_directors, item_writers,
+        params, first_stage,
+    )  # fmt: skip
+
+
+def build_features_final(
+    interactions: pd.DataFrame,
+    train_matrix_full: sp.csr_matrix,
+    item_features: pd.DataFrame,
+    item_directors: pd.DataFrame,
+    item_writers: pd.DataFrame,
+    params: dict[str, Any],
+    **first_stage: pd.DataFrame,
+) -> pd.DataFrame:
+    """Features of every user's final-fit candidates, from all interactions."""
+    return _features(
+        None, interactions, train_matrix_full, item_features, item_directors, item_writers,
+        params, first_stage,
+    )  # fmt: skip
+
+
+def _config(params: dict[str, Any], runtime: dict[str, Any]) -> ranker.RankerConfig:
+    return ranker.RankerConfig(
+        lgbm=dict(params["lgbm"]),
+        max_rounds=int(params["max_rounds"]),
+        early_stopping_share=float(params["early_stopping_share"]),
+        early_stopping_rounds=int(params["early_stopping_rounds"]),
+        max_train_users=params.get("max_train_users"),
+        seed=int(runtime["seed"]),
+        num_threads=int(params["num_threads"]),
+    )
+
+
+def train_and_rank(
+    features_valid: pd.DataFrame,
+    features_final: pd.DataFrame,
+    valid_answers: pd.DataFrame,
+    params: dict[str, Any],
+    runtime: dict[str, Any],
+    candidates: dict[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any], pd.DataFrame]:
+    """Out-of-fold validation candidates, final candidates, metrics and feature importance.
+
+    The final ranker trains on the validation users (at most ``max_train_users``) for the
+    mean round count the fold models kept: no early stopping there, as every validation
+    user may be in its training data.
+    """
+    if not params["enabled"]:
+        return skipped_outputs()
+    k, config = int(candidates["k"]), _config(params, runtime)
+    labels = ranker.label_pairs(features_valid, valid_answers)
+    with stopwatch() as fit_time:
+        oof = ranker.out_of_fold_scores(features_valid, labels, int(params["n_folds"]), config)
+        rounds = max(1, round(float(np.mean(oof.best_iterations))))
+        booster, _ = ranker.fit_ranker(features_valid, labels, config, rounds=rounds)
+    with stopwatch() as predict_time:
+        candidates_valid = ranker.rank_candidates(features_valid, oof.scores, k)
+        final_scores = ranker.predict(booster, features_final)
+        candidates_final = ranker.rank_candidates(features_final, final_scores, k)
+    importance = ranker.feature_importance(booster)
+    first_stage = [c.removesuffix("_rank") for c in features_valid if c.endswith("_rank")]
+    metrics = model_metrics(
+        MODEL,
+        candidates_valid,
+        valid_answers,
+        fit_seconds=fit_time["seconds"],
+        predict_seconds=predict_time["seconds"],
+        device="cpu",
+        hyperparameters={key: value for key, value in params.items() if key != "enabled"},
+        epochs=rounds,
+        extra={
+            "fold_rounds": oof.best_iterations,
+            "candidate_recall": _candidate_recall(labels, valid_answers),
+            "first_stage_recall@10": {
+                name: recall_at_k(_first_stage_top(features_valid, name), valid_answers)[
+                    "recall@10"
+                ]
+                for name in first_stage
+            },
+            "top_features": importance["feature"].head(10).tolist(),
+        },
+    )
+    logger.info(
+        "lgbm_ranker: out-of-fold Recall@10 %.4f (first stage %s)",
+        metrics["recall@10"], metrics["first_stage_recall@10"],
+    )  # fmt: skip
+    return candidates_valid, candidates_final, metrics, importance
+
+
+def _candidate_recall(labels: np.ndarray, answers: pd.DataFrame) -> float:
+    """Share of the held-out answers the candidate union contains (the ranker's ceiling)."""
+    return float(labels.sum() / max(len(answers[ranker.PAIR].drop_duplicates()), 1))
+
+
+def _first_stage_top(features: pd.DataFrame, name: str) -> pd.DataFrame:
+    """A first-stage model's own ranking, read back from its rank feature."""
+    proposed = features.loc[features[f"{name}_rank"].notna(), [*ranker.PAIR, f"{name}_rank"]]
+    return proposed.rename(columns={f"{name}_rank": "rank"})
