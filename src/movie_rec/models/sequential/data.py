@@ -1,0 +1,263 @@
+"""The sequence toolkit every sequential model shares.
+
+Id layout: item ``i`` of the dense ids keeps index ``i``; ``pad_id(n_items) == n_items`` is
+the padding row and ``mask_id(n_items) == n_items + 1`` BERT4Rec's (and S3Rec's) mask
+token, both extra embedding rows. Models score only the ``n_items`` real items.
+
+* :func:`left_padded` — each user's last ``max_len`` items, left-padded: the one model
+  input for prediction.
+* :class:`WindowExamples` — training windows of ``max_len + 1`` items cut once from every
+  history (long histories give several windows) and reused every epoch; next-item models
+  read inputs ``w[:, :-1]`` and targets ``w[:, 1:]`` (all prefixes at once).
+* :class:`PrefixExamples` — one example per position (the window ending before it and the
+  item at it), gathered lazily, for models that read one target per sequence (SRGNN).
+* :func:`sample_negatives` — negatives drawn from the real items only.
+* :func:`candidates` / :class:`RecallEvaluator` — the one prediction path: score all items
+  from the user's full (last ``max_len``) sequence and keep the top unseen ones with
+  :func:`movie_rec.evaluation.top_k_unseen`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+from movie_rec.evaluation import recall_at_k, top_k_unseen
+from movie_rec.models.sequences import UserSequences
+from movie_rec.runtime import autocast
+
+IGNORE = -100  # target value the losses skip (cross_entropy's ignore_index)
+
+ScoreNext = Callable[[torch.Tensor], torch.Tensor]
+
+
+def pad_id(n_items: int) -> int:
+    return n_items
+
+
+def mask_id(n_items: int) -> int:
+    return n_items + 1
+
+
+def _windows_from(
+    sequences: UserSequences, users: np.ndarray, ends: np.ndarray, width: int, pad: int
+) -> np.ndarray:
+    """Rows of ``width`` items ending (exclusive) at flat offsets ``ends``, left-padded."""
+    starts = sequences.offsets[users]
+    index = ends[:, None] - width + np.arange(width)[None, :]
+    valid = index >= starts[:, None]
+    rows = np.full(index.shape, pad, dtype=np.int64)
+    rows[valid] = sequences.items[index[valid]]
+    return rows
+
+
+def left_padded(sequences: UserSequences, max_len: int, pad: int) -> np.ndarray:
+    """``(n_users, max_len)``: every user's last ``max_len`` items, oldest first, padded left."""
+    users = np.arange(sequences.n_users)
+    return _windows_from(sequences, users, sequences.offsets[1:], max_len, pad)
+
+
+def trim_padding(rows: torch.Tensor, pad: int) -> torch.Tensor:
+    """Drop the leading columns that are padding in every row (all-pad rows keep one)."""
+    real = (rows != pad).any(dim=0)
+    first = int(real.to(torch.int8).argmax()) if bool(real.any()) else rows.shape[1] - 1
+    return rows[:, first:]
+
+
+BUCKET_BATCHES = 32  # batches whose examples are grouped by length
+
+
+def batch_order(
+    lengths: np.ndarray, batch_size: int, seed: int, epoch: int
+) -> Iterator[np.ndarray]:
+    """Shuffled index batches of similar lengths, reproducible for ``(seed, epoch)``.
+
+    A random permutation is cut into buckets of ``BUCKET_BATCHES`` batches, each bucket
+    is sorted by length and cut into batches, and the batches are shuffled: batches stay
+    random but carry little padding, which :func:`trim_padding` then drops.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(lengths))
+    bucket = batch_size * BUCKET_BATCHES
+    batches = []
+    for start in range(0, len(order), bucket):
+        chunk = order[start : start + bucket]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    for index in rng.permutation(len(batches)):
+        yield batches[index]
+
+
+@dataclass
+class WindowExamples:
+    """Training windows of ``max_len + 1`` items, built once, kept on the device."""
+
+    windows: torch.Tensor
+    pad: int
+
+    @classmethod
+    def build(
+        cls, sequences: UserSequences, max_len: int, pad: int, device: torch.device
+    ) -> WindowExamples:
+        """Cut each history from its end into windows of ``max_len + 1`` items.
+
+        Consecutive windows overlap by one item so that every item but a user's first
+        is a next-item target exactly once. Users with fewer than two items give none.
+        """
+        width = max_len + 1
+        lengths = sequences.lengths()
+        users, ends = [], []
+        for step in range(int(np.ceil(max(lengths.max(initial=0) - 1, 0) / max_len))):
+            has = lengths - 1 > step * max_len
+            users.append(np.flatnonzero(has))
+            ends.append(sequences.offsets[1:][has] - step * max_len)
+        users_arr = np.concatenate(users) if users else np.zeros(0, dtype=np.int64)
+        ends_arr = np.concatenate(ends) if ends else np.zeros(0, dtype=np.int64)
+        rows = _windows_from(sequences, users_arr, ends_arr, width, pad)
+        return cls(torch.as_tensor(rows, device=device), pad)
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def batches(self, batch_size: int, seed: int) -> Callable[[int], Iterator[torch.Tensor]]:
+        """``batches(epoch)`` for :func:`movie_rec.models.training.train`: trimmed windows."""
+
+        lengths = (self.windows != self.pad).sum(1).cpu().numpy()
+
+        def epoch_batches(epoch: int) -> Iterator[torch.Tensor]:
+            for index in batch_order(lengths, batch_size, seed, epoch):
+                rows = self.windows[torch.as_tensor(index, device=self.windows.device)]
+                yield trim_padding(rows, self.pad)
+
+        return epoch_batches
+
+
+def next_item_pairs(windows: torch.Tensor, pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs ``w[:, :-1]`` and next-item targets ``w[:, 1:]`` (``IGNORE`` after padding)."""
+    inputs, targets = windows[:, :-1], windows[:, 1:]
+    targets = targets.masked_fill(inputs == pad, IGNORE)
+    return inputs, targets
+
+
+@dataclass
+class PrefixExamples:
+    """One example per position ``t >= 1`` of every history: (items before ``t``, item ``t``)."""
+
+    items: torch.Tensor
+    starts: torch.Tensor
+    positions: torch.Tensor
+    max_len: int
+    pad: int
+
+    @classmethod
+    def build(
+        cls, sequences: UserSequences, max_len: int, pad: int, device: torch.device
+    ) -> PrefixExamples:
+        lengths = sequences.lengths()
+        user_of = np.repeat(np.arange(sequences.n_users), lengths)
+        positions = np.arange(len(sequences.items))
+        keep = positions > sequences.offsets[user_of]
+        return cls(
+            torch.tensor(sequences.items, device=device),
+            torch.as_tensor(sequences.offsets[user_of][keep], device=device),
+            torch.as_tensor(positions[keep], device=device),
+            max_len,
+            pad,
+        )
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def gather(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Left-padded ``(B, max_len)`` histories and ``(B,)`` targets of examples ``index``."""
+        ends, starts = self.positions[index], self.starts[index]
+        offsets = torch.arange(-self.max_len, 0, device=ends.device)
+        flat = ends[:, None] + offsets[None, :]
+        rows = torch.where(
+            flat >= starts[:, None], self.items[flat.clamp(min=0)], torch.full_like(flat, self.pad)
+        )
+        return trim_padding(rows, self.pad), self.items[ends]
+
+    def batches(
+        self, batch_size: int, seed: int, per_epoch: int | None = None
+    ) -> Callable[[int], Iterator[tuple[torch.Tensor, torch.Tensor]]]:
+        """``batches(epoch)``; ``per_epoch`` caps the examples an epoch visits (a fresh draw)."""
+
+        lengths = (self.positions - self.starts).clamp(max=self.max_len).cpu().numpy()
+
+        def epoch_batches(epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+            subset = np.arange(len(self))
+            if per_epoch and per_epoch < len(self):
+                subset = np.sort(
+                    np.random.default_rng([seed, epoch, 1]).permutation(len(self))[:per_epoch]
+                )
+            for index in batch_order(lengths[subset], batch_size, seed, epoch):
+                yield self.gather(torch.as_tensor(subset[index], device=self.items.device))
+
+        return epoch_batches
+
+
+def sample_negatives(
+    shape: tuple[int, ...], n_items: int, generator: torch.Generator, device: torch.device
+) -> torch.Tensor:
+    """Uniform negatives over the real items ``0..n_items-1`` (never padding or mask ids)."""
+    drawn = torch.randint(0, n_items, shape, generator=generator, device=generator.device)
+    return drawn.to(device)
+
+
+def score_function(
+    score_next: ScoreNext, inputs: np.ndarray, pad: int, device: torch.device
+) -> Callable[[np.ndarray], torch.Tensor]:
+    """``score_fn(users)`` for ``top_k_unseen``: next-item scores from each user's input row."""
+
+    def score(users: np.ndarray) -> torch.Tensor:
+        rows = trim_padding(torch.as_tensor(inputs[users], device=device), pad)
+        with torch.no_grad(), autocast(device):
+            return score_next(rows).float()
+
+    return score
+
+
+def candidates(
+    score_next: ScoreNext,
+    inputs: np.ndarray,
+    seen: sp.csr_matrix,
+    k: int,
+    pad: int,
+    device: torch.device,
+    users: np.ndarray | None = None,
+    batch_size: int = 512,
+) -> pd.DataFrame:
+    """Top ``k`` unseen items per user from the model's next-item scores.
+
+    Users are scored in order of history length, so each batch carries little padding.
+    """
+    users = np.arange(len(inputs)) if users is None else np.asarray(users)
+    users = users[np.argsort((inputs[users] != pad).sum(1), kind="stable")]
+    score = score_function(score_next, inputs, pad, device)
+    top = top_k_unseen(score, seen, k, users=users, batch_size=batch_size)
+    return top.sort_values(["user_idx", "rank"], ignore_index=True)
+
+
+@dataclass
+class RecallEvaluator:
+    """Validation Recall@10 of a model's candidates for the users with held-out answers."""
+
+    score_next: ScoreNext
+    inputs: np.ndarray
+    seen: sp.csr_matrix
+    answers: pd.DataFrame
+    pad: int
+    device: torch.device
+
+    def __call__(self) -> float:
+        users = np.unique(self.answers["user_idx"].to_numpy())
+        top = candidates(
+            self.score_next, self.inputs, self.seen, 10, self.pad, self.device, users=users
+        )
+        return recall_at_k(top, self.answers, k=10)["recall@10"]

@@ -1,0 +1,74 @@
+"""GRU4Rec: Hidasi et al., "Session-based Recommendations with Recurrent Neural Networks",
+ICLR 2016.
+
+A GRU reads the history and predicts the next item at every position (cross-entropy over
+all items through an output layer of its own). Histories are packed, so the left
+padding never enters the recurrent state.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from movie_rec.models.sequences import UserSequences
+from movie_rec.models.sequential.data import IGNORE, WindowExamples, next_item_pairs, pad_id
+
+
+class GRU4Rec(nn.Module):
+    def __init__(
+        self,
+        n_items: int,
+        max_len: int = 200,
+        hidden: int = 64,
+        layers: int = 1,
+        dropout: float = 0.2,
+    ) -> None:
+        super().__init__()
+        self.n_items, self.max_len, self.pad = n_items, max_len, pad_id(n_items)
+        self.item_embedding = nn.Embedding(n_items + 1, hidden, padding_idx=self.pad)
+        self.gru = nn.GRU(
+            hidden,
+            hidden,
+            num_layers=layers,
+            batch_first=True,
+            dropout=dropout if layers > 1 else 0.0,
+        )
+        self.drop = nn.Dropout(dropout)
+        self.output = nn.Linear(hidden, n_items)
+        nn.init.normal_(self.item_embedding.weight, std=0.02)
+        with torch.no_grad():
+            self.item_embedding.weight[self.pad].zero_()
+
+    def build_examples(self, sequences: UserSequences, device: torch.device) -> WindowExamples:
+        return WindowExamples.build(sequences, self.max_len, self.pad, device)
+
+    def states(self, rows: torch.Tensor) -> torch.Tensor:
+        """``(B, W, hidden)`` GRU outputs aligned with the left-padded ``rows``."""
+        width = rows.shape[1]
+        lengths = (rows != self.pad).sum(1).clamp(min=1)
+        shift = (width - lengths)[:, None]
+        columns = torch.arange(width, device=rows.device)[None, :]
+        right_aligned = rows.gather(1, (columns + shift) % width)
+        packed = pack_padded_sequence(
+            self.drop(self.item_embedding(right_aligned)),
+            lengths.cpu(),
+            batch_first=True,
+            enforce_sorted=False,
+        )
+        outputs, _ = pad_packed_sequence(self.gru(packed)[0], batch_first=True, total_length=width)
+        back = ((columns - shift) % width)[:, :, None].expand(-1, -1, outputs.shape[-1])
+        return self.drop(outputs.gather(1, back))
+
+    def logits(self, states: torch.Tensor) -> torch.Tensor:
+        return self.output(states)
+
+    def loss(self, windows: torch.Tensor) -> torch.Tensor:
+        inputs, targets = next_item_pairs(windows, self.pad)
+        keep = targets != IGNORE
+        return F.cross_entropy(self.logits(self.states(inputs)[keep]).float(), targets[keep])
+
+    def score_next(self, rows: torch.Tensor) -> torch.Tensor:
+        return self.logits(self.states(rows)[:, -1])

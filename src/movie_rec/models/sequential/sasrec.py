@@ -1,0 +1,77 @@
+"""SASRec: Kang & McAuley, "Self-Attentive Sequential Recommendation", ICDM 2018.
+
+A causal Transformer over the item sequence predicts the next item at every position.
+The default loss is cross-entropy over all items (cheap at a few thousand items and what
+works); ``loss="bce"`` is the paper's sampled binary cross-entropy with one negative per
+position, drawn from the real items only.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from movie_rec.models.sequences import UserSequences
+from movie_rec.models.sequential.data import (
+    IGNORE,
+    WindowExamples,
+    next_item_pairs,
+    sample_negatives,
+)
+from movie_rec.models.sequential.transformer import TransformerBackbone
+
+LOSSES = ("ce", "bce")
+
+
+class SASRec(nn.Module):
+    def __init__(
+        self,
+        n_items: int,
+        max_len: int = 200,
+        hidden: int = 64,
+        heads: int = 2,
+        layers: int = 2,
+        dropout: float = 0.2,
+        loss: str = "ce",
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+        self.n_items, self.max_len, self.loss_name = n_items, max_len, loss
+        self.backbone = TransformerBackbone(n_items, max_len, hidden, heads, layers, dropout)
+        self.pad = self.backbone.pad
+        self.seed = seed
+        self.generator: torch.Generator | None = None
+
+    def build_examples(self, sequences: UserSequences, device: torch.device) -> WindowExamples:
+        return WindowExamples.build(sequences, self.max_len, self.pad, device)
+
+    def states(self, rows: torch.Tensor) -> torch.Tensor:
+        return self.backbone(rows, causal=True)
+
+    def loss(self, windows: torch.Tensor) -> torch.Tensor:
+        inputs, targets = next_item_pairs(windows, self.pad)
+        states = self.states(inputs)
+        keep = targets != IGNORE
+        return self.loss_at(states[keep], targets[keep])
+
+    def loss_at(self, states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Loss of predicting ``targets`` from ``(N, hidden)`` states."""
+        if self.loss_name == "ce":
+            return F.cross_entropy(self.backbone.item_logits(states).float(), targets)
+        if self.generator is None or self.generator.device != states.device:
+            self.generator = torch.Generator(device=states.device).manual_seed(self.seed)
+        negatives = sample_negatives(targets.shape, self.n_items, self.generator, states.device)
+        embedding = self.backbone.item_embedding
+        positive = (states * embedding(targets)).sum(-1).float()
+        negative = (states * embedding(negatives)).sum(-1).float()
+        return F.binary_cross_entropy_with_logits(
+            torch.cat([positive, negative]),
+            torch.cat([torch.ones_like(positive), torch.zeros_like(negative)]),
+        )
+
+    def score_next(self, rows: torch.Tensor) -> torch.Tensor:
+        """``(B, n_items)`` next-item scores from left-padded histories ``(B, W)``."""
+        return self.backbone.item_logits(self.states(rows)[:, -1])

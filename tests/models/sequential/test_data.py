@@ -1,0 +1,101 @@
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+from movie_rec.models.sequences import user_sequences
+from movie_rec.models.sequential.data import (
+    IGNORE,
+    PrefixExamples,
+    WindowExamples,
+    batch_order,
+    candidates,
+    left_padded,
+    mask_id,
+    next_item_pairs,
+    pad_id,
+    sample_negatives,
+    trim_padding,
+)
+
+CPU = torch.device("cpu")
+
+
+def hand_sequences():
+    histories = {0: [1, 2, 3, 4, 5, 6, 7], 1: [8, 9], 2: [4]}
+    rows = [(u, item, t) for u, items in histories.items() for t, item in enumerate(items)]
+    return user_sequences(pd.DataFrame(rows, columns=["user_idx", "item_idx", "time"]), 4)
+
+
+def test_pad_and_mask_are_extra_rows():
+    assert pad_id(10) == 10 and mask_id(10) == 11
+
+
+def test_left_padded_keeps_the_last_items():
+    rows = left_padded(hand_sequences(), max_len=4, pad=99)
+    np.testing.assert_array_equal(
+        rows, [[4, 5, 6, 7], [99, 99, 8, 9], [99, 99, 99, 4], [99, 99, 99, 99]]
+    )
+
+
+def test_windows_make_every_item_but_the_first_a_target_once():
+    sequences = hand_sequences()
+    windows = WindowExamples.build(sequences, max_len=3, pad=99, device=CPU).windows
+    _, targets = next_item_pairs(windows, 99)
+    targets = targets[targets != IGNORE].tolist()
+    assert sorted(targets) == sorted([2, 3, 4, 5, 6, 7, 9])
+    assert windows.shape[1] == 4
+    assert not (windows == 4).all(1).any()  # user 2 has one item: no window
+
+
+def test_next_item_pairs_ignore_targets_after_padding():
+    inputs, targets = next_item_pairs(torch.tensor([[9, 9, 1, 2, 3]]), pad=9)
+    assert inputs.tolist() == [[9, 9, 1, 2]]
+    assert targets.tolist() == [[IGNORE, IGNORE, 2, 3]]
+
+
+def test_trim_padding_drops_only_all_padding_columns():
+    rows = torch.tensor([[9, 9, 1], [9, 2, 3]])
+    assert trim_padding(rows, 9).tolist() == [[9, 1], [2, 3]]
+
+
+def test_prefix_examples_give_each_position_its_history():
+    examples = PrefixExamples.build(hand_sequences(), max_len=3, pad=99, device=CPU)
+    assert len(examples) == 7  # 6 from user 0, 1 from user 1
+    rows, targets = examples.gather(torch.arange(len(examples)))
+    by_target = dict(zip(targets.tolist(), rows.tolist(), strict=True))
+    assert by_target[2][-1] == 1 and by_target[2][:-1] == [99] * (rows.shape[1] - 1)
+    assert by_target[7] == [4, 5, 6]
+    assert by_target[9][-1] == 8
+
+
+def test_batch_order_is_a_seeded_permutation():
+    lengths = np.random.default_rng(0).integers(1, 50, size=1000)
+    first = np.concatenate(list(batch_order(lengths, 64, seed=1, epoch=3)))
+    again = np.concatenate(list(batch_order(lengths, 64, seed=1, epoch=3)))
+    other = np.concatenate(list(batch_order(lengths, 64, seed=1, epoch=4)))
+    assert sorted(first.tolist()) == list(range(1000))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_negatives_are_real_items():
+    generator = torch.Generator().manual_seed(0)
+    drawn = sample_negatives((20_000,), 7, generator, CPU)
+    assert drawn.min() >= 0 and drawn.max() == 6
+
+
+def test_candidates_score_from_the_latest_items_and_skip_seen():
+    inputs = np.array([[9, 1, 2], [9, 9, 3]])
+    seen = sp.csr_matrix(np.array([[0, 1, 1, 0], [0, 0, 0, 1]], dtype=np.float32))
+
+    def score_next(rows: torch.Tensor) -> torch.Tensor:
+        # score = 1 for the item after the last one (cyclic), small for the rest
+        scores = torch.full((len(rows), 4), 0.1)
+        scores[torch.arange(len(rows)), (rows[:, -1] + 1) % 4] = 1.0
+        return scores
+
+    top = candidates(score_next, inputs, seen, k=2, pad=9, device=CPU)
+    first = top[top["rank"] == 1].set_index("user_idx")["item_idx"]
+    assert first.to_dict() == {0: 3, 1: 0}
+    assert not top.merge(pd.DataFrame({"user_idx": [0, 0, 1], "item_idx": [1, 2, 3]})).shape[0]

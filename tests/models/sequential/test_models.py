@@ -1,0 +1,76 @@
+import pytest
+import torch
+
+from movie_rec.models.sequential.bert4rec import BERT4Rec, cloze_mask
+from movie_rec.models.sequential.fit import build_model
+from movie_rec.models.sequential.gru4rec import GRU4Rec
+from movie_rec.models.sequential.sasrec import SASRec
+from movie_rec.models.sequential.srgnn import SRGNN, session_graph
+
+from .conftest import losses_fall
+
+SMALL = {"max_len": 16, "hidden": 16, "heads": 2, "layers": 1, "dropout": 0.1}
+
+
+def test_sasrec_causal_mask_hides_the_future():
+    model = SASRec(30, **SMALL).eval()
+    rows = torch.tensor([[30, 30, 3, 4, 5, 6, 7, 8]])
+    changed = rows.clone()
+    changed[0, 5:] = torch.tensor([20, 21, 22])
+    with torch.no_grad():
+        before, after = model.states(rows), model.states(changed)
+    torch.testing.assert_close(before[:, :5], after[:, :5])
+    assert not torch.allclose(before[:, 5:], after[:, 5:])
+
+
+def test_left_padding_does_not_change_predictions():
+    for model in (SASRec(30, **SMALL), GRU4Rec(30, max_len=16, hidden=16), SRGNN(30, 16, 16)):
+        model.eval()
+        short = torch.tensor([[3, 4, 5]])
+        padded = torch.tensor([[30, 30, 3, 4, 5]])
+        with torch.no_grad():
+            torch.testing.assert_close(model.score_next(short), model.score_next(padded))
+
+
+def test_cloze_mask_masks_the_share_and_never_padding():
+    pad = 50
+    rows = torch.randint(0, 50, (200, 20))
+    lengths = torch.randint(1, 21, (200,))
+    rows[torch.arange(20)[None, :] < (20 - lengths)[:, None]] = pad
+    masked = cloze_mask(rows, 0.3, pad, torch.Generator().manual_seed(0))
+    assert not masked[rows == pad].any()
+    expected = torch.clamp(torch.round(lengths * 0.3), min=1)
+    assert masked.sum(1).tolist() == expected.long().tolist()
+
+
+def test_bert4rec_masks_with_the_mask_token_and_scores_after_it():
+    model = BERT4Rec(30, **SMALL, mask_prob=0.5, last_mask_prob=0.0)
+    windows = torch.tensor([[30, 30, 1, 2, 3, 4, 5, 6]])
+    rows, inputs, masked = model.masked_batch(windows)
+    assert masked.sum() == 3 and (inputs[masked] == model.mask).all()
+    assert (inputs[~masked] == rows[~masked]).all()
+    full = torch.randint(0, 30, (2, 16))
+    assert model.eval().score_next(full).shape == (2, 30)
+
+
+def test_srgnn_graph_of_a_sequence_with_repeats():
+    pad = 10
+    alias, adjacency = session_graph(torch.tensor([[pad, 5, 3, 5, 7]]), pad)
+    # slots: 1 → item 5, 2 → item 3, 4 → item 7 (the second 5 maps to slot 1)
+    assert alias[0, 1:].tolist() == [1, 2, 1, 4]
+    edges = {(int(i), int(j)) for i, j in adjacency[0].nonzero()}
+    assert edges == {(1, 2), (2, 1), (1, 4)}
+
+
+@pytest.mark.parametrize("name", ["gru4rec", "sasrec", "bert4rec", "srgnn"])
+def test_training_loss_falls(name, tiny_sequences):
+    sequences, n_items = tiny_sequences
+    settings = {**SMALL, "max_len": 12, "steps": 1}
+    model = build_model(name, n_items, settings, seed=0)
+    assert losses_fall(model, sequences)
+
+
+def test_sampled_bce_loss_falls(tiny_sequences):
+    sequences, n_items = tiny_sequences
+    model = build_model("sasrec", n_items, {**SMALL, "loss": "bce"}, seed=0)
+    assert losses_fall(model, sequences)

@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+import torch
+
+from movie_rec.models.sequential.data import WindowExamples
+from movie_rec.models.sequential.fit import build_model, pretrain_s3rec
+from movie_rec.models.sequential.s3rec import OBJECTIVES, S3RecPretrainer, attribute_matrix
+
+CPU = torch.device("cpu")
+SHAPE = {"max_len": 12, "hidden": 16, "heads": 2, "layers": 1}
+
+
+@pytest.fixture(scope="module")
+def genres(tiny_data, tiny_sequences):
+    _, n_items = tiny_sequences
+    return attribute_matrix(
+        tiny_data["item_features"],
+        tiny_data["item_directors"],
+        tiny_data["item_writers"],
+        n_items,
+        ["genre"],
+    )
+
+
+def test_attribute_matrix_kinds(tiny_data, tiny_sequences, genres):
+    _, n_items = tiny_sequences
+    features = tiny_data["item_features"]
+    genre_columns = [c for c in features.columns if c.startswith("genre_")]
+    assert genres.shape == (n_items, len(genre_columns))
+    row = features.iloc[0]
+    np.testing.assert_array_equal(genres[row["item_idx"]], row[genre_columns].to_numpy(np.float32))
+    everything = attribute_matrix(
+        features,
+        tiny_data["item_directors"],
+        tiny_data["item_writers"],
+        n_items,
+        ["genre", "director", "writer", "year"],
+    )
+    n_people = tiny_data["item_directors"]["director"].nunique()
+    n_people += tiny_data["item_writers"]["writer"].nunique()
+    assert everything.shape[1] > genres.shape[1] + n_people
+    with pytest.raises(ValueError, match="attributes"):
+        attribute_matrix(
+            features, tiny_data["item_directors"], tiny_data["item_writers"], n_items, ["mood"]
+        )
+
+
+def objective_values(model: S3RecPretrainer, batch: torch.Tensor) -> dict[str, float]:
+    model.eval()
+    model.generator = None  # the same masks and negatives every time
+    with torch.no_grad():
+        values = {name: float(value) for name, value in model.objectives(batch).items()}
+    model.train()
+    return values
+
+
+def test_each_objective_is_finite_and_falls(tiny_sequences, genres):
+    sequences, n_items = tiny_sequences
+    torch.manual_seed(0)
+    model = S3RecPretrainer(n_items, genres, **SHAPE, dropout=0.0)
+    examples = WindowExamples.build(sequences, SHAPE["max_len"], model.pad, CPU)
+    batch = examples.windows[:128]
+    before = objective_values(model, batch)
+    optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
+    for epoch in range(1, 4):
+        for windows in examples.batches(64, 0)(epoch):
+            loss = model.loss(windows)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    after = objective_values(model, batch)
+    assert set(before) == set(OBJECTIVES)
+    assert all(np.isfinite(value) for value in before.values())
+    falling = {name: after[name] < before[name] for name in OBJECTIVES}
+    assert all(falling.values()), (before, after)
+
+
+@pytest.mark.parametrize("name", ["s3rec_sasrec", "s3rec_bert4rec"])
+def test_fine_tuning_starts_from_the_pretrained_weights(name, tiny_sequences, genres):
+    sequences, _ = tiny_sequences
+    settings = {**SHAPE, "pretrain_epochs": 1, "progress": False, "batch_size": 64}
+    pretrained, _ = pretrain_s3rec(sequences, genres, settings, CPU, seed=0)
+    model = build_model(name, genres.shape[0], {"dropout": 0.1}, seed=1, pretrained=pretrained)
+    torch.testing.assert_close(
+        model.backbone.item_embedding.weight, pretrained["backbone"]["item_embedding.weight"]
+    )
+    fresh = build_model(name.removeprefix("s3rec_"), genres.shape[0], SHAPE, seed=1)
+    assert not torch.allclose(
+        fresh.backbone.item_embedding.weight, pretrained["backbone"]["item_embedding.weight"]
+    )
+    with pytest.raises(ValueError, match="item set"):
+        build_model(name, genres.shape[0] + 1, {}, seed=1, pretrained=pretrained)
