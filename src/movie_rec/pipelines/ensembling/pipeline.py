@@ -1,7 +1,50 @@
-"""Registered so `kedro registry list` shows it; its nodes arrive with its issue."""
+"""ensembling: every model's candidates → tuned fusion → the validated submission."""
 
-from kedro.pipeline import Pipeline
+from kedro.pipeline import Node, Pipeline
+
+from movie_rec.ensemble import MODELS
+
+from .nodes import evaluate_ensembles, fuse_final, make_submission
+
+
+def _candidates(split: str) -> dict[str, str]:
+    return {model: f"{model}_candidates_{split}" for model in MODELS}
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline([])
+    return Pipeline(
+        [
+            Node(
+                evaluate_ensembles,
+                {
+                    "valid_answers": "valid_answers",
+                    "params": "params:ensembling",
+                    **_candidates("valid"),
+                },
+                [
+                    "ensemble_weights",
+                    "ensemble_metrics",
+                    "ensemble_recommendations_valid",
+                    "ensemble_optuna_trials",
+                ],
+                name="evaluate_ensembles",
+            ),
+            Node(
+                fuse_final,
+                {
+                    "ensemble_weights": "ensemble_weights",
+                    "params": "params:ensembling",
+                    "train_matrix_full": "train_matrix_full",
+                    **_candidates("final"),
+                },
+                "ensemble_recommendations_final",
+                name="fuse_final",
+            ),
+            Node(
+                make_submission,
+                ["ensemble_recommendations_final", "user_map", "item_map", "train_matrix_full"],
+                "submission",
+                name="make_submission",
+            ),
+        ]
+    )

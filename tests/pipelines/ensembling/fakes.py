@@ -1,0 +1,115 @@
+"""Stand-in model outputs for the ensembling and reporting pipeline tests.
+
+The model pipelines are built elsewhere; these write what they will write (DESIGN.md §5)
+from the reference scorers into a throw-away project that has run data_processing: three
+enabled models and the rest disabled (empty candidates, ``skipped`` metrics), declared
+in ``conf/local`` so that the real catalogs, once they exist, are overridden.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import scipy.sparse as sp
+import yaml
+
+from movie_rec.ensemble import MODELS, empty_recommendations
+from movie_rec.evaluation import top_k_unseen
+from movie_rec.model_outputs import model_metrics
+from movie_rec.models.baselines import ItemCooccurrence, LastItemTransition, MostPopular
+from movie_rec.models.sequences import user_sequences
+from tests.conftest import run_pipeline
+
+ENABLED = ("ease", "sasrec", "multivae")
+CANDIDATES_K = 30
+
+
+def fake_catalog() -> dict:
+    """Catalog entries of every model output the ensembling and reporting pipelines read."""
+    catalog = {}
+    for model in MODELS:
+        for split in ("valid", "final"):
+            catalog[f"{model}_candidates_{split}"] = {
+                "type": "pandas.ParquetDataset",
+                "filepath": f"data/07_model_output/{model}_candidates_{split}.parquet",
+            }
+        catalog[f"{model}_metrics"] = {
+            "type": "json.JSONDataset",
+            "filepath": f"data/08_reporting/{model}_metrics.json",
+        }
+    for name in ("ease_optuna_trials", "multivae_optuna_trials", "lgbm_ranker_feature_importance"):
+        catalog[name] = {"type": "pandas.CSVDataset", "filepath": f"data/08_reporting/{name}.csv"}
+    return catalog
+
+
+def _scorers(matrix: sp.csr_matrix, interactions: pd.DataFrame) -> dict:
+    n_users, n_items = matrix.shape
+    return {
+        "ease": ItemCooccurrence(matrix).score,
+        "sasrec": LastItemTransition(user_sequences(interactions, n_users), n_items).score,
+        "multivae": MostPopular(matrix).score,
+    }
+
+
+def write_fake_model_outputs(project: Path) -> None:
+    """Write candidates, metrics and side files of the fake models into ``project``."""
+    data = project / "data"
+    (project / "conf" / "local" / "catalog_fake_models.yml").write_text(
+        yaml.safe_dump(fake_catalog())
+    )
+    output, reports = data / "07_model_output", data / "08_reporting"
+    output.mkdir(parents=True, exist_ok=True)
+    reports.mkdir(parents=True, exist_ok=True)
+    answers = pd.read_parquet(data / "05_model_input" / "valid_answers.parquet")
+    fits = {
+        "valid": (
+            sp.load_npz(data / "05_model_input" / "train_matrix_valid.npz").tocsr(),
+            pd.read_parquet(data / "05_model_input" / "split_train.parquet"),
+        ),
+        "final": (
+            sp.load_npz(data / "05_model_input" / "train_matrix_full.npz").tocsr(),
+            pd.read_parquet(data / "03_primary" / "interactions.parquet"),
+        ),
+    }
+    candidates = {
+        split: {
+            name: top_k_unseen(score, matrix, CANDIDATES_K)
+            for name, score in _scorers(matrix, interactions).items()
+        }
+        for split, (matrix, interactions) in fits.items()
+    }
+    for model in MODELS:
+        for split in ("valid", "final"):
+            frame = candidates[split].get(model, empty_recommendations())
+            frame.to_parquet(output / f"{model}_candidates_{split}.parquet")
+        metrics = (
+            model_metrics(
+                model,
+                candidates["valid"][model],
+                answers,
+                fit_seconds=0.1,
+                predict_seconds=0.1,
+                device="cpu",
+                hyperparameters={},
+            )
+            if model in ENABLED
+            else {"model": model, "skipped": True}
+        )
+        (reports / f"{model}_metrics.json").write_text(json.dumps(metrics))
+    pd.DataFrame({"number": [0, 1, 2], "value": [0.1, 0.15, 0.12], "lambda": [10, 50, 300]}).to_csv(
+        reports / "ease_optuna_trials.csv", index=False
+    )
+    pd.DataFrame(columns=["number", "value"]).to_csv(
+        reports / "multivae_optuna_trials.csv", index=False
+    )
+    pd.DataFrame(columns=["feature", "gain"]).to_csv(
+        reports / "lgbm_ranker_feature_importance.csv", index=False
+    )
+
+
+def prepare_project(project: Path) -> None:
+    """Run data_processing in ``project``, then write the fake model outputs."""
+    run_pipeline(project, "data_processing")
+    write_fake_model_outputs(project)

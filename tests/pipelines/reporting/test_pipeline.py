@@ -1,0 +1,44 @@
+"""The reporting pipeline end to end after ensembling, on fake model outputs."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from movie_rec.ensemble import METHODS, MODELS
+from tests.conftest import run_pipeline
+from tests.pipelines.ensembling.fakes import ENABLED, prepare_project
+
+PLOTS = (
+    "recall_by_kind.png",
+    "recall_by_activity.png",
+    "ensemble_weights.png",
+    "optuna_history.png",
+    "feature_importance.png",
+)
+
+
+def test_reporting_writes_the_table_plots_examples_and_a_self_contained_report(kedro_project):
+    prepare_project(kedro_project)
+    run_pipeline(kedro_project, "ensembling", {"ensembling.tuning.n_trials": 5})
+    run_pipeline(kedro_project, "reporting", {"reporting.example_users.count": 3})
+    reports = kedro_project / "data" / "08_reporting"
+
+    table = pd.read_csv(reports / "metrics.csv")
+    enabled = [model for model in MODELS if model in ENABLED]
+    assert table["model"].tolist() == [*enabled, *(f"ensemble_{method}" for method in METHODS)]
+    assert table[["recall@10", "holdout_recall@10", "fit_seconds"]].notna().all().all()
+
+    activity = pd.read_csv(reports / "recall_by_activity.csv")
+    assert set(activity["model"]) == set(table["model"])
+
+    examples = pd.read_csv(reports / "example_users.csv")
+    assert examples["user"].nunique() == 3
+    assert (examples.groupby("user")["role"].value_counts().xs("recommended", level=1) == 10).all()
+
+    for name in PLOTS:
+        assert (reports / "plots" / name).read_bytes().startswith(b"\x89PNG")
+    page = (reports / "report.html").read_text()
+    assert len(re.findall(r'src="data:image/png;base64,', page)) == len(PLOTS)
+    assert not re.search(r"(src|href)=[\"']?(https?:)?//", page)

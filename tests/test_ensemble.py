@@ -1,0 +1,224 @@
+"""Fusion methods, weight tuning, popularity completion and the submission validator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from movie_rec import ensemble
+from movie_rec.evaluation import check_candidates, recall_at_k, top_k_unseen
+from movie_rec.models.baselines import ItemCooccurrence, LastItemTransition, MostPopular
+from movie_rec.models.sequences import user_sequences
+
+
+def ranked_lists(lists: dict[int, list[int]]) -> pd.DataFrame:
+    """Candidates from ``{user: [items best first]}``."""
+    rows = [
+        (user, item, 1.0 / rank, rank)
+        for user, items in lists.items()
+        for rank, item in enumerate(items, start=1)
+    ]
+    return pd.DataFrame(rows, columns=["user_idx", "item_idx", "score", "rank"])
+
+
+def top_items(recommendations: pd.DataFrame, user: int) -> list[int]:
+    rows = recommendations[recommendations["user_idx"] == user].sort_values("rank")
+    return rows["item_idx"].tolist()
+
+
+@pytest.fixture(scope="module")
+def baseline_candidates(tiny_data) -> dict[str, pd.DataFrame]:
+    matrix = tiny_data["train_matrix_valid"]
+    n_users, n_items = matrix.shape
+    sequences = user_sequences(tiny_data["split_train"], n_users)
+    return {
+        "ease": top_k_unseen(ItemCooccurrence(matrix).score, matrix, 30),
+        "sasrec": top_k_unseen(LastItemTransition(sequences, n_items).score, matrix, 30),
+        "multivae": top_k_unseen(MostPopular(matrix).score, matrix, 30),
+    }
+
+
+def test_priority_reproduces_a_hand_worked_example():
+    candidates = {
+        "a": ranked_lists({0: [1, 2, 3, 4, 5]}),
+        "b": ranked_lists({0: [6, 3, 7, 1, 8]}),
+        "c": ranked_lists({0: [3, 9, 10, 11, 12]}),
+    }
+    fused = ensemble.priority_fusion(candidates, order=["b", "a", "c"], min_votes=2, k=6)
+    # 3 has three votes; 1 has two (best rank 1); then b's list: 6, 7, 8; then a's: 2.
+    assert top_items(fused, 0) == [3, 1, 6, 7, 8, 2]
+    assert fused["rank"].tolist() == [1, 2, 3, 4, 5, 6]
+
+
+def test_priority_counts_votes_only_within_the_vote_depth():
+    candidates = {
+        "a": ranked_lists({0: [1, 2, 3]}),
+        "b": ranked_lists({0: [4, 5, 1]}),
+    }
+    shallow = ensemble.priority_fusion(candidates, ["a", "b"], min_votes=2, vote_depth=2, k=4)
+    deep = ensemble.priority_fusion(candidates, ["b", "a"], min_votes=2, vote_depth=3, k=4)
+    assert top_items(shallow, 0) == [1, 2, 3, 4]
+    assert top_items(deep, 0) == [1, 4, 5, 2]
+
+
+def test_weighted_rank_with_one_model_at_weight_one_is_that_models_top_10(baseline_candidates):
+    fusion = ensemble.RankFusion(weights={"ease": 1.0, "sasrec": 0.0, "multivae": 0.0})
+    fused = ensemble.weighted_rank(baseline_candidates, fusion)
+    ease = baseline_candidates["ease"]
+    expected = ease[ease["rank"] <= 10].sort_values(["user_idx", "rank"])
+    got = fused.sort_values(["user_idx", "rank"])
+    assert got[["user_idx", "item_idx", "rank"]].to_numpy().tolist() == (
+        expected[["user_idx", "item_idx", "rank"]].to_numpy().tolist()
+    )
+
+
+def test_weighted_rank_reproduces_a_hand_worked_example():
+    candidates = {"a": ranked_lists({0: [1, 2, 3]}), "b": ranked_lists({0: [3, 4, 1]})}
+    fusion = ensemble.RankFusion(
+        weights={"a": 1.0, "b": 0.5}, cutoff=3, head=2, tail_weight=0.5, rank_offset=0.0
+    )
+    fused = ensemble.weighted_rank(candidates, fusion, k=3)
+    # 1: 1/1 + .5·.5/3 = 1.083; 3: .5/3 + .5·1/1 = .667; 2: 1/2 = .5; 4: .5/2 = .25
+    assert top_items(fused, 0) == [1, 3, 2]
+    assert fused["score"].tolist() == pytest.approx([1 + 0.25 / 3, 0.5 / 3 + 0.5, 0.5])
+
+
+def test_rank_value_applies_the_tail_weight_and_the_cutoff():
+    fusion = ensemble.RankFusion(weights={}, cutoff=15, head=10, tail_weight=0.3, rank_offset=0)
+    values = fusion.rank_value(np.array([1, 10, 11, 15, 16]))
+    assert values == pytest.approx([1.0, 0.1, 0.3 / 11, 0.3 / 15, 0.0])
+
+
+def test_fused_lists_are_valid_candidates(tiny_data, baseline_candidates):
+    fusion = ensemble.RankFusion(weights={"ease": 0.7, "sasrec": 0.4, "multivae": 0.1})
+    for fused in (
+        ensemble.weighted_rank(baseline_candidates, fusion),
+        ensemble.priority_fusion(baseline_candidates, ["sasrec", "ease", "multivae"]),
+    ):
+        check_candidates(fused, tiny_data["train_matrix_valid"], k=10)
+        assert fused["user_idx"].nunique() == tiny_data["train_matrix_valid"].shape[0]
+
+
+def test_usable_candidates_skips_missing_and_empty_models(baseline_candidates):
+    candidates = {**baseline_candidates, "gru4rec": ensemble.empty_recommendations()}
+    usable = ensemble.usable_candidates(candidates, ["gru4rec", "sasrec", "srgnn", "ease"])
+    assert list(usable) == ["sasrec", "ease"]
+
+
+def test_tuning_is_seeded_and_never_below_the_best_single_model(tiny_data, baseline_candidates):
+    answers = tiny_data["valid_answers"]
+    settings = {"head": 10, "max_cutoff": 20, "n_trials": 12, "timeout": None}
+    fusion, history = ensemble.tune_weighted_rank(baseline_candidates, answers, settings, seed=1)
+    again, _ = ensemble.tune_weighted_rank(baseline_candidates, answers, settings, seed=1)
+    assert fusion == again
+    assert len(history) == 12
+    tuned = recall_at_k(ensemble.weighted_rank(baseline_candidates, fusion), answers)["recall@10"]
+    singles = [recall_at_k(frame, answers)["recall@10"] for frame in baseline_candidates.values()]
+    assert tuned >= max(singles) - 1e-12
+    assert 10 <= fusion.cutoff <= 20
+
+
+def test_split_users_is_a_seeded_partition_of_the_validated_users(tiny_data):
+    answers = tiny_data["valid_answers"]
+    tune, holdout = ensemble.split_users(answers, seed=5)
+    again, _ = ensemble.split_users(answers, seed=5)
+    other, _ = ensemble.split_users(answers, seed=6)
+    assert np.array_equal(tune, again)
+    assert not np.array_equal(tune, other)
+    assert len(np.intersect1d(tune, holdout)) == 0
+    assert np.array_equal(np.union1d(tune, holdout), np.unique(answers["user_idx"]))
+    assert abs(len(tune) - len(holdout)) <= 1
+
+
+def test_complete_with_popular_gives_everyone_ten_unseen_distinct_items():
+    seen = np.zeros((4, 12), dtype=np.float32)
+    seen[[0, 2, 3], 0] = 1  # item 0 is the most popular
+    seen[1, 11] = 1
+    seen[2, :11] = 1  # user 2 has seen every item but 11
+    seen = sp.csr_matrix(seen)
+    recommendations = ranked_lists({0: [5, 3], 1: list(range(10))})
+    completed = ensemble.complete_with_popular(recommendations, seen, k=10)
+    check_candidates(completed, seen, k=10)
+    assert top_items(completed, 0)[:2] == [5, 3]
+    assert top_items(completed, 1) == list(range(10))
+    assert top_items(completed, 2) == [11]  # the only unseen item
+    for user in (0, 3):
+        items = top_items(completed, user)
+        assert len(set(items)) == 10
+        assert not seen[user, items].toarray().any()
+
+
+@pytest.fixture
+def submission_parts():
+    user_map = pd.DataFrame({"user_idx": [0, 1], "user": [11, 22]})
+    item_map = pd.DataFrame({"item_idx": np.arange(12), "item": np.arange(12) + 100})
+    seen = sp.csr_matrix((np.ones(2), ([0, 1], [0, 11])), shape=(2, 12))
+    recommendations = ranked_lists({0: list(range(1, 11)), 1: list(range(10))})
+    submission = ensemble.build_submission(recommendations, user_map, item_map)
+    return submission, user_map, item_map, seen
+
+
+def test_build_submission_maps_back_to_raw_ids_best_first(submission_parts):
+    submission, *_ = submission_parts
+    assert list(submission.columns) == ["user", "item"]
+    assert submission[submission["user"] == 22]["item"].tolist() == list(range(100, 110))
+
+
+def test_the_validator_accepts_a_valid_submission(submission_parts):
+    ensemble.validate_submission(*submission_parts)
+
+
+def replace_item(frame: pd.DataFrame, user: int, old: int, new: int) -> pd.DataFrame:
+    changed = (frame["user"] == user) & (frame["item"] == old)
+    return frame.assign(item=frame["item"].where(~changed, new))
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        (lambda frame: frame[frame["user"] != 22], "no recommendations"),
+        (lambda frame: frame.iloc[1:], "exactly 10"),
+        (lambda frame: pd.concat([frame.iloc[:-1], frame.iloc[[0]]]), "repeated"),
+        (lambda frame: replace_item(frame, 11, 101, 100), "already seen"),
+        (lambda frame: replace_item(frame, 11, 101, 999), "unknown items"),
+        (lambda frame: frame.assign(user=frame["user"].replace({22: 33})), "unknown users"),
+        (lambda frame: frame.rename(columns={"item": "movie"}), "columns"),
+    ],
+    ids=["missing user", "wrong count", "duplicate", "seen item", "unknown item", "stray user",
+         "header"],
+)  # fmt: skip
+def test_the_validator_rejects_a_broken_submission(submission_parts, breakage, message):
+    submission, user_map, item_map, seen = submission_parts
+    with pytest.raises(ensemble.SubmissionError, match=message):
+        ensemble.validate_submission(
+            breakage(submission).reset_index(drop=True), user_map, item_map, seen
+        )
+
+
+def reference_priority(candidates, order, min_votes, vote_depth, k):
+    """The priority rule written out user by user, for comparison."""
+    result = {}
+    for user in sorted(set().union(*(set(frame["user_idx"]) for frame in candidates.values()))):
+        lists = {name: top_items(candidates[name], user) for name in order if name in candidates}
+        votes: dict[int, list[int]] = {}
+        for items in lists.values():
+            for rank, item in enumerate(items[:vote_depth], start=1):
+                votes.setdefault(item, []).append(rank)
+        agreed = sorted(
+            (item for item, ranks in votes.items() if len(ranks) >= min_votes),
+            key=lambda item: (-len(votes[item]), min(votes[item]), item),
+        )
+        chosen = agreed[:k]
+        for items in lists.values():
+            chosen += [item for item in items if item not in chosen][: k - len(chosen)]
+        result[user] = chosen
+    return result
+
+
+def test_priority_matches_the_rule_written_out_user_by_user(baseline_candidates):
+    order = ["sasrec", "multivae", "ease"]
+    fused = ensemble.priority_fusion(baseline_candidates, order, min_votes=2, vote_depth=10)
+    expected = reference_priority(baseline_candidates, order, 2, 10, 10)
+    assert {user: top_items(fused, user) for user in expected} == expected
