@@ -222,3 +222,36 @@ def test_priority_matches_the_rule_written_out_user_by_user(baseline_candidates)
     fused = ensemble.priority_fusion(baseline_candidates, order, min_votes=2, vote_depth=10)
     expected = reference_priority(baseline_candidates, order, 2, 10, 10)
     assert {user: top_items(fused, user) for user in expected} == expected
+
+
+def _complementary_models(n_users: int = 40):
+    """Two models that each find the one answer of a different half of the users."""
+    answers = pd.DataFrame(
+        [(u, 100 + u, "last") for u in range(n_users)], columns=["user_idx", "item_idx", "kind"]
+    )
+    half = n_users // 2
+    first = ranked_lists({u: [100 + u] if u < half else [1] for u in range(n_users)})
+    second = ranked_lists({u: [100 + u] if u >= half else [2] for u in range(n_users)})
+    return {"first": first, "second": second}, answers
+
+
+def test_significant_gain_needs_a_gain_beyond_the_noise():
+    models, answers = _complementary_models()
+    first = models["first"]
+    both = pd.concat([models["first"], models["second"].assign(rank=2)])
+    assert ensemble.significant_gain(both, first, answers, min_gain_se=1.0)
+    # one user in 40 gains: mean gain 0.025, standard error of the difference 0.025
+    one_better = pd.concat([both[both.user_idx == 20], first[first.user_idx != 20]])
+    assert not ensemble.significant_gain(one_better, first, answers, min_gain_se=1.5)
+    assert ensemble.significant_gain(one_better, first, answers, min_gain_se=0.5)
+    assert not ensemble.significant_gain(first, both, answers, min_gain_se=0.0)
+
+
+def test_tuned_weights_are_kept_only_for_a_gain_beyond_the_noise():
+    models, answers = _complementary_models()
+    settings = {"head": 10, "max_cutoff": 20, "n_trials": 12, "timeout": None}
+    tuned, _ = ensemble.tune_weighted_rank(models, answers, {**settings, "min_gain_se": 1.0}, 1)
+    assert min(tuned.weights.values()) > 0  # both models take part: every user is found
+    assert recall_at_k(ensemble.weighted_rank(models, tuned), answers)["recall@10"] == 1.0
+    strict, _ = ensemble.tune_weighted_rank(models, answers, {**settings, "min_gain_se": 1e6}, 1)
+    assert sorted(strict.weights.values()) == [0.0, 1.0]  # one model alone

@@ -29,7 +29,7 @@ import optuna
 import pandas as pd
 import scipy.sparse as sp
 
-from movie_rec.evaluation import recall_at_k, top_k_unseen
+from movie_rec.evaluation import per_user_recall, recall_at_k, top_k_unseen
 from movie_rec.models.baselines import item_popularity
 
 logger = logging.getLogger(__name__)
@@ -295,8 +295,12 @@ def tune_weighted_rank(
 
     A seeded TPE study; every single model alone and the study's hand-set weighting
     (equal weights, ranks 11–15 at 0.3) are tried first, so the tuned fusion is never
-    worse on the tuning users than the best single model. ``settings``: ``head``,
-    ``max_cutoff``, ``n_trials``, ``timeout`` (seconds).
+    worse on the tuning users than the best single model. With many weights and few
+    users a tuned fusion can win on the tuning users by noise alone, so it is kept only
+    if its gain over the best single model is at least ``min_gain_se`` standard errors of
+    the paired per-user difference (:func:`significant_gain`); otherwise that model's own
+    list is the fusion. ``settings``: ``head``, ``max_cutoff``, ``n_trials``, ``timeout``
+    (seconds), ``min_gain_se`` (default 1).
 
     Returns:
         The best fusion and the trial history (number, value, params...).
@@ -338,7 +342,40 @@ def tune_weighted_rank(
     )
     history = study.trials_dataframe(attrs=("number", "value", "params"))
     history.columns = [column.removeprefix("params_") for column in history.columns]
-    return fusion_of(study.best_params), history
+    single_trials = [t for t in study.trials[: len(models)] if t.value is not None]
+    best_single = max(single_trials, key=lambda t: t.value)
+    tuned, single = fusion_of(study.best_params), fusion_of(best_single.params)
+    if tuned != single and not significant_gain(
+        fuse_stacked(stacked, tuned, k),
+        fuse_stacked(stacked, single, k),
+        answers,
+        float(settings.get("min_gain_se", 1.0)),
+        k,
+    ):
+        logger.info(
+            "ensemble: the tuned fusion's gain over the best single model on the tuning "
+            "users is within noise; using the best single model's list"
+        )
+        return single, history
+    return tuned, history
+
+
+def significant_gain(
+    fused: pd.DataFrame,
+    baseline: pd.DataFrame,
+    answers: pd.DataFrame,
+    min_gain_se: float,
+    k: int = SUBMISSION_K,
+) -> bool:
+    """Whether ``fused`` beats ``baseline`` by ``min_gain_se`` standard errors of the mean
+    per-user difference in Recall@k (a paired comparison over the same users)."""
+    ours = per_user_recall(fused, answers, k).set_index("user_idx")["recall"]
+    theirs = per_user_recall(baseline, answers, k).set_index("user_idx")["recall"]
+    difference = (ours - theirs.reindex(ours.index)).to_numpy()
+    if len(difference) < 2:
+        return bool(difference.mean() > 0) if len(difference) else False
+    standard_error = difference.std(ddof=1) / np.sqrt(len(difference))
+    return bool(difference.mean() > min_gain_se * standard_error)
 
 
 def evaluate_on_halves(

@@ -23,7 +23,12 @@ def _tuned_fusion(
     return ensemble.tune_weighted_rank(
         candidates,
         answers,
-        {**params["weighted_rank"], "n_trials": tuning["n_trials"], "timeout": tuning["timeout"]},
+        {
+            **params["weighted_rank"],
+            "n_trials": tuning["n_trials"],
+            "timeout": tuning["timeout"],
+            "min_gain_se": tuning.get("min_gain_se", 1.0),
+        },
         seed=int(tuning["seed"]),
     )
 
