@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import torch
 from kedro.framework.hooks import hook_impl
 
 from movie_rec.runtime import resolve_device, seed_everything
@@ -13,7 +14,7 @@ logger = logging.getLogger(__name__)
 
 
 class RuntimeHooks:
-    """Applies the ``runtime`` parameters (seed, device) once per run."""
+    """Applies the ``runtime`` parameters (seed, device, torch threads) once per run."""
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
@@ -21,4 +22,11 @@ class RuntimeHooks:
         seed = int(runtime.get("seed", 42))
         seed_everything(seed)
         device = resolve_device(str(runtime.get("device", "auto")))
-        logger.info("movie_rec runtime: seed=%d device=%s", seed, device)
+        if runtime.get("torch_threads"):
+            torch.set_num_threads(int(runtime["torch_threads"]))
+        logger.info(
+            "movie_rec runtime: seed=%d device=%s torch threads=%d",
+            seed,
+            device,
+            torch.get_num_threads(),
+        )
