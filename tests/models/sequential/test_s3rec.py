@@ -47,7 +47,7 @@ def test_attribute_matrix_kinds(tiny_data, tiny_sequences, genres):
 
 def objective_values(model: S3RecPretrainer, batch: torch.Tensor) -> dict[str, float]:
     model.eval()
-    model.generator = None  # the same masks and negatives every time
+    model.generator.reset()  # the same masks and negatives every time
     with torch.no_grad():
         values = {name: float(value) for name, value in model.objectives(batch).items()}
     model.train()

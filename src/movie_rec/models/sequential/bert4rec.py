@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from movie_rec.models.sequences import UserSequences
-from movie_rec.models.sequential.data import WindowExamples, trim_padding
+from movie_rec.models.sequential.data import SeededGenerator, WindowExamples, trim_padding
 from movie_rec.models.sequential.transformer import TransformerBackbone
 
 
@@ -56,26 +56,21 @@ class BERT4Rec(nn.Module):
     ) -> None:
         super().__init__()
         self.n_items, self.max_len = n_items, max_len
-        self.mask_prob, self.last_mask_prob, self.seed = mask_prob, last_mask_prob, seed
+        self.mask_prob, self.last_mask_prob = mask_prob, last_mask_prob
         self.backbone = TransformerBackbone(n_items, max_len, hidden, heads, layers, dropout)
         self.pad, self.mask = self.backbone.pad, self.backbone.mask
-        self.generator: torch.Generator | None = None
+        self.generator = SeededGenerator(seed)
 
     def build_examples(self, sequences: UserSequences, device: torch.device) -> WindowExamples:
         # windows of max_len + 1; the cloze reads their last max_len items
         return WindowExamples.build(sequences, self.max_len, self.pad, device)
-
-    def _generator(self, device: torch.device) -> torch.Generator:
-        if self.generator is None or self.generator.device != device:
-            self.generator = torch.Generator(device=device).manual_seed(self.seed)
-        return self.generator
 
     def masked_batch(
         self, windows: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The items, the cloze inputs (masked items replaced by the mask id), the bool mask."""
         rows = trim_padding(windows[:, 1:], self.pad)
-        generator = self._generator(rows.device)
+        generator = self.generator.on(rows.device)
         masked = cloze_mask(rows, self.mask_prob, self.pad, generator)
         draw = torch.rand(len(rows), generator=generator, device=generator.device)
         last_only = (draw < self.last_mask_prob).to(rows.device)[:, None]

@@ -202,6 +202,26 @@ class PrefixExamples:
         return epoch_batches
 
 
+class SeededGenerator:
+    """A ``torch.Generator`` made on first use on the device asked for, seeded once.
+
+    Masking and negative sampling draw from it, so a model's training is reproducible for
+    its seed on whichever device it runs; :meth:`reset` restarts the stream.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._generator: torch.Generator | None = None
+
+    def on(self, device: torch.device) -> torch.Generator:
+        if self._generator is None or self._generator.device != device:
+            self._generator = torch.Generator(device=device).manual_seed(self.seed)
+        return self._generator
+
+    def reset(self) -> None:
+        self._generator = None
+
+
 def sample_negatives(
     shape: tuple[int, ...], n_items: int, generator: torch.Generator, device: torch.device
 ) -> torch.Tensor:

@@ -28,7 +28,12 @@ from torch import nn
 
 from movie_rec.models.sequences import UserSequences
 from movie_rec.models.sequential.bert4rec import BERT4Rec, cloze_mask
-from movie_rec.models.sequential.data import WindowExamples, sample_negatives, trim_padding
+from movie_rec.models.sequential.data import (
+    SeededGenerator,
+    WindowExamples,
+    sample_negatives,
+    trim_padding,
+)
 from movie_rec.models.sequential.sasrec import SASRec
 from movie_rec.models.sequential.transformer import TransformerBackbone
 
@@ -88,7 +93,7 @@ class S3RecPretrainer(nn.Module):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        self.n_items, self.max_len, self.mask_prob, self.seed = n_items, max_len, mask_prob, seed
+        self.n_items, self.max_len, self.mask_prob = n_items, max_len, mask_prob
         self.weights = {"aap": 0.2, "mip": 1.0, "map": 1.0, "sp": 0.5, **(weights or {})}
         self.backbone = TransformerBackbone(n_items, max_len, hidden, heads, layers, dropout)
         self.pad, self.mask = self.backbone.pad, self.backbone.mask
@@ -98,22 +103,17 @@ class S3RecPretrainer(nn.Module):
         self.attribute_embedding = nn.Embedding(attributes.shape[1], hidden)
         nn.init.normal_(self.attribute_embedding.weight, std=0.02)
         self.heads = nn.ModuleDict({name: nn.Linear(hidden, hidden) for name in OBJECTIVES})
-        self.generator: torch.Generator | None = None
+        self.generator = SeededGenerator(seed)
 
     def build_examples(self, sequences: UserSequences, device: torch.device) -> WindowExamples:
         return WindowExamples.build(sequences, self.max_len, self.pad, device)
-
-    def _generator(self, device: torch.device) -> torch.Generator:
-        if self.generator is None or self.generator.device != device:
-            self.generator = torch.Generator(device=device).manual_seed(self.seed)
-        return self.generator
 
     def _attribute_loss(self, states: torch.Tensor, head: str, items: torch.Tensor) -> torch.Tensor:
         logits = self.heads[head](states) @ self.attribute_embedding.weight.T
         return F.binary_cross_entropy_with_logits(logits.float(), self.attributes[items])
 
     def _random(self, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
-        generator = self._generator(device)
+        generator = self.generator.on(device)
         return torch.rand(shape, generator=generator, device=generator.device).to(device)
 
     def segments(self, rows: torch.Tensor) -> torch.Tensor:
@@ -136,11 +136,11 @@ class S3RecPretrainer(nn.Module):
             "aap": self._attribute_loss(backbone.item_embedding(rows[real]), "aap", rows[real])
         }
 
-        masked = cloze_mask(rows, self.mask_prob, self.pad, self._generator(rows.device))
+        masked = cloze_mask(rows, self.mask_prob, self.pad, self.generator.on(rows.device))
         states = backbone(rows.masked_fill(masked, self.mask), causal=False)[masked]
         originals = rows[masked]
         negatives = sample_negatives(
-            originals.shape, self.n_items, self._generator(rows.device), rows.device
+            originals.shape, self.n_items, self.generator.on(rows.device), rows.device
         )
         projected = self.heads["mip"](states)
         positive = (projected * backbone.item_embedding(originals)).sum(-1)

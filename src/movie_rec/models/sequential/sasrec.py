@@ -15,6 +15,7 @@ from torch import nn
 from movie_rec.models.sequences import UserSequences
 from movie_rec.models.sequential.data import (
     IGNORE,
+    SeededGenerator,
     WindowExamples,
     next_item_pairs,
     sample_negatives,
@@ -42,8 +43,7 @@ class SASRec(nn.Module):
         self.n_items, self.max_len, self.loss_name = n_items, max_len, loss
         self.backbone = TransformerBackbone(n_items, max_len, hidden, heads, layers, dropout)
         self.pad = self.backbone.pad
-        self.seed = seed
-        self.generator: torch.Generator | None = None
+        self.generator = SeededGenerator(seed)
 
     def build_examples(self, sequences: UserSequences, device: torch.device) -> WindowExamples:
         return WindowExamples.build(sequences, self.max_len, self.pad, device)
@@ -61,9 +61,8 @@ class SASRec(nn.Module):
         """Loss of predicting ``targets`` from ``(N, hidden)`` states."""
         if self.loss_name == "ce":
             return F.cross_entropy(self.backbone.item_logits(states).float(), targets)
-        if self.generator is None or self.generator.device != states.device:
-            self.generator = torch.Generator(device=states.device).manual_seed(self.seed)
-        negatives = sample_negatives(targets.shape, self.n_items, self.generator, states.device)
+        generator = self.generator.on(states.device)
+        negatives = sample_negatives(targets.shape, self.n_items, generator, states.device)
         embedding = self.backbone.item_embedding
         positive = (states * embedding(targets)).sum(-1).float()
         negative = (states * embedding(negatives)).sum(-1).float()
