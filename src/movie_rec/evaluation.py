@@ -20,6 +20,19 @@ ANSWER_KINDS = ("last", "random")
 ScoreFn = Callable[[np.ndarray], "torch.Tensor | np.ndarray"]
 
 
+def empty_candidates() -> pd.DataFrame:
+    """A candidate frame with no rows but the right columns and dtypes (what a disabled
+    model writes, and what scoring no users gives)."""
+    return pd.DataFrame(
+        {
+            "user_idx": pd.Series(dtype="int64"),
+            "item_idx": pd.Series(dtype="int64"),
+            "score": pd.Series(dtype="float32"),
+            "rank": pd.Series(dtype="int64"),
+        }
+    )
+
+
 def per_user_recall(
     recommendations: pd.DataFrame, answers: pd.DataFrame, k: int = 10
 ) -> pd.DataFrame:
@@ -127,9 +140,7 @@ def top_k_unseen(
         )
         frames.append(frame[np.isfinite(frame["score"].to_numpy())])
     if not frames:
-        return pd.DataFrame({c: pd.Series(dtype="int64") for c in CANDIDATE_COLUMNS}).astype(
-            {"score": "float32"}
-        )
+        return empty_candidates()
     result = pd.concat(frames, ignore_index=True)
     return result.astype({"user_idx": "int64", "item_idx": "int64", "rank": "int64"})
 

@@ -20,7 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
-from movie_rec.evaluation import CANDIDATE_COLUMNS, ScoreFn, top_k_unseen
+from movie_rec.evaluation import ScoreFn, empty_candidates, top_k_unseen
 from movie_rec.model_outputs import model_metrics, stopwatch
 from movie_rec.models.ease import EASE, gram_matrix
 from movie_rec.models.multivae import MultiVAE, MultiVAEConfig
@@ -47,9 +47,8 @@ STUDY_FILE = "general_rec"
 
 def skipped(model: str) -> dict[str, Any]:
     """Everything a disabled model writes: empty candidates and trials, a 'skipped' record."""
-    candidates = pd.DataFrame({c: pd.Series(dtype="int64") for c in CANDIDATE_COLUMNS})
     return {
-        "candidates": candidates.astype({"score": "float32"}),
+        "candidates": empty_candidates(),
         "trials": trials_frame(None),
         "report": {"model": model, "skipped": True},
         "artifact": {"model": model, "skipped": True},

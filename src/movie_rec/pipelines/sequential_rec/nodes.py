@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import scipy.sparse as sp
 
-from movie_rec.evaluation import CANDIDATE_COLUMNS
+from movie_rec.evaluation import empty_candidates
 from movie_rec.model_outputs import model_metrics, stopwatch
 from movie_rec.models.sequences import user_sequences
 from movie_rec.models.sequential import fit as seq
@@ -34,12 +34,6 @@ def is_enabled(params: dict[str, Any], name: str) -> bool:
     if name == "s3rec":
         return any(is_enabled(params, model) for model in S3REC_MODELS)
     return bool(params.get(name, {}).get("enabled", False))
-
-
-def empty_candidates() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="int64") for c in CANDIDATE_COLUMNS}).astype(
-        {"score": "float32"}
-    )
 
 
 def skipped_outputs(name: str) -> tuple[pd.DataFrame, dict[str, Any], int]:

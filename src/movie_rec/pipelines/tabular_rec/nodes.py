@@ -16,25 +16,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from movie_rec.evaluation import CANDIDATE_COLUMNS, recall_at_k
+from movie_rec.evaluation import empty_candidates, recall_at_k
 from movie_rec.model_outputs import model_metrics, stopwatch
 from movie_rec.models import ranker
 
 logger = logging.getLogger(__name__)
 
 MODEL = "lgbm_ranker"
-
-
-def empty_candidates() -> pd.DataFrame:
-    """A candidate frame with no rows but the right columns and dtypes."""
-    return pd.DataFrame(
-        {
-            "user_idx": pd.Series(dtype="int64"),
-            "item_idx": pd.Series(dtype="int64"),
-            "score": pd.Series(dtype="float32"),
-            "rank": pd.Series(dtype="int64"),
-        }
-    )[CANDIDATE_COLUMNS]
 
 
 def skipped_outputs() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any], pd.DataFrame]:
