@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from movie_rec.synthetic import GENRES, PRESETS, generate, main
+from movie_rec import synthetic
+from movie_rec.synthetic import GENRES, PRESETS, Preset, generate, main
 
 
 def test_same_seed_same_data_other_seed_other_data(tiny_raw):
@@ -53,6 +54,46 @@ def test_sequels_follow_their_first_part(tiny_raw):
         re.fullmatch(re.escape(a) + r" 2", b) is not None for a, b in zip(base, sequel, strict=True)
     ]
     assert sum(follows) > 0
+
+
+def _watches_with_years(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The ratings with the movie's year (from its title) and the calendar year watched."""
+    ratings = tables["train_ratings.csv"]
+    titles = tables["titles.tsv"].set_index("item")["title"]
+    return ratings.assign(
+        movie_year=ratings["item"].map(titles.str[-5:-1].astype(int)),
+        watch_year=pd.to_datetime(ratings["time"], unit="s").dt.year,
+    )
+
+
+def test_nobody_watches_a_movie_before_its_year(tiny_raw):
+    watches = _watches_with_years(tiny_raw)
+    assert (watches["movie_year"] >= 2005).mean() > 0.1  # releases fall inside the window
+    assert (watches["watch_year"] >= watches["movie_year"]).all()
+
+
+def test_new_releases_are_watched_soon_after_release(monkeypatch):
+    def soon_share(tables: dict[str, pd.DataFrame]) -> float:
+        watches = _watches_with_years(tables)
+        new = watches[watches["movie_year"] >= 2005]
+        return float((new["watch_year"] - new["movie_year"] <= 1).mean())
+
+    with_novelty = soon_share(generate("tiny", seed=5))
+    monkeypatch.setattr(synthetic, "NOVELTY_WEIGHT", 0.0)
+    availability_only = soon_share(generate("tiny", seed=5))
+    assert with_novelty > availability_only + 0.05
+
+
+def test_long_histories_stay_inside_the_time_window():
+    long = Preset(
+        n_users=6, n_items=1_300, mean_history=1_100, min_history=1_000, max_history=1_200,
+        n_directors=60, n_writers=90,
+    )  # fmt: skip
+    ratings = generate(long, seed=1)["train_ratings.csv"]
+    assert ratings.groupby("user").size().min() >= 1_000
+    assert ratings["time"].between(synthetic.TIME_START, synthetic.TIME_END).all()
+    assert ratings.groupby("user")["time"].apply(lambda t: t.is_monotonic_increasing).all()
+    assert not ratings.duplicated(["user", "time"]).any()
 
 
 def test_competition_preset_matches_reference_scale():

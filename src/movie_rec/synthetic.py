@@ -10,6 +10,10 @@ and their ranking on it means something:
 * **Sequence**: a user watches in blocks; each block follows a *mood* (one of the
   user's genres, drawn afresh per block) and the taste drifts as a random walk from
   block to block, so the most recent items say most about the next ones.
+* **Release time**: a movie cannot be watched before its release (a random day of its
+  year) and is watched most in the months after it, so what a user watches late in
+  their history is what came out then; only the order of a history tells when that is.
+  Users are active from a few weeks to years (sessions days to months apart).
 * **Series**: some movies are sequels; a user who watched part *n* usually watches part
   *n + 1* right after, a strong last-item transition.
 
@@ -63,6 +67,10 @@ MOOD_PERSISTENCE = 0.6  # chance a block keeps the previous block's mood
 TASTE_DRIFT = 0.5  # random-walk step of the taste between blocks
 SERIES_START = 0.05  # chance a movie starts a series
 SEQUEL_FOLLOW = 0.8  # chance the next part is watched right after
+NOVELTY_WEIGHT = 3.0  # bonus for a movie on its release day ...
+NOVELTY_DAYS = 365.0  # ... fading by a factor e every this many days
+SESSION_GAP_DAYS = (2.0, 60.0)  # range (log-uniform) of a user's mean days between sessions
+DAY = 86_400
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,7 @@ class Catalogue:
     genre_matrix: np.ndarray  # (n, n_genres) 0/1
     log_popularity: np.ndarray
     sequel_of: np.ndarray  # index of the previous part, -1 if none
+    release_time: np.ndarray  # unix seconds: a random day of the movie's year
     watchable: np.ndarray  # False for the side-file-only movies
 
 
@@ -220,11 +229,13 @@ def _make_catalogue(preset: Preset, n_side_only: int, rng: np.random.Generator) 
     recency = (years - YEAR_MIN) / (YEAR_MAX - YEAR_MIN)
     log_popularity = rng.normal(0.0, 1.0, size=n) + 1.0 * recency
     log_popularity[sequel_of >= 0] -= 0.7  # later parts are watched less on their own
+    year_start = (years - 1970).astype("datetime64[Y]").astype("datetime64[s]").astype(np.int64)
+    release_time = year_start + rng.integers(0, 365 * DAY, size=n)
     watchable = np.arange(n) < preset.n_items
     return Catalogue(
         genres=genres, years=years, directors=directors, writers=writers, titles=titles,
         vectors=vectors, genre_matrix=genre_matrix, log_popularity=log_popularity,
-        sequel_of=sequel_of, watchable=watchable,
+        sequel_of=sequel_of, release_time=release_time, watchable=watchable,
     )  # fmt: skip
 
 
@@ -247,18 +258,28 @@ def _user_tastes(
     return tastes, genre_pref
 
 
+def _novelty(catalogue: Catalogue, now: np.ndarray) -> np.ndarray:
+    """Per user (rows) and movie: the release bonus at time ``now``, -inf before release."""
+    age_days = (now[:, None] - catalogue.release_time[None, :]) / DAY
+    bonus = NOVELTY_WEIGHT * np.exp(-np.maximum(age_days, 0.0) / NOVELTY_DAYS)
+    return np.where(age_days >= 0, bonus, -np.inf)
+
+
 def _sample_sequences(
     catalogue: Catalogue,
-    lengths: np.ndarray,
+    times: list[np.ndarray],
     block_size: int,
     rng: np.random.Generator,
     chunk: int = 2048,
 ) -> list[np.ndarray]:
-    """Item sequences, one block of ``block_size`` items at a time for a chunk of users.
+    """Item sequences watched at ``times``, one block of ``block_size`` items at a time
+    for a chunk of users.
 
     Within a block, items are drawn without replacement by Gumbel top-k on
-    ``taste·item + mood bonus + log popularity``; the taste then takes a random-walk step.
+    ``taste·item + mood bonus + log popularity + novelty`` at the block's first watch
+    time; the taste then takes a random-walk step.
     """
+    lengths = np.array([len(t) for t in times])
     tastes, genre_pref = _user_tastes(catalogue, len(lengths), rng)
     base = np.where(catalogue.watchable, catalogue.log_popularity, -np.inf)
     n_items = len(base)
@@ -276,10 +297,12 @@ def _sample_sequences(
             fresh = (mood_cdf < rng.random((len(active), 1)) * mood_cdf[:, -1:]).sum(axis=1)
             keep = (mood[active] >= 0) & (rng.random(len(active)) < MOOD_PERSISTENCE)
             mood[active] = np.where(keep, mood[active], fresh)
+            now = np.array([times[users[a]][lengths[users[a]] - remaining[a]] for a in active])
             scores = (
                 TASTE_WEIGHT * taste[active] @ catalogue.vectors.T
                 + MOOD_WEIGHT * catalogue.genre_matrix[:, mood[active]].T
                 + base
+                + _novelty(catalogue, now)
                 + rng.gumbel(size=(len(active), n_items))
             )
             scores[seen[active]] = -np.inf
@@ -295,15 +318,17 @@ def _sample_sequences(
             taste[active] += TASTE_DRIFT * rng.normal(size=(len(active), LATENT_DIM))
         sequences.extend(np.concatenate(parts) for parts in drawn)
     return [
-        _follow_series(seq, catalogue.sequel_of, rng)[:length]
-        for seq, length in zip(sequences, lengths, strict=True)
+        _follow_series(seq, catalogue, watched_at, rng)
+        for seq, watched_at in zip(sequences, times, strict=True)
     ]
 
 
 def _follow_series(
-    sequence: np.ndarray, sequel_of: np.ndarray, rng: np.random.Generator
+    sequence: np.ndarray, catalogue: Catalogue, times: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
-    """Put the next part of a series right after the part a user just watched."""
+    """Put the next part of a series right after the part a user just watched, when it
+    is out by then (the ``len(sequence)`` watches happen at ``times``)."""
+    sequel_of = catalogue.sequel_of
     next_part = np.full(len(sequel_of), -1, dtype=np.int64)
     has_prev = sequel_of >= 0
     next_part[sequel_of[has_prev]] = np.flatnonzero(has_prev)
@@ -317,24 +342,34 @@ def _follow_series(
         result.append(item)
         placed.add(item)
         follow = next_part[item]
-        while follow >= 0 and follow not in placed and rng.random() < SEQUEL_FOLLOW:
+        while (
+            follow >= 0
+            and follow not in placed
+            and len(result) < len(times)
+            and catalogue.release_time[follow] <= times[len(result)]
+            and rng.random() < SEQUEL_FOLLOW
+        ):
             result.append(int(follow))
             placed.add(int(follow))
             follow = next_part[follow]
-    return np.asarray(result, dtype=np.int64)
+    return np.asarray(result[: len(sequence)], dtype=np.int64)
 
 
 def _watch_times(length: int, rng: np.random.Generator) -> np.ndarray:
-    """Increasing unix times: sessions of quick successive watches separated by days."""
+    """Increasing unix times: sessions of quick successive watches, separated by a
+    user-specific number of days, squeezed into 2005–2015 when they would overrun it."""
+    gap_days = np.exp(rng.uniform(*np.log(SESSION_GAP_DAYS)))
     gaps = np.where(
         rng.random(length) < 0.15,
-        rng.exponential(86_400 * 20, size=length),
+        rng.exponential(DAY * gap_days, size=length),
         rng.exponential(900, size=length),
     )
-    offsets = np.cumsum(np.maximum(gaps, 1.0)).astype(np.int64)
-    span = max(int(offsets[-1]), 1)
-    start = rng.integers(TIME_START, max(TIME_START + 1, TIME_END - span))
-    return start + offsets - offsets[0]
+    offsets = np.cumsum(np.maximum(gaps, 1.0))
+    offsets -= offsets[0]
+    window = TIME_END - TIME_START - length
+    offsets *= min(1.0, window / max(offsets[-1], 1.0))
+    offsets = offsets.astype(np.int64) + np.arange(length)  # strictly increasing
+    return rng.integers(TIME_START, TIME_START + max(1, window - int(offsets[-1]))) + offsets
 
 
 def _raw_ids(n: int, high: int, rng: np.random.Generator) -> np.ndarray:
@@ -356,19 +391,19 @@ def generate(preset: str | Preset = "sample", seed: int = 42) -> dict[str, pd.Da
     rng = np.random.default_rng(seed)
     n_side_only = max(2, spec.n_items // 100)
     catalogue = _make_catalogue(spec, n_side_only, rng)
-    lengths = _history_lengths(spec, rng)
-    sequences = _sample_sequences(catalogue, lengths, spec.block_size, rng)
+    times = [_watch_times(length, rng) for length in _history_lengths(spec, rng)]
+    sequences = _sample_sequences(catalogue, times, spec.block_size, rng)
 
     n_all = len(catalogue.years)
     item_ids = np.sort(_raw_ids(n_all, RAW_ITEM_ID_MAX, rng))
     item_ids = rng.permutation(item_ids)
     user_ids = np.sort(_raw_ids(spec.n_users, spec.n_users * 5, rng))
-    times = [_watch_times(len(seq), rng) for seq in sequences]
     ratings = pd.DataFrame(
         {
             "user": np.repeat(user_ids, [len(s) for s in sequences]),
             "item": item_ids[np.concatenate(sequences)],
-            "time": np.concatenate(times),
+            # a user who ran out of released movies stops early
+            "time": np.concatenate([t[: len(s)] for t, s in zip(times, sequences, strict=True)]),
         }
     )
 
