@@ -39,11 +39,11 @@ def process(raw: dict[str, pd.DataFrame], split: dict | None = None) -> dict:
     ratings = dp.deduplicate_ratings(raw["train_ratings.csv"])
     user_map, item_map = dp.build_id_maps(ratings)
     interactions = dp.index_interactions(ratings, user_map, item_map)
+    split_train, valid_answers = dp.split_validation(interactions, split or TEST_SPLIT)
     item_features, item_directors, item_writers = dp.build_item_features(
-        item_map, interactions, raw["titles.tsv"], raw["years.tsv"], raw["directors.tsv"],
+        item_map, split_train, raw["titles.tsv"], raw["years.tsv"], raw["directors.tsv"],
         raw["writers.tsv"], raw["genres.tsv"], PREPROCESSING,
     )  # fmt: skip
-    split_train, valid_answers = dp.split_validation(interactions, split or TEST_SPLIT)
     return {
         "user_map": user_map,
         "item_map": item_map,

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from movie_rec.pipelines.data_processing.nodes import representative_person
 from tests.conftest import run_pipeline
 
 
@@ -33,6 +34,20 @@ def test_pipeline_writes_every_output(kedro_project, tiny_raw):
     assert out["train_matrix_valid"].nnz == len(out["split_train"])
     assert out["item_features"]["year"].notna().all()  # missing years filled from titles
     assert set(out["valid_answers"]["kind"]) == {"last", "random"}
+
+
+def test_representative_people_ignore_validation_answers(kedro_project):
+    run_pipeline(kedro_project, "data_processing")
+    out = _outputs(kedro_project)
+    counted = out["split_train"].groupby("item_idx").size()
+    everything = out["interactions"].groupby("item_idx").size()
+    features = out["item_features"].set_index("item_idx")
+    for column, table in (("director", "item_directors"), ("writer", "item_writers")):
+        people = pd.read_parquet(kedro_project / f"data/04_feature/{table}.parquet")
+        expected = representative_person(people, column, counted)
+        assert features[column].dropna().to_dict() == expected.to_dict()
+        # on the tiny data, counting the answers too would choose differently
+        assert not representative_person(people, column, everything).equals(expected)
 
 
 def test_nested_parameters_can_be_overridden_per_run(kedro_project):

@@ -99,7 +99,7 @@ def _on_dense_items(table: pd.DataFrame, item_map: pd.DataFrame, name: str) -> p
 
 def build_item_features(
     item_map: pd.DataFrame,
-    interactions: pd.DataFrame,
+    counted_interactions: pd.DataFrame,
     titles: pd.DataFrame,
     years: pd.DataFrame,
     directors: pd.DataFrame,
@@ -111,6 +111,9 @@ def build_item_features(
 
     Options (``data_processing.preprocessing``): ``fill_year_from_title``,
     ``representative_people`` and ``genres_one_hot`` switch the seed study's three steps.
+    The representative people are chosen by their movies' interactions in
+    ``counted_interactions``; the pipeline passes ``split_train``, so that no validation
+    answer shapes a feature that the validation fits see.
 
     Returns:
         ``item_features``; ``item_directors`` and ``item_writers``, the full
@@ -143,7 +146,7 @@ def build_item_features(
     )
 
     if options.get("representative_people", True):
-        popularity = interactions.groupby("item_idx").size()
+        popularity = counted_interactions.groupby("item_idx").size()
         for people, column in ((item_directors, "director"), (item_writers, "writer")):
             chosen = representative_person(people, column, popularity)
             features[column] = features["item_idx"].map(chosen).astype("string")

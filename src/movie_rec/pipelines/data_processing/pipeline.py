@@ -27,7 +27,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 build_item_features,
                 [
                     "item_map",
-                    "interactions",
+                    "split_train",
                     "raw_titles",
                     "raw_years",
                     "raw_directors",
