@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 
 from movie_rec import ensemble
-from movie_rec.evaluation import check_candidates, recall_at_k, top_k_unseen
+from movie_rec.evaluation import check_candidates, per_user_recall, recall_at_k, top_k_unseen
 from movie_rec.models.baselines import ItemCooccurrence, LastItemTransition, MostPopular
 from movie_rec.models.sequences import user_sequences
 
@@ -255,3 +255,38 @@ def test_tuned_weights_are_kept_only_for_a_gain_beyond_the_noise():
     assert recall_at_k(ensemble.weighted_rank(models, tuned), answers)["recall@10"] == 1.0
     strict, _ = ensemble.tune_weighted_rank(models, answers, {**settings, "min_gain_se": 1e6}, 1)
     assert sorted(strict.weights.values()) == [0.0, 1.0]  # one model alone
+
+
+def test_guard_folds_are_a_seeded_partition_of_the_users():
+    users = np.arange(23)
+    folds = ensemble.guard_folds(users, 5, seed=3)
+    assert sorted(np.concatenate(folds).tolist()) == users.tolist()
+    assert {len(fold) for fold in folds} == {4, 5}
+    again = ensemble.guard_folds(users, 5, seed=3)
+    other = ensemble.guard_folds(users, 5, seed=4)
+    assert all(np.array_equal(a, b) for a, b in zip(folds, again, strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(folds, other, strict=True))
+
+
+def test_out_of_fold_lists_come_from_searches_that_never_saw_the_user():
+    answers = pd.DataFrame(
+        [(u, 100 + u, "last") for u in range(40)], columns=["user_idx", "item_idx", "kind"]
+    )
+    unseen = set(ensemble.guard_folds(answers["user_idx"].to_numpy(), 4, seed=1)[0].tolist())
+    # "narrow" finds the answers of one fold's users only, "broad" everyone else's
+    models = {
+        "broad": ranked_lists({u: [1] if u in unseen else [100 + u] for u in range(40)}),
+        "narrow": ranked_lists({u: [100 + u] if u in unseen else [2] for u in range(40)}),
+    }
+    settings = {"head": 10, "max_cutoff": 20, "n_trials": 12, "timeout": None}
+    stacked = ensemble.stack_ranks(models, 20)
+    tuned, alone = ensemble.out_of_fold_fusions(stacked, answers, settings, seed=1, folds=4)
+    recall = per_user_recall(tuned, answers).set_index("user_idx")["recall"]
+    # the search for that fold saw no user that "narrow" helps, so it left "narrow" out;
+    # the searches for the other folds saw those users and fused both models
+    assert (recall[sorted(unseen)] == 0).all()
+    assert (recall.drop(sorted(unseen)) == 1).all()
+    assert set(alone["user_idx"]) == set(range(40))
+    # tuned on all the users at once, both models take part and every user is found
+    in_sample, _, _ = ensemble.search_fusion(stacked, answers, settings, seed=1)
+    assert recall_at_k(ensemble.fuse_stacked(stacked, in_sample), answers)["recall@10"] == 1.0

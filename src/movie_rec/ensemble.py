@@ -11,7 +11,8 @@ Two fusion methods (DESIGN.md §6):
   over the models whose top ``cutoff`` holds ``i``, with ``f(r) = 1 / (r + offset)`` and
   ranks past ``head`` counted at ``tail_weight`` (the study's best private score counted
   ranks 11–15 at 0.3). :func:`tune_weighted_rank` picks the weights, cutoff, tail weight
-  and offset with a seeded Optuna study on validation users.
+  and offset with a seeded Optuna study on validation users, and keeps them only if the
+  tuning, cross-validated, beats the best single model.
 
 Plain pandas/numpy/optuna: no Kedro here.
 """
@@ -293,21 +294,63 @@ def tune_weighted_rank(
 ) -> tuple[RankFusion, pd.DataFrame]:
     """Choose weights, cutoff, tail weight and offset maximising Recall@k on ``answers``.
 
-    A seeded TPE study; every single model alone and the study's hand-set weighting
-    (equal weights, ranks 11–15 at 0.3) are tried first, so the tuned fusion is never
-    worse on the tuning users than the best single model. With many weights and few
-    users a tuned fusion can win on the tuning users by noise alone, so it is kept only
-    if its gain over the best single model is at least ``min_gain_se`` standard errors of
-    the paired per-user difference (:func:`significant_gain`); otherwise that model's own
-    list is the fusion. ``settings``: ``head``, ``max_cutoff``, ``n_trials``, ``timeout``
-    (seconds), ``min_gain_se`` (default 1).
+    A seeded TPE study (:func:`search_fusion`). With many weights and few users a tuned
+    fusion can beat the best single model on the users it was tuned on by noise alone,
+    so the tuning itself is cross-validated first: :func:`out_of_fold_fusions` tunes on
+    all folds of the users but one and fuses the one left out. The tuned fusion is kept
+    only if, out of fold, it beats the best single model (also chosen out of fold) by at
+    least ``min_gain_se`` standard errors of the paired per-user difference
+    (:func:`significant_gain`); otherwise the best single model's own list is the fusion.
+    ``settings``: ``head``, ``max_cutoff``, ``n_trials`` (per study), ``timeout``
+    (seconds, shared by the ``guard_folds + 1`` studies), ``min_gain_se`` (default 1),
+    ``guard_folds`` (default 5).
 
     Returns:
-        The best fusion and the trial history (number, value, params...).
+        The chosen fusion and the trial history of the study on all ``answers``
+        (number, value, params...).
     """
-    models = tuple(candidates)
+    folds = int(settings.get("guard_folds", 5))
+    timeout = settings.get("timeout")
+    search = {**settings, "timeout": timeout / (folds + 1) if timeout else None}
+    stacked = stack_ranks(candidates, int(settings["max_cutoff"]), np.unique(answers["user_idx"]))
+    tuned, single, history = search_fusion(stacked, answers, search, seed, k)
+    logger.info(
+        "ensemble: %d weighted_rank trials, best tuning Recall@%d %.4f",
+        len(history),
+        k,
+        history["value"].max(),
+    )
+    if tuned == single:
+        return single, history
+    fused, alone = out_of_fold_fusions(stacked, answers, search, seed, folds, k)
+    if not significant_gain(fused, alone, answers, float(settings.get("min_gain_se", 1.0)), k):
+        logger.info(
+            "ensemble: out of fold, the tuned fusion's gain over the best single model is "
+            "within noise; using %s's own list",
+            max(single.weights, key=single.weights.get),
+        )
+        return single, history
+    return tuned, history
+
+
+def search_fusion(
+    stacked: StackedRanks,
+    answers: pd.DataFrame,
+    settings: Mapping[str, Any],
+    seed: int,
+    k: int = SUBMISSION_K,
+) -> tuple[RankFusion, RankFusion, pd.DataFrame]:
+    """The seeded Optuna search of :func:`tune_weighted_rank` on ``answers``' users.
+
+    Every single model alone and the study's hand-set weighting (equal weights, ranks
+    11–15 at 0.3) are tried first, so the tuned fusion is never worse on these users than
+    the best single model.
+
+    Returns:
+        The best fusion, the best single model's fusion and the trial history.
+    """
+    models = stacked.models
     head, max_cutoff = int(settings["head"]), int(settings["max_cutoff"])
-    stacked = stack_ranks(candidates, max_cutoff, users=np.unique(answers["user_idx"]))
 
     def fusion_of(params: Mapping[str, Any]) -> RankFusion:
         return RankFusion(
@@ -334,30 +377,37 @@ def tune_weighted_rank(
         | {"tail_weight": 0.3, "rank_offset": 10.0}
     )
     study.optimize(objective, n_trials=int(settings["n_trials"]), timeout=settings["timeout"])
-    logger.info(
-        "ensemble: %d weighted_rank trials, best tuning Recall@%d %.4f",
-        len(study.trials),
-        k,
-        study.best_value,
-    )
     history = study.trials_dataframe(attrs=("number", "value", "params"))
     history.columns = [column.removeprefix("params_") for column in history.columns]
     single_trials = [t for t in study.trials[: len(models)] if t.value is not None]
     best_single = max(single_trials, key=lambda t: t.value)
-    tuned, single = fusion_of(study.best_params), fusion_of(best_single.params)
-    if tuned != single and not significant_gain(
-        fuse_stacked(stacked, tuned, k),
-        fuse_stacked(stacked, single, k),
-        answers,
-        float(settings.get("min_gain_se", 1.0)),
-        k,
-    ):
-        logger.info(
-            "ensemble: the tuned fusion's gain over the best single model on the tuning "
-            "users is within noise; using the best single model's list"
-        )
-        return single, history
-    return tuned, history
+    return fusion_of(study.best_params), fusion_of(best_single.params), history
+
+
+def guard_folds(users: np.ndarray, folds: int, seed: int) -> list[np.ndarray]:
+    """``users`` cut into ``folds`` seeded random folds of (nearly) equal size."""
+    shuffled = np.random.default_rng([seed, folds]).permutation(np.unique(users))
+    return [np.sort(fold) for fold in np.array_split(shuffled, folds)]
+
+
+def out_of_fold_fusions(
+    stacked: StackedRanks,
+    answers: pd.DataFrame,
+    settings: Mapping[str, Any],
+    seed: int,
+    folds: int,
+    k: int = SUBMISSION_K,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every user's list from a search that never saw them: the tuned fusion and the best
+    single model of :func:`search_fusion` on the other folds' users (:func:`guard_folds`)."""
+    tuned_lists, single_lists = [], []
+    for fold in guard_folds(answers["user_idx"].to_numpy(), folds, seed):
+        inside = ~answers["user_idx"].isin(fold)
+        tuned, single, _ = search_fusion(stacked, answers[inside], settings, seed, k)
+        for fusion, lists in ((tuned, tuned_lists), (single, single_lists)):
+            fused = fuse_stacked(stacked, fusion, k)
+            lists.append(fused[fused["user_idx"].isin(fold)])
+    return pd.concat(tuned_lists, ignore_index=True), pd.concat(single_lists, ignore_index=True)
 
 
 def significant_gain(

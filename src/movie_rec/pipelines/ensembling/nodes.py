@@ -28,6 +28,7 @@ def _tuned_fusion(
             "n_trials": tuning["n_trials"],
             "timeout": tuning["timeout"],
             "min_gain_se": tuning.get("min_gain_se", 1.0),
+            "guard_folds": tuning.get("guard_folds", 5),
         },
         seed=int(tuning["seed"]),
     )
