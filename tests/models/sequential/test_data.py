@@ -12,7 +12,7 @@ from movie_rec.models.sequential.data import (
     candidates,
     left_padded,
     mask_id,
-    next_item_pairs,
+    next_items,
     pad_id,
     sample_negatives,
     trim_padding,
@@ -41,17 +41,23 @@ def test_left_padded_keeps_the_last_items():
 def test_windows_make_every_item_but_the_first_a_target_once():
     sequences = hand_sequences()
     windows = WindowExamples.build(sequences, max_len=3, pad=99, device=CPU).windows
-    _, targets = next_item_pairs(windows, 99)
+    _, targets = next_items(windows, 99)
     targets = targets[targets != IGNORE].tolist()
     assert sorted(targets) == sorted([2, 3, 4, 5, 6, 7, 9])
     assert windows.shape[1] == 4
     assert not (windows == 4).all(1).any()  # user 2 has one item: no window
 
 
-def test_next_item_pairs_ignore_targets_after_padding():
-    inputs, targets = next_item_pairs(torch.tensor([[9, 9, 1, 2, 3]]), pad=9)
+def test_next_items_ignore_targets_after_padding():
+    inputs, targets = next_items(torch.tensor([[9, 9, 1, 2, 3]]), pad=9)
     assert inputs.tolist() == [[9, 9, 1, 2]]
-    assert targets.tolist() == [[IGNORE, IGNORE, 2, 3]]
+    assert targets[..., 0].tolist() == [[IGNORE, IGNORE, 2, 3]]
+
+
+def test_next_items_over_a_horizon_are_the_items_that_follow():
+    _, targets = next_items(torch.tensor([[9, 1, 2, 3, 4]]), pad=9, horizon=3)
+    x = IGNORE
+    assert targets.tolist() == [[[x, x, x], [2, 3, 4], [3, 4, x], [4, x, x]]]
 
 
 def test_trim_padding_drops_only_all_padding_columns():

@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from movie_rec.models.sequential.bert4rec import BERT4Rec, cloze_mask
 from movie_rec.models.sequential.fit import build_model
@@ -70,7 +71,27 @@ def test_training_loss_falls(name, tiny_sequences):
     assert losses_fall(model, sequences)
 
 
-def test_sampled_bce_loss_falls(tiny_sequences):
+@pytest.mark.parametrize(("loss", "horizon"), [("bce", 1), ("ce", 4), ("bce", 4)])
+def test_sasrec_losses_fall(loss, horizon, tiny_sequences):
     sequences, n_items = tiny_sequences
-    model = build_model("sasrec", n_items, {**SMALL, "loss": "bce"}, seed=0)
+    settings = {**SMALL, "loss": loss, "horizon": horizon}
+    model = build_model("sasrec", n_items, settings, seed=0)
     assert losses_fall(model, sequences)
+
+
+def test_sasrec_horizon_loss_averages_the_next_items_log_likelihood():
+    windows = torch.tensor([[30, 30, 3, 4, 5, 6], [30, 7, 8, 9, 10, 11]])
+    for horizon in (1, 3):
+        model = SASRec(30, **SMALL, horizon=horizon).eval()
+        with torch.no_grad():
+            log_probs = F.log_softmax(
+                model.backbone.item_logits(model.states(windows[:, :-1])), dim=-1
+            )
+            expected = []
+            for row, window in enumerate(windows.tolist()):
+                for position in range(len(window) - 1):
+                    if window[position] == 30:
+                        continue
+                    for target in window[position + 1 : position + 1 + horizon]:
+                        expected.append(-log_probs[row, position, target])
+            torch.testing.assert_close(model.loss(windows), torch.stack(expected).mean())

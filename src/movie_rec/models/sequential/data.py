@@ -8,7 +8,8 @@ token, both extra embedding rows. Models score only the ``n_items`` real items.
   input for prediction.
 * :class:`WindowExamples` — training windows of ``max_len + 1`` items cut once from every
   history (long histories give several windows) and reused every epoch; next-item models
-  read inputs ``w[:, :-1]`` and targets ``w[:, 1:]`` (all prefixes at once).
+  read inputs ``w[:, :-1]`` and targets ``w[:, 1:]`` (all prefixes at once; with
+  :func:`next_items`, also the items after the next).
 * :class:`PrefixExamples` — one example per position (the window ending before it and the
   item at it), gathered lazily, for models that read one target per sequence (SRGNN).
 * :func:`sample_negatives` — negatives drawn from the real items only.
@@ -137,11 +138,22 @@ class WindowExamples:
         return epoch_batches
 
 
-def next_item_pairs(windows: torch.Tensor, pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs ``w[:, :-1]`` and next-item targets ``w[:, 1:]`` (``IGNORE`` after padding)."""
-    inputs, targets = windows[:, :-1], windows[:, 1:]
-    targets = targets.masked_fill(inputs == pad, IGNORE)
-    return inputs, targets
+def next_items(
+    windows: torch.Tensor, pad: int, horizon: int = 1
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs ``w[:, :-1]`` and, at every position, the ``horizon`` items that follow it.
+
+    Targets are ``(B, W, horizon)``: ``[..., 0]`` is the next item ``w[:, 1:]``, ``[..., d]``
+    the item ``d`` places later; ``IGNORE`` past the window's end and at padded inputs.
+    """
+    inputs = windows[:, :-1]
+    width = inputs.shape[1]
+    targets = torch.full(
+        (*inputs.shape, horizon), IGNORE, dtype=windows.dtype, device=windows.device
+    )
+    for step in range(min(horizon, width)):
+        targets[:, : width - step, step] = windows[:, 1 + step :]
+    return inputs, targets.masked_fill((inputs == pad)[..., None], IGNORE)
 
 
 @dataclass

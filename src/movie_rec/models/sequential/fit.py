@@ -54,7 +54,7 @@ def build_model(
     if name == "gru4rec":
         return GRU4Rec(n_items, **_pick(settings, "max_len", "hidden", "layers", "dropout"))
     if name == "sasrec":
-        keys = ("max_len", "hidden", "heads", "layers", "dropout", "loss")
+        keys = ("max_len", "hidden", "heads", "layers", "dropout", "loss", "horizon")
         return SASRec(n_items, **_pick(settings, *keys), seed=seed)
     if name == "bert4rec":
         keys = ("max_len", "hidden", "heads", "layers", "dropout", "mask_prob", "last_mask_prob")

@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from movie_rec.models.sequences import UserSequences
-from movie_rec.models.sequential.data import IGNORE, WindowExamples, next_item_pairs, pad_id
+from movie_rec.models.sequential.data import IGNORE, WindowExamples, next_items, pad_id
 
 
 class GRU4Rec(nn.Module):
@@ -66,7 +66,8 @@ class GRU4Rec(nn.Module):
         return self.output(states)
 
     def loss(self, windows: torch.Tensor) -> torch.Tensor:
-        inputs, targets = next_item_pairs(windows, self.pad)
+        inputs, targets = next_items(windows, self.pad)
+        targets = targets[..., 0]
         keep = targets != IGNORE
         return F.cross_entropy(self.logits(self.states(inputs)[keep]).float(), targets[keep])
 

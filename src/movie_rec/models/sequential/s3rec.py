@@ -190,7 +190,7 @@ def fine_tune_model(
     """A SASRec (``kind="sasrec"``) or BERT4Rec whose backbone holds the pre-trained weights.
 
     The backbone's shape (max_len, hidden, heads, layers) comes from the pre-trained
-    model; ``settings`` give the rest (dropout, loss, masking).
+    model; ``settings`` give the rest (dropout, loss, horizon, masking).
     """
     config = pretrained["config"]
     shape = {key: config[key] for key in BACKBONE_KEYS}
@@ -200,6 +200,7 @@ def fine_tune_model(
             **shape,
             dropout=settings.get("dropout", 0.2),
             loss=settings.get("loss", "ce"),
+            horizon=settings.get("horizon", 1),
             seed=seed,
         )
     elif kind == "bert4rec":
