@@ -40,9 +40,12 @@ def process(raw: dict[str, pd.DataFrame], split: dict | None = None) -> dict:
     user_map, item_map = dp.build_id_maps(ratings)
     interactions = dp.index_interactions(ratings, user_map, item_map)
     split_train, valid_answers = dp.split_validation(interactions, split or TEST_SPLIT)
-    item_features, item_directors, item_writers = dp.build_item_features(
-        item_map, split_train, raw["titles.tsv"], raw["years.tsv"], raw["directors.tsv"],
-        raw["writers.tsv"], raw["genres.tsv"], PREPROCESSING,
+    item_directors, item_writers = dp.build_item_people(
+        item_map, raw["directors.tsv"], raw["writers.tsv"]
+    )
+    item_features = dp.build_item_features(
+        item_map, split_train, raw["titles.tsv"], raw["years.tsv"], item_directors,
+        item_writers, raw["genres.tsv"], PREPROCESSING,
     )  # fmt: skip
     return {
         "user_map": user_map,

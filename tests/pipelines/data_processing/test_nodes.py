@@ -54,8 +54,9 @@ def test_item_features_fill_years_and_one_hot():
     writers = pd.DataFrame(columns=["item", "writer"])  # header-only side file
     genres = pd.DataFrame({"item": [10, 10, 20], "genre": ["Drama", "Comedy", "Drama"]})
     options = {"fill_year_from_title": True, "representative_people": True, "genres_one_hot": True}
-    features, item_directors, item_writers = dp.build_item_features(
-        item_map, interactions, titles, years, directors, writers, genres, options
+    item_directors, item_writers = dp.build_item_people(item_map, directors, writers)
+    features = dp.build_item_features(
+        item_map, interactions, titles, years, item_directors, item_writers, genres, options
     )
     assert features["year"].tolist()[:2] == [2001, 1980] and features["year"].isna()[2]
     assert features["director"].tolist()[:2] == ["nm1", "nm1"]
@@ -63,8 +64,8 @@ def test_item_features_fill_years_and_one_hot():
     assert features["genre_Comedy"].tolist() == [1, 0, 0]
     assert features["n_directors"].tolist() == [1, 2, 0]
     assert len(item_directors) == 3 and item_writers.empty
-    plain, _, _ = dp.build_item_features(
-        item_map, interactions, titles, years, directors, writers, genres,
+    plain = dp.build_item_features(
+        item_map, interactions, titles, years, item_directors, item_writers, genres,
         {"fill_year_from_title": False, "representative_people": False, "genres_one_hot": False},
     )  # fmt: skip
     assert plain["year"].isna().sum() == 2

@@ -16,7 +16,7 @@ def _outputs(project: Path) -> dict:
         "user_map": pd.read_parquet(data / "03_primary/user_map.parquet"),
         "item_map": pd.read_parquet(data / "03_primary/item_map.parquet"),
         "interactions": pd.read_parquet(data / "03_primary/interactions.parquet"),
-        "item_features": pd.read_parquet(data / "04_feature/item_features.parquet"),
+        "item_features": pd.read_parquet(data / "05_model_input/item_features.parquet"),
         "split_train": pd.read_parquet(data / "05_model_input/split_train.parquet"),
         "valid_answers": pd.read_parquet(data / "05_model_input/valid_answers.parquet"),
         "train_matrix_valid": sp.load_npz(data / "05_model_input/train_matrix_valid.npz"),

@@ -97,16 +97,29 @@ def _on_dense_items(table: pd.DataFrame, item_map: pd.DataFrame, name: str) -> p
     return table.assign(item_idx=item_idx).loc[item_idx >= 0].drop(columns="item")
 
 
+def build_item_people(
+    item_map: pd.DataFrame, directors: pd.DataFrame, writers: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every director and every writer of each movie: ``item_directors``, ``item_writers``
+    (``item_idx``, person), the full multi-valued lists."""
+    item_directors = _on_dense_items(directors, item_map, "directors.tsv").drop_duplicates()
+    item_writers = _on_dense_items(writers, item_map, "writers.tsv").drop_duplicates()
+    return (
+        item_directors[["item_idx", "director"]].reset_index(drop=True),
+        item_writers[["item_idx", "writer"]].reset_index(drop=True),
+    )
+
+
 def build_item_features(
     item_map: pd.DataFrame,
     counted_interactions: pd.DataFrame,
     titles: pd.DataFrame,
     years: pd.DataFrame,
-    directors: pd.DataFrame,
-    writers: pd.DataFrame,
+    item_directors: pd.DataFrame,
+    item_writers: pd.DataFrame,
     genres: pd.DataFrame,
     options: dict[str, Any],
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+) -> pd.DataFrame:
     """One row per movie of ``item_map`` with title, year, representative people, genres.
 
     Options (``data_processing.preprocessing``): ``fill_year_from_title``,
@@ -114,10 +127,6 @@ def build_item_features(
     The representative people are chosen by their movies' interactions in
     ``counted_interactions``; the pipeline passes ``split_train``, so that no validation
     answer shapes a feature that the validation fits see.
-
-    Returns:
-        ``item_features``; ``item_directors`` and ``item_writers``, the full
-        multi-valued lists (``item_idx``, person).
     """
     features = item_map.copy()
     title_rows = _on_dense_items(titles, item_map, "titles.tsv").drop_duplicates("item_idx")
@@ -135,10 +144,6 @@ def build_item_features(
     if features["year"].isna().any():
         logger.warning("%d movies have no year", int(features["year"].isna().sum()))
 
-    item_directors = _on_dense_items(directors, item_map, "directors.tsv").drop_duplicates()
-    item_writers = _on_dense_items(writers, item_map, "writers.tsv").drop_duplicates()
-    item_directors = item_directors[["item_idx", "director"]].reset_index(drop=True)
-    item_writers = item_writers[["item_idx", "writer"]].reset_index(drop=True)
     features["n_directors"] = features["item_idx"].map(item_directors.groupby("item_idx").size())
     features["n_writers"] = features["item_idx"].map(item_writers.groupby("item_idx").size())
     features[["n_directors", "n_writers"]] = (
@@ -157,7 +162,7 @@ def build_item_features(
         one_hot = one_hot.reindex(features["item_idx"], fill_value=0)
         one_hot.columns = [f"genre_{name}" for name in one_hot.columns]
         features = pd.concat([features, one_hot.reset_index(drop=True).astype(np.int8)], axis=1)
-    return features, item_directors, item_writers
+    return features
 
 
 def split_validation(

@@ -5,6 +5,7 @@ from kedro.pipeline import Node, Pipeline
 from .nodes import (
     build_id_maps,
     build_item_features,
+    build_item_people,
     deduplicate_ratings,
     index_interactions,
     interaction_matrix,
@@ -24,18 +25,24 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="index_interactions",
             ),
             Node(
+                build_item_people,
+                ["item_map", "raw_directors", "raw_writers"],
+                ["item_directors", "item_writers"],
+                name="build_item_people",
+            ),
+            Node(
                 build_item_features,
                 [
                     "item_map",
                     "split_train",
                     "raw_titles",
                     "raw_years",
-                    "raw_directors",
-                    "raw_writers",
+                    "item_directors",
+                    "item_writers",
                     "raw_genres",
                     "params:data_processing.preprocessing",
                 ],
-                ["item_features", "item_directors", "item_writers"],
+                "item_features",
                 name="build_item_features",
             ),
             Node(
