@@ -1,3 +1,4 @@
+import logging
 import time
 
 import numpy as np
@@ -20,6 +21,8 @@ from movie_rec.models.tuning import (
     validation_recall,
     within_space,
 )
+from movie_rec.pipelines.data_processing.nodes import interaction_matrix, split_validation
+from tests.conftest import TEST_SPLIT
 
 SPACE = {
     "x": {"type": "float", "low": -2.0, "high": 2.0},
@@ -50,36 +53,56 @@ def test_within_space_drops_values_the_space_cannot_hold():
 def test_study_resumes_and_n_trials_is_the_total(tmp_path):
     storage = storage_url(tmp_path / "studies", "test")
     assert (tmp_path / "studies").is_dir()
-    study = run_study(open_study("s", storage, seed=1), _objective, 2, None, {"x": 1.0, "n": 1})
-    assert finished_trials(study) == 2
-    assert study.trials[0].params["x"] == 1.0  # the enqueued defaults came first
-    first_values = [t.value for t in study.trials]
+    run = run_study(open_study("s", storage, seed=1), _objective, 2, None, {"x": 1.0, "n": 1})
+    assert (run.trials_run, run.cut_short, finished_trials(run.study)) == (2, False, 2)
+    assert run.study.trials[0].params["x"] == 1.0  # the enqueued defaults came first
+    first_values = [t.value for t in run.study.trials]
 
     resumed = run_study(open_study("s", storage, seed=1), _objective, 3, None)
-    assert finished_trials(resumed) == 3
-    assert [t.value for t in resumed.trials[:2]] == first_values
+    assert resumed.trials_run == 1 and finished_trials(resumed.study) == 3
+    assert [t.value for t in resumed.study.trials[:2]] == first_values
 
     again = run_study(open_study("s", storage, seed=1), _objective, 3, None)
-    assert finished_trials(again) == 3
-    frame = trials_frame(again)
+    assert (again.trials_run, again.cut_short, finished_trials(again.study)) == (0, False, 3)
+    frame = trials_frame(again.study)
     assert frame["number"].tolist() == [0, 1, 2]
     assert {"state", "value", "param_x", "param_n", "param_kind"} <= set(frame.columns)
 
 
-def test_same_seed_same_suggestions(tmp_path):
+def test_a_study_run_in_parts_draws_what_one_run_draws(tmp_path):
+    whole = run_study(open_study("s", storage_url(tmp_path / "whole", "t"), 5), _objective, 5, None)
+    storage = storage_url(tmp_path / "parts", "t")
+    for total in (2, 5):
+        parts = run_study(open_study("s", storage, 5), _objective, total, None)
+    assert [t.params for t in parts.study.trials] == [t.params for t in whole.study.trials]
+
+
+def _slow_objective(trial: optuna.Trial) -> float:
+    time.sleep(0.02)
+    return _objective(trial)
+
+
+def test_budgets_are_trials_and_a_timeout_only_caps_them(tmp_path, caplog):
     runs = [
-        run_study(open_study("s", storage_url(tmp_path / name, "t"), seed=3), _objective, 4, None)
+        run_study(open_study("s", storage_url(tmp_path / name, "t"), 2), _slow_objective, 4, None)
         for name in ("a", "b")
     ]
-    assert [t.params for t in runs[0].trials] == [t.params for t in runs[1].trials]
+    assert [(r.trials_run, r.cut_short) for r in runs] == [(4, False), (4, False)]
+    assert [t.params for t in runs[0].study.trials] == [t.params for t in runs[1].study.trials]
+    assert runs[0].study.best_value == runs[1].study.best_value
 
-
-def test_best_hyperparameters_override_the_fixed_ones(tmp_path):
-    study = open_study("s", storage_url(tmp_path, "t"), seed=0)
-    assert best_hyperparameters(study, {"x": 5, "lr": 0.1}) == {"x": 5, "lr": 0.1}
-    run_study(study, _objective, 3, None)
-    best = best_hyperparameters(study, {"x": 5, "lr": 0.1})
-    assert best["lr"] == 0.1 and best["x"] == study.best_params["x"]
+    with caplog.at_level(logging.WARNING, logger="movie_rec.models.tuning"):
+        capped = run_study(
+            open_study("s", storage_url(tmp_path / "c", "t"), 2), _slow_objective, 4, 0.001
+        )
+    assert capped.cut_short and capped.trials_run == 1  # the cap never interrupts a trial
+    assert finished_trials(capped.study) == 1
+    assert any("timeout" in r.message and r.levelno == logging.WARNING for r in caplog.records)
+    finished = run_study(
+        open_study("s", storage_url(tmp_path / "c", "t"), 2), _slow_objective, 4, None
+    )
+    assert (finished.trials_run, finished.cut_short) == (3, False)
+    assert [t.params for t in finished.study.trials] == [t.params for t in runs[0].study.trials]
 
 
 def test_pruning_evaluator_reports_epochs_and_prunes_a_poor_trial():
@@ -95,25 +118,49 @@ def test_pruning_evaluator_reports_epochs_and_prunes_a_poor_trial():
     assert poor.storage.get_trial(poor._trial_id).intermediate_values == {1: 0.1}
 
 
-def test_a_trial_past_the_deadline_is_pruned():
-    study = optuna.create_study(direction="maximize")
-    trial = study.ask()
-    assert pruning_evaluator(trial, lambda: 0.3, deadline=time.monotonic() + 3600)() == 0.3
-    with pytest.raises(optuna.TrialPruned, match="timeout"):
-        pruning_evaluator(trial, lambda: 0.3, deadline=time.monotonic() - 1)()
-
-
 def test_empty_history_has_the_columns():
     frame = trials_frame(None)
     assert list(frame.columns) == ["number", "state", "value", "duration_seconds"] and frame.empty
 
 
-def test_fingerprint_changes_with_data_and_space():
+ANSWERS = pd.DataFrame({"user_idx": [0, 1, 2], "item_idx": [3, 2, 1], "kind": ["last"] * 3})
+SETTINGS = {"hyperparameters": {"lambda": 400.0}, "seed": 42}
+
+
+def test_fingerprint_is_a_function_of_the_inputs():
     matrix = sp.csr_matrix(np.eye(4, dtype=np.float32))
-    base = study_fingerprint(matrix, SPACE)
-    assert base == study_fingerprint(matrix.copy(), SPACE)
-    assert base != study_fingerprint(sp.csr_matrix(np.ones((4, 4))), SPACE)
-    assert base != study_fingerprint(matrix, {"x": SPACE["x"]})
+    base = study_fingerprint(matrix, ANSWERS, SETTINGS, SPACE)
+    shuffled = ANSWERS.iloc[::-1].reset_index(drop=True)
+    same = study_fingerprint(matrix.copy(), shuffled, {"seed": 42, **SETTINGS}, dict(SPACE))
+    assert base == same
+
+
+def test_fingerprint_changes_with_any_input_a_trial_depends_on():
+    matrix = sp.csr_matrix(np.eye(4, dtype=np.float32))
+    base = study_fingerprint(matrix, ANSWERS, SETTINGS, SPACE)
+    same_shape_and_nnz = sp.csr_matrix(np.eye(4, dtype=np.float32)[[1, 0, 2, 3]])
+    other_kind = ANSWERS.assign(kind=["last", "last", "random"])
+    variants = [
+        study_fingerprint(same_shape_and_nnz, ANSWERS, SETTINGS, SPACE),
+        study_fingerprint(matrix, ANSWERS.assign(item_idx=[3, 2, 0]), SETTINGS, SPACE),
+        study_fingerprint(matrix, other_kind, SETTINGS, SPACE),
+        study_fingerprint(matrix, ANSWERS, {**SETTINGS, "seed": 7}, SPACE),
+        study_fingerprint(matrix, ANSWERS, SETTINGS, {"x": SPACE["x"]}),
+    ]
+    assert base not in variants and len(set(variants)) == len(variants)
+
+
+def test_another_split_seed_gives_another_study(tiny_data):
+    """Same shape and nnz (the old fingerprint's inputs), different held-out items."""
+    maps = tiny_data["user_map"], tiny_data["item_map"]
+    fingerprints = set()
+    for seed in (7, 8):
+        split = {**TEST_SPLIT, "seed": seed}
+        train, answers = split_validation(tiny_data["interactions"], split)
+        matrix = interaction_matrix(train, *maps)
+        assert matrix.nnz == tiny_data["train_matrix_valid"].nnz
+        fingerprints.add(study_fingerprint(matrix, answers, SETTINGS, SPACE))
+    assert len(fingerprints) == 2
 
 
 def test_validation_recall_on_a_sample_of_users():
@@ -129,3 +176,11 @@ def test_validation_recall_on_a_sample_of_users():
     assert perfect == 1.0
     wrong = validation_recall(lambda u: 1 - truth[u].toarray(), seen, answers, np.arange(3))
     assert wrong == 0.0  # 10 other items outrank every held-out one
+
+
+def test_best_hyperparameters_override_the_fixed_ones(tmp_path):
+    study = open_study("s", storage_url(tmp_path, "t"), seed=0)
+    assert best_hyperparameters(study, {"x": 5, "lr": 0.1}) == {"x": 5, "lr": 0.1}
+    run_study(study, _objective, 3, None)
+    best = best_hyperparameters(study, {"x": 5, "lr": 0.1})
+    assert best["lr"] == 0.1 and best["x"] == study.best_params["x"]

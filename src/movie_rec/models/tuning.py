@@ -1,13 +1,20 @@
 """Optuna helpers shared by every tuned model: resumable studies, search spaces, trial history.
 
 A study lives in a SQLite file (``<storage_dir>/optuna_<file>.db``) under a name that
-includes a fingerprint of the training data and of the search space, so a rerun on the
-same data resumes the same study while new data or a new search space starts a fresh one.
+includes :func:`study_fingerprint`: a hash of everything a trial's value depends on (the
+training matrix's content, the validation answers, every setting the objective reads, the
+search space). A rerun on the same inputs resumes the same study; a new split seed, new data
+or a new setting starts a fresh one, so a study never returns hyperparameters tuned on
+something else.
 
-Semantics of ``n_trials``: the TOTAL number of finished trials (complete or pruned) the
-study should hold. A rerun only runs the missing ones, so a complete study runs nothing
-new; raise ``n_trials`` to extend it. ``timeout`` (seconds, per run) stops a run early;
-a trial already running finishes.
+Budgets are in trials. ``n_trials`` is the TOTAL number of finished trials (complete or
+pruned) the study should hold: :func:`run_study` runs exactly the missing ones, so a
+complete study runs nothing new; raise ``n_trials`` to extend it. Each trial's TPE sampler
+is seeded with ``seed + trial number``, so a study run in several parts draws what one
+uninterrupted run draws. ``timeout`` (seconds per run, ``None`` = none) is only a safety
+cap: no trial starts after it (but a run always makes one), the trial running at that
+moment finishes, and a run it cuts short logs a WARNING and says so in its
+:class:`StudyRun`.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +41,44 @@ FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 TRIAL_COLUMNS = ["number", "state", "value", "duration_seconds"]
 
 
-def study_fingerprint(matrix: sp.spmatrix, search_space: dict[str, Any]) -> str:
-    """A short hash of the data's shape and size and of the search space."""
-    payload = json.dumps(
-        {"shape": list(matrix.shape), "nnz": int(matrix.nnz), "space": search_space},
-        sort_keys=True,
-        default=str,
+def _update_with_array(digest: Any, values: np.ndarray) -> None:
+    values = np.ascontiguousarray(values)
+    digest.update(f"{values.dtype.str}{values.shape}".encode())
+    digest.update(values.tobytes())
+
+
+def study_fingerprint(
+    matrix: sp.spmatrix,
+    answers: pd.DataFrame,
+    settings: dict[str, Any],
+    search_space: dict[str, Any],
+) -> str:
+    """A short hash of everything a trial's value depends on.
+
+    Args:
+        matrix: the training matrix; its content (shape, indptr, indices, data) is hashed,
+            so a different split of the same data gives a different fingerprint.
+        answers: the validation answers the objective scores (``user_idx``, ``item_idx``,
+            ``kind``), in any row order.
+        settings: every parameter the objective reads (fixed hyperparameters, training
+            settings, seed, device, ...), JSON-serialisable (other values go in as ``str``).
+        search_space: the search space.
+    """
+    digest = hashlib.sha256()
+    canonical = sp.csr_matrix(matrix, copy=True)
+    canonical.sum_duplicates()  # also sorts the column indices of each row
+    digest.update(str(canonical.shape).encode())
+    for part in (canonical.indptr, canonical.indices, canonical.data):
+        _update_with_array(digest, part)
+    ordered = answers[["user_idx", "item_idx", "kind"]].sort_values(
+        ["user_idx", "item_idx", "kind"], kind="stable"
     )
-    return hashlib.sha1(payload.encode()).hexdigest()[:10]
+    _update_with_array(digest, ordered["user_idx"].to_numpy(dtype=np.int64))
+    _update_with_array(digest, ordered["item_idx"].to_numpy(dtype=np.int64))
+    digest.update("\n".join(ordered["kind"].astype(str)).encode())
+    described = {"settings": settings, "space": search_space}
+    digest.update(json.dumps(described, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
 
 
 def storage_url(storage_dir: str | Path, file_stem: str) -> str:
@@ -54,16 +92,19 @@ def finished_trials(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
+SEED_ATTR = "sampler_seed"
+
+
 def open_study(
     name: str,
     storage: str,
     seed: int,
     pruner: optuna.pruners.BasePruner | None = None,
 ) -> optuna.Study:
-    """Create or resume a maximising study with a seeded TPE sampler.
+    """Create or resume a maximising study; ``seed`` seeds the TPE sampler of every trial.
 
-    The sampler's seed is offset by the trials already stored, so a resumed study does not
-    replay the random start-up suggestions of its first run.
+    The seed is recorded in the study (user attribute ``sampler_seed``), where
+    :func:`run_study` reads it.
     """
     study = optuna.create_study(
         study_name=name,
@@ -72,8 +113,18 @@ def open_study(
         load_if_exists=True,
         pruner=pruner or optuna.pruners.NopPruner(),
     )
-    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials))
+    study.set_user_attr(SEED_ATTR, int(seed))
+    study.sampler = trial_sampler(int(seed), len(study.trials))
     return study
+
+
+def trial_sampler(seed: int, trial_number: int) -> optuna.samplers.TPESampler:
+    """The TPE sampler of trial ``trial_number``: seeded with ``seed + trial_number``.
+
+    A fresh sampler per trial makes each suggestion a function of the seed and the study's
+    history alone, so resuming a study replays no start-up draw and skips none.
+    """
+    return optuna.samplers.TPESampler(seed=seed + trial_number)
 
 
 def suggest(trial: optuna.Trial, search_space: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -116,29 +167,64 @@ def within_space(values: dict[str, Any], search_space: dict[str, dict[str, Any]]
     return kept
 
 
+@dataclass(frozen=True)
+class StudyRun:
+    """One call of :func:`run_study`: the study, the trials it ran, whether it was cut short.
+
+    ``cut_short`` is True when ``timeout`` stopped the run before the study held
+    ``n_trials`` finished trials; its best hyperparameters then come from fewer trials than
+    asked for.
+    """
+
+    study: optuna.Study
+    trials_run: int
+    cut_short: bool
+
+
 def run_study(
     study: optuna.Study,
     objective: Callable[[optuna.Trial], float],
     n_trials: int,
     timeout: float | None,
     first_trial: dict[str, Any] | None = None,
-) -> optuna.Study:
-    """Run the trials ``study`` still lacks to reach ``n_trials`` finished ones.
+) -> StudyRun:
+    """Run exactly the trials ``study`` still lacks to hold ``n_trials`` finished ones.
 
-    ``first_trial`` (the fixed defaults) is enqueued when the study is new, so even a run
-    cut short by ``timeout`` after one trial has tried the defaults.
+    Trials run one at a time, trial ``n`` sampled by :func:`trial_sampler` with the seed
+    :func:`open_study` recorded. ``timeout`` (seconds) is a safety cap checked between
+    trials: once passed, no further trial starts (a run always makes one) and the run is
+    reported as cut short (a WARNING). ``first_trial`` (the fixed defaults) is enqueued when the study is new, so
+    even a run cut short after one trial has tried the defaults.
     """
     missing = n_trials - finished_trials(study)
     if missing <= 0:
         logger.info("study %s already holds %d finished trials", study.study_name, n_trials)
-        return study
+        return StudyRun(study, trials_run=0, cut_short=False)
     if first_trial and not study.trials:
         study.enqueue_trial(first_trial, skip_if_exists=True)
-    logger.info(
-        "study %s: running up to %d trials (timeout %s s)", study.study_name, missing, timeout
-    )
-    study.optimize(objective, n_trials=missing, timeout=timeout, gc_after_trial=True)
-    return study
+    seed = int(study.user_attrs[SEED_ATTR])
+    logger.info("study %s: running %d trials", study.study_name, missing)
+    started = time.monotonic()
+    trials_run = 0
+    for _ in range(missing):
+        if trials_run and timeout is not None and time.monotonic() - started >= timeout:
+            break
+        study.sampler = trial_sampler(seed, len(study.trials))
+        study.optimize(objective, n_trials=1, gc_after_trial=True)
+        trials_run += 1
+    cut_short = trials_run < missing
+    if cut_short:
+        logger.warning(
+            "study %s: timeout of %s s reached after %d of %d trials; its best "
+            "hyperparameters come from %d finished trials instead of %d",
+            study.study_name,
+            timeout,
+            trials_run,
+            missing,
+            finished_trials(study),
+            n_trials,
+        )
+    return StudyRun(study, trials_run=trials_run, cut_short=cut_short)
 
 
 def best_hyperparameters(study: optuna.Study, fixed: dict[str, Any]) -> dict[str, Any]:
@@ -191,27 +277,24 @@ def validation_recall(
     return recall_at_k(candidates, answers, k=10)["recall@10"]
 
 
-def pruning_evaluator(
-    trial: optuna.Trial, evaluate: Callable[..., float], deadline: float | None = None
-) -> Callable[..., float]:
-    """Wrap an epoch evaluator so it reports each epoch's score and prunes poor trials.
+def pruning_evaluator(trial: optuna.Trial, evaluate: Callable[..., float]) -> Callable[..., float]:
+    """Wrap a validation evaluator so it reports each score and prunes poor trials.
 
-    Use it as the ``evaluate`` of the shared training loop: ``optuna.TrialPruned`` raised
-    here ends training and marks the trial pruned. Past ``deadline`` (a
-    ``time.monotonic()`` value) the trial is pruned at its next epoch, so a run's timeout
-    also bounds a trial that would otherwise train for hours.
+    Use it as the ``evaluate`` of the shared training loop: the n-th evaluation is reported
+    as step n, and ``optuna.TrialPruned`` raised here ends training and marks the trial
+    pruned.
     """
-    epoch = 0
+    evaluations = 0
 
     def report(*args: Any) -> float:
-        nonlocal epoch
-        epoch += 1
+        nonlocal evaluations
+        evaluations += 1
         score = evaluate(*args)
-        trial.report(score, step=epoch)
+        trial.report(score, step=evaluations)
         if trial.should_prune():
-            raise optuna.TrialPruned(f"pruned at epoch {epoch} with recall@10 {score:.4f}")
-        if deadline is not None and time.monotonic() > deadline:
-            raise optuna.TrialPruned(f"tuning timeout reached at epoch {epoch}")
+            raise optuna.TrialPruned(
+                f"pruned at evaluation {evaluations} with recall@10 {score:.4f}"
+            )
         return score
 
     return report
