@@ -132,6 +132,9 @@ def build_item_features(
     title_rows = _on_dense_items(titles, item_map, "titles.tsv").drop_duplicates("item_idx")
     features["title"] = features["item_idx"].map(title_rows.set_index("item_idx")["title"])
     features["title"] = features["title"].astype("string")
+    untitled = int(features["title"].isna().sum())
+    if untitled:
+        logger.warning("%d movies have no title in titles.tsv; kept without one", untitled)
 
     year_rows = _on_dense_items(years, item_map, "years.tsv").drop_duplicates("item_idx")
     year = features["item_idx"].map(year_rows.set_index("item_idx")["year"]).astype("Int64")
@@ -161,6 +164,9 @@ def build_item_features(
         one_hot = pd.crosstab(genre_rows["item_idx"], genre_rows["genre"]).clip(upper=1)
         one_hot = one_hot.reindex(features["item_idx"], fill_value=0)
         one_hot.columns = [f"genre_{name}" for name in one_hot.columns]
+        genreless = int((one_hot.sum(axis=1) == 0).sum())
+        if genreless:
+            logger.warning("%d movies have no genre in genres.tsv; kept with none", genreless)
         features = pd.concat([features, one_hot.reset_index(drop=True).astype(np.int8)], axis=1)
     return features
 
