@@ -56,6 +56,74 @@ def test_sequels_follow_their_first_part(tiny_raw):
     assert sum(follows) > 0
 
 
+def _next_movie_counts(tables: dict[str, pd.DataFrame]) -> pd.Series:
+    """How often each (a, b) pair occurs as b watched right after a, over all users."""
+    ratings = tables["train_ratings.csv"]
+    following = ratings.groupby("user")["item"].shift(-1)
+    pairs = pd.DataFrame({"a": ratings["item"], "b": following}).dropna().astype(int)
+    return pairs.value_counts()
+
+
+def _top_next_share(counts: pd.Series) -> float:
+    """Share of all transitions that go to their movie's most frequent next movie."""
+    return float(counts.groupby(level="a").max().sum() / counts.sum())
+
+
+def _directional_share(counts: pd.Series, min_count: int = 3) -> float:
+    """Among pairs seen at least ``min_count`` times, the share seen at least twice as
+    often forwards (a then b) as backwards (b then a)."""
+    reverse_index = pd.MultiIndex.from_arrays(
+        [counts.index.get_level_values("b"), counts.index.get_level_values("a")]
+    )
+    reverse = counts.reindex(reverse_index, fill_value=0).to_numpy()
+    common = counts.to_numpy() >= min_count
+    return float((counts.to_numpy()[common] >= 2 * reverse[common]).mean())
+
+
+def test_runs_make_the_next_movie_predictable_and_directional(tiny_raw, monkeypatch):
+    # A run goes on with chance RUN_CONTINUE, to the first successor with chance
+    # SUCCESSOR_CDF[0]; seen or unreleased successors lose some of that, so allow half.
+    planted = 0.5 * synthetic.RUN_CONTINUE * synthetic.SUCCESSOR_CDF[0]
+    with_runs = _next_movie_counts(tiny_raw)
+    monkeypatch.setattr(synthetic, "RUN_CONTINUE", 0.0)
+    without_runs = _next_movie_counts(generate("tiny", seed=3))
+    assert _top_next_share(with_runs) > planted
+    assert _top_next_share(with_runs) > 1.5 * _top_next_share(without_runs)
+    assert _directional_share(with_runs) > _directional_share(without_runs)
+
+
+def test_watch_next_graph_is_directional_and_skips_unwatchable_movies():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(300, synthetic.LATENT_DIM))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    watchable = np.arange(300) < 290
+    successors = synthetic._watch_next_graph(vectors, watchable, rng)
+    assert successors.shape == (300, synthetic.N_SUCCESSORS)
+    assert (successors != np.arange(300)[:, None]).all()  # never itself
+    assert watchable[successors].all()
+    assert all(len(set(row)) == synthetic.N_SUCCESSORS for row in successors.tolist())
+    edges = {(a, b) for a, row in enumerate(successors.tolist()) for b in row}
+    reciprocal = sum((b, a) in edges for a, b in edges) / len(edges)
+    assert reciprocal < 0.5  # b following a does not make a follow b
+    similarity = np.einsum("ik,ijk->ij", vectors, vectors[successors])
+    # Drawn with weight exp(s · similarity), a successor's expected similarity is about
+    # s · Var(similarity) = s / LATENT_DIM for random unit vectors (0 for random pairs).
+    assert similarity.mean() > 0.5 * synthetic.SUCCESSOR_SIMILARITY / synthetic.LATENT_DIM
+
+
+def test_users_start_with_the_famous_movies(tiny_raw, monkeypatch):
+    def first_to_last_popularity(tables: dict[str, pd.DataFrame]) -> float:
+        ratings = tables["train_ratings.csv"]
+        watchers = ratings["item"].map(ratings.groupby("item").size())
+        position = ratings.groupby("user").cumcount()
+        from_end = ratings.groupby("user").cumcount(ascending=False)
+        return float(watchers[position < 5].mean() / watchers[from_end < 5].mean())
+
+    assert first_to_last_popularity(tiny_raw) > 1.5
+    monkeypatch.setattr(synthetic, "ONBOARDING_FAME", 0.0)  # a sign-up without fame
+    assert first_to_last_popularity(generate("tiny", seed=3)) < 1.5
+
+
 def _watches_with_years(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """The ratings with the movie's year (from its title) and the calendar year watched."""
     ratings = tables["train_ratings.csv"]

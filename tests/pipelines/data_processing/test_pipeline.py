@@ -42,12 +42,16 @@ def test_representative_people_ignore_validation_answers(kedro_project):
     counted = out["split_train"].groupby("item_idx").size()
     everything = out["interactions"].groupby("item_idx").size()
     features = out["item_features"].set_index("item_idx")
+    answers_would_change = []
     for column, table in (("director", "item_directors"), ("writer", "item_writers")):
         people = pd.read_parquet(kedro_project / f"data/04_feature/{table}.parquet")
         expected = representative_person(people, column, counted)
         assert features[column].dropna().to_dict() == expected.to_dict()
-        # on the tiny data, counting the answers too would choose differently
-        assert not representative_person(people, column, everything).equals(expected)
+        answers_would_change.append(
+            not representative_person(people, column, everything).equals(expected)
+        )
+    # on the tiny data, counting the answers too would choose differently, so the test can fail
+    assert any(answers_would_change)
 
 
 def test_nested_parameters_can_be_overridden_per_run(kedro_project):
