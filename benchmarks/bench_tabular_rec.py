@@ -1,12 +1,15 @@
-"""Benchmark: the tabular_rec pipeline (LightGBM ranker) on the competition-scale preset.
+"""Benchmark: the LightGBM ranker's features and training on the competition-scale preset.
 
-Generates (once, cached) the ``competition`` synthetic preset, runs data_processing on it
-in a scratch project, writes stand-in first-stage candidates in the ``ease`` and
-``multivae`` slots (item co-occurrence and last-item transitions from
-``movie_rec.models.baselines``, top 100 per user; the ranker takes the top 50 of each),
-then runs the tabular_rec nodes on the scratch project's catalog in a child process and
-prints the time of each phase, the child's peak RSS and Recall@10 of the ranker and of
-the first stages. Target on a 2-core CPU: ≤ 5 minutes and ≤ 8 GB for tabular_rec.
+Generates (once, cached) the ``competition`` synthetic preset and runs data_processing on it
+in a scratch project. A child process then loads its outputs, builds eight stand-in
+first-stage candidate lists per split (top 100 per user: item co-occurrence, last-item
+transitions, Markov chains voted by the last 1, 3 and 10 movies, and three jittered copies
+of co-occurrence and Markov that agree only in part, as real models do), and runs the
+second stage as tabular_rec does (``models/ranker_features.py`` then ``models/ranker.py``):
+candidate union (top 50 of each + 20 popular), features for the validation and the final
+fit, 5-fold out-of-fold training, the final ranker and the final ranking. Prints the
+seconds of each phase, the child's peak RSS and Recall@10 of the ranker and of each
+stand-in. Target on a 2-core CPU: ≤ 8 GB.
 
     python benchmarks/bench_tabular_rec.py [--regenerate] [--raw-dir DIR] [--num-threads N]
 """
@@ -22,111 +25,181 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from common import competition_data, scratch_project, timed_kedro_run
-from movie_rec.evaluation import top_k_unseen
+from movie_rec.evaluation import recall_at_k, top_k_unseen
+from movie_rec.models import ranker
+from movie_rec.models import ranker_features as rf
 from movie_rec.models.baselines import ItemCooccurrence, LastItemTransition
+from movie_rec.models.markov import Markov, MarkovConfig
 from movie_rec.models.sequences import user_sequences
-from movie_rec.pipelines.tabular_rec import nodes
-from movie_rec.pipelines.tabular_rec.pipeline import FIRST_STAGE_MODELS
 
 STAND_IN_K = 100
+TOP_N = 50
+N_POPULAR = 20
+N_FOLDS = 5
+JITTER = 0.5  # log-normal noise on the scores of the jittered stand-ins
+LGBM = {  # as in conf/base/parameters_tabular_rec.yml
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_data_in_leaf": 50,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "max_bin": 255,
+    "min_data_per_group": 200,
+    "cat_smooth": 50,
+    "cat_l2": 20,
+}
 
 
-def write_stand_ins(project: Path) -> None:
-    """``ease``/``multivae`` candidate files from the baselines, fitted per split."""
-    inputs = project / "data" / "05_model_input"
-    histories = {
-        "valid": pd.read_parquet(inputs / "split_train.parquet"),
-        "final": pd.read_parquet(project / "data" / "03_primary" / "interactions.parquet"),
+def jittered(candidates: pd.DataFrame, seed: int, keep: int) -> pd.DataFrame:
+    """The ``keep`` best of ``candidates`` after multiplying each score by log-normal noise."""
+    rng = np.random.default_rng(seed)
+    noisy = candidates.assign(
+        score=candidates["score"] * np.exp(JITTER * rng.standard_normal(len(candidates)))
+    )
+    noisy = noisy.sort_values(["user_idx", "score"], ascending=[True, False], kind="stable")
+    noisy["rank"] = noisy.groupby("user_idx").cumcount() + 1
+    return noisy[noisy["rank"] <= keep].reset_index(drop=True)
+
+
+def stand_ins(history: pd.DataFrame, matrix: sp.csr_matrix) -> dict[str, pd.DataFrame]:
+    """Eight first-stage candidate lists (top ``STAND_IN_K`` per user) fitted on one split."""
+    sequences = user_sequences(history, matrix.shape[0])
+    n_items = matrix.shape[1]
+    scorers: dict[str, Callable] = {
+        "cooc": ItemCooccurrence(matrix).score,
+        "last_item": LastItemTransition(sequences, n_items).score,
+        "markov_1": Markov(MarkovConfig(k=1)).fit(sequences, n_items).score,
+        "markov_3": Markov(MarkovConfig(k=3)).fit(sequences, n_items).score,
+        "markov_10": Markov(MarkovConfig(k=10, lags=5)).fit(sequences, n_items).score,
     }
-    out = project / "data" / "07_model_output"
-    out.mkdir(parents=True, exist_ok=True)
-    for split, matrix_name in (("valid", "train_matrix_valid"), ("final", "train_matrix_full")):
-        matrix = sp.load_npz(inputs / f"{matrix_name}.npz").tocsr()
-        sequences = user_sequences(histories[split], matrix.shape[0])
-        scorers = {
-            "ease": ItemCooccurrence(matrix).score,
-            "multivae": LastItemTransition(sequences, matrix.shape[1]).score,
-        }
-        for model, score in scorers.items():
-            candidates = top_k_unseen(score, matrix, STAND_IN_K)
-            candidates.to_parquet(out / f"{model}_candidates_{split}.parquet", index=False)
+    deep = {name: top_k_unseen(score, matrix, 2 * STAND_IN_K) for name, score in scorers.items()}
+    lists = {name: frame[frame["rank"] <= STAND_IN_K] for name, frame in deep.items()}
+    lists["cooc_jitter_1"] = jittered(deep["cooc"], 1, STAND_IN_K)
+    lists["cooc_jitter_2"] = jittered(deep["cooc"], 2, STAND_IN_K)
+    lists["markov_jitter"] = jittered(deep["markov_3"], 3, STAND_IN_K)
+    return lists
 
 
-def run_nodes(project: Path, num_threads: int) -> None:
-    """Child process: the tabular_rec nodes on the project's catalog, timed phase by phase."""
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def run_phases(project: Path, num_threads: int) -> None:
+    """Child process: the second stage on the project's data, timed phase by phase."""
     bootstrap_project(project)
-    runtime_params = {"tabular_rec": {"num_threads": num_threads}}
-    with KedroSession.create(project_path=project, runtime_params=runtime_params) as session:
-        context = session.load_context()
-        catalog, params = context.catalog, context.params
-        side = {
-            name: catalog.load(name) for name in ("item_features", "item_directors", "item_writers")
-        }
-        answers = catalog.load("valid_answers")
-        timings = {}
+    with KedroSession.create(project_path=project) as session:
+        catalog = session.load_context().catalog
+        data = {
+            name: catalog.load(name)
+            for name in (
+                "split_train", "interactions", "train_matrix_valid", "train_matrix_full",
+                "valid_answers", "item_features", "item_directors", "item_writers",
+            )
+        }  # fmt: skip
+    side = [data["item_features"], data["item_directors"], data["item_writers"]]
+    answers = data["valid_answers"]
+    answered = np.unique(answers["user_idx"].to_numpy())
+    splits = {
+        "valid": (data["split_train"], data["train_matrix_valid"].tocsr(), answered),
+        "final": (data["interactions"], data["train_matrix_full"].tocsr(), None),
+    }
+    timings, rss, rows, features, first_recall = {}, {}, {}, {}, {}
+
+    def phase(name: str, started: float) -> None:
+        timings[name] = time.perf_counter() - started
+        rss[name] = peak_rss_gb()
+
+    for split, (history, matrix, users) in splits.items():
         started = time.perf_counter()
-        features_valid = nodes.build_features_valid(
-            catalog.load("split_train"), catalog.load("train_matrix_valid"), **side,
-            valid_answers=answers, params=params["tabular_rec"],
-            **{m: catalog.load(f"{m}_candidates_valid") for m in FIRST_STAGE_MODELS},
-        )  # fmt: skip
-        timings["candidates + features (validation fit)"] = time.perf_counter() - started
+        first_stage = stand_ins(history, matrix)
+        if users is not None:
+            first_stage = {n: c[c["user_idx"].isin(users)] for n, c in first_stage.items()}
+            first_recall = {n: recall_at_k(c, answers)["recall@10"] for n, c in first_stage.items()}
+        phase(f"stand-in first stages ({split}; not tabular_rec)", started)
         started = time.perf_counter()
-        features_final = nodes.build_features_final(
-            catalog.load("interactions"), catalog.load("train_matrix_full"), **side,
-            params=params["tabular_rec"],
-            **{m: catalog.load(f"{m}_candidates_final") for m in FIRST_STAGE_MODELS},
-        )  # fmt: skip
-        timings["candidates + features (final fit)"] = time.perf_counter() - started
+        popular = rf.popular_candidates(matrix, N_POPULAR, users)
+        pairs = rf.candidate_union(first_stage, popular, TOP_N, matrix, users)
+        phase(f"candidate union ({split})", started)
+        if users is not None:
+            started = time.perf_counter()
+            by_source = rf.candidate_recall_by_source(first_stage, popular, answers, TOP_N)
+            phase("candidate recall by source", started)
         started = time.perf_counter()
-        _, _, metrics, importance = nodes.train_and_rank(
-            features_valid, features_final, answers, params["tabular_rec"], params["runtime"],
-            params["candidates"],
-        )  # fmt: skip
-        timings["train + rank"] = time.perf_counter() - started
+        features[split] = rf.build_features(pairs, first_stage, history, matrix, *side)
+        phase(f"features ({split})", started)
+        rows[split] = len(features[split])
+        del first_stage, popular, pairs
+
+    config = ranker.RankerConfig(lgbm=LGBM, max_train_users=6000, seed=42, num_threads=num_threads)
+    labels = rf.label_pairs(features["valid"], answers)
+    started = time.perf_counter()
+    oof = ranker.out_of_fold_scores(features["valid"], labels, N_FOLDS, config)
+    phase(f"out-of-fold training ({N_FOLDS} folds)", started)
+    started = time.perf_counter()
+    rounds = max(1, round(float(np.mean(oof.best_iterations))))
+    booster, _ = ranker.fit_ranker(features["valid"], labels, config, rounds=rounds)
+    phase("final ranker training", started)
+    started = time.perf_counter()
+    ranked_valid = ranker.rank_candidates(features["valid"], oof.scores, STAND_IN_K)
+    ranker.rank_candidates(
+        features["final"], ranker.predict(booster, features["final"]), STAND_IN_K
+    )
+    phase("predict + rank (final)", started)
     print(
         json.dumps(
             {
-                "rows": {"valid": len(features_valid), "final": len(features_final)},
+                "rows": rows,
+                "columns": len(rf.feature_columns(features["valid"])),
                 "timings": timings,
-                "metrics": {k: metrics[k] for k in metrics if k != "hyperparameters"},
-                "top_features": importance.head(10).to_dict("records"),
-                "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
+                "rss": rss,
+                "fold_rounds": oof.best_iterations,
+                "recall": recall_at_k(ranked_valid, answers),
+                "first_stage_recall": first_recall,
+                "by_source": by_source.to_dict("records"),
+                "top_features": ranker.feature_importance(booster)["feature"].head(12).tolist(),
+                "peak_rss_gb": peak_rss_gb(),
             }
         )
     )
 
 
 def report(result: dict, num_threads: int) -> None:
-    timings, metrics = result["timings"], result["metrics"]
-    total = sum(timings.values())
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     print(f"LightGBM threads: {num_threads}")
+    rows = result["rows"]
     print(
-        f"candidate rows: {result['rows']['valid']:,} (validation), {result['rows']['final']:,} (final)"
+        f"candidate rows: {rows['valid']:,} (validation), {rows['final']:,} (final), "
+        f"{result['columns']} feature columns"
     )
-    for phase, seconds in timings.items():
-        print(f"  {phase}: {seconds:.1f} s")
-    print(f"  of which LightGBM training (5 folds + final): {metrics['fit_seconds']:.1f} s")
-    print(f"tabular_rec total: {total:.1f} s (target ≤ 300 s)")
-    print(f"tabular_rec peak RSS: {result['peak_rss_gb']:.2f} GB (target ≤ 8 GB)")
-    print(f"fold rounds: {metrics['fold_rounds']}; final rounds: {metrics['epochs']}")
-    print(f"candidate recall (answers inside the union): {metrics['candidate_recall']:.4f}")
+    second_stage = 0.0
+    for phase, seconds in result["timings"].items():
+        print(f"  {phase}: {seconds:.1f} s (peak RSS so far {result['rss'][phase]:.2f} GB)")
+        second_stage += 0.0 if "not tabular_rec" in phase else seconds
+    print(f"second stage total (no stand-ins): {second_stage:.1f} s")
+    print(f"peak RSS: {result['peak_rss_gb']:.2f} GB (target ≤ 8 GB)")
+    print(f"fold rounds: {result['fold_rounds']}")
+    recall = result["recall"]
     print(
-        f"Recall@10 lgbm_ranker (out of fold): {metrics['recall@10']:.4f} "
-        f"(last {metrics['recall@10_last']:.4f}, random {metrics['recall@10_random']:.4f})"
+        f"Recall@10 lgbm_ranker (out of fold): {recall['recall@10']:.4f} "
+        f"(last {recall['recall@10_last']:.4f}, random {recall['recall@10_random']:.4f})"
     )
-    for name, recall in metrics["first_stage_recall@10"].items():
-        print(f"Recall@10 first stage {name} (stand-in): {recall:.4f}")
-    print("top features (gain): " + ", ".join(f["feature"] for f in result["top_features"]))
+    for name, value in result["first_stage_recall"].items():
+        print(f"Recall@10 stand-in {name}: {value:.4f}")
+    print("candidate recall by source (top 50 each):")
+    print(pd.DataFrame(result["by_source"]).round(4).to_string(index=False))
+    print("top features (gain): " + ", ".join(result["top_features"]))
 
 
 def main() -> None:
@@ -134,10 +207,10 @@ def main() -> None:
     parser.add_argument("--regenerate", action="store_true", help="regenerate the cached data")
     parser.add_argument("--raw-dir", type=Path, help="competition-format files to use instead")
     parser.add_argument("--num-threads", type=int, default=1, help="LightGBM threads (0 = all)")
-    parser.add_argument("--run-nodes", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--run-phases", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.run_nodes:
-        run_nodes(args.run_nodes, args.num_threads)
+    if args.run_phases:
+        run_phases(args.run_phases, args.num_threads)
         return
     raw_dir = args.raw_dir or competition_data(regenerate=args.regenerate)
     with tempfile.TemporaryDirectory() as root:
@@ -146,23 +219,12 @@ def main() -> None:
             project, "--pipeline=data_processing", f"--params=raw_dir={raw_dir}"
         )
         print(f"data_processing: {seconds:.1f} s")
-        started = time.perf_counter()
-        write_stand_ins(project)
-        print(f"stand-in first stages: {time.perf_counter() - started:.1f} s (not tabular_rec)")
         child = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--run-nodes",
-                str(project),
-                "--num-threads",
-                str(args.num_threads),
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
+            [sys.executable, __file__, "--run-phases", str(project),
+             "--num-threads", str(args.num_threads)],
+            check=True, capture_output=True, text=True,
             env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"},
-        )
+        )  # fmt: skip
     report(json.loads(child.stdout.strip().splitlines()[-1]), args.num_threads)
 
 

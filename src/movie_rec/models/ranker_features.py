@@ -1,0 +1,568 @@
+"""Candidates, features and labels of the second-stage ranker (:mod:`movie_rec.models.ranker`).
+
+The candidates of a user are the union of every first-stage model's top ``top_n`` and the
+most popular unseen movies (Covington et al., "Deep Neural Networks for YouTube
+Recommendations", RecSys 2016). Each (user, movie) pair gets the features of
+:data:`FEATURES`: the first-stage scores and ranks, order and time signals (transitions
+from the user's last items, co-occurrence with the recent ones, popularity around the
+user's last activity, release year against it) and static side information.
+
+Every feature reads only a *history* (``split_train`` for the validation fit, all
+interactions for the final fit), its matrix and the side tables; the held-out answers
+enter solely through :func:`label_pairs`. Rows must be sorted by user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from movie_rec.evaluation import top_k_unseen
+from movie_rec.models.baselines import ItemCooccurrence, MostPopular
+from movie_rec.models.markov import Markov, MarkovConfig, recent_positions
+from movie_rec.models.sequences import UserSequences, user_sequences
+
+PAIR = ["user_idx", "item_idx"]
+CATEGORICAL = ["director", "writer"]
+UNRANKED = 1000  # the rank feature of a movie a first-stage model did not rank
+TOP = 10  # the list length the competition scores
+SECONDS_PER_DAY = 86_400
+
+# Every feature column, in order; ``<model>``, ``<k>`` and ``<genre>`` are filled in per run.
+FEATURES: dict[str, str] = {
+    "<model>_score": "the first-stage model's score (NaN when it did not rank the movie)",
+    "<model>_rank": f"the model's rank, 1 = best ({UNRANKED} when it did not rank the movie)",
+    "best_rank": f"the best rank any first-stage model gave the movie ({UNRANKED} when none)",
+    "n_models": "first-stage models that ranked the movie",
+    "n_models_top10": "first-stage models that ranked the movie in their top 10",
+    "markov_<k>": "transition score (Markov, lags 3) voted by the user's last <k> movies",
+    "recent_cooc": "cosine co-occurrence with the user's last cooc_window movies, the j-th "
+    "most recent weighted cooc_decay^(j-1), divided by the weights' sum",
+    "item_pop": "interactions of the movie in the history",
+    "item_pop_recent": "interactions of the movie in the history's last recent_days days",
+    "item_trend": "the movie's share of the recent interactions over its share of all of them",
+    "item_pop_before_user_end": "interactions of the movie in the user_window_days before "
+    "the user's last interaction",
+    "item_pop_after_user_end": "interactions of the movie (by others) in the user_window_days "
+    "after the user's last interaction",
+    "seen_before_user_end": "1 when anyone watched the movie before the user's last interaction",
+    "year": "release year (NaN when unknown)",
+    "year_minus_last_activity_year": "release year minus the calendar year (UTC) of the "
+    "user's last interaction",
+    "year_vs_user_mean": "release year minus the mean release year of the user's movies",
+    "year_vs_user_latest": "release year minus the latest release year among the user's movies",
+    "director": "representative director, categorical code (-1 = none)",
+    "writer": "representative writer, categorical code (-1 = none)",
+    "user_len": "the user's history length",
+    "user_span_days": "days between the user's first and last interaction",
+    "user_genre_share": "mean over the movie's genres of the user's history share in that genre",
+    "user_director_share": "share of the user's movies sharing a director with the movie",
+    "user_writer_share": "share of the user's movies sharing a writer with the movie",
+    "<genre>": "1 when the movie has the genre (one column per genre_* of item_features)",
+}
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Windows and decays of the order and time features (see :data:`FEATURES`)."""
+
+    markov_k: tuple[int, ...] = (1, 3, 5)
+    cooc_window: int = 10
+    cooc_decay: float = 0.8
+    recent_days: float = 28.0
+    user_window_days: float = 90.0
+    batch_size: int = 1024
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> FeatureConfig:
+        known = {k: params[k] for k in cls.__dataclass_fields__ if k in params}
+        if "markov_k" in known:
+            known["markov_k"] = tuple(int(k) for k in known["markov_k"])
+        return cls(**known)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "markov_k": list(self.markov_k)}
+
+
+# --- candidates -------------------------------------------------------------------------
+
+
+def popular_candidates(
+    matrix: sp.csr_matrix, n_popular: int, users: np.ndarray | None = None
+) -> pd.DataFrame:
+    """The ``n_popular`` most watched movies each user has not seen (via ``top_k_unseen``)."""
+    return top_k_unseen(MostPopular(matrix).score, matrix, n_popular, users=users)
+
+
+def _top_pairs(candidates: pd.DataFrame, top_n: int) -> pd.DataFrame:
+    return candidates.loc[candidates["rank"] <= top_n, PAIR]
+
+
+def candidate_union(
+    first_stage: Mapping[str, pd.DataFrame],
+    popular: pd.DataFrame,
+    top_n: int,
+    seen: sp.csr_matrix,
+    users: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Distinct unseen ``(user_idx, item_idx)`` pairs: each model's top ``top_n`` plus ``popular``.
+
+    An empty first-stage frame (a disabled model) contributes nothing. Restricted to
+    ``users`` when given; sorted by user then item.
+    """
+    frames = [_top_pairs(c, top_n) for c in first_stage.values() if len(c)]
+    union = pd.concat([*frames, popular[PAIR]], ignore_index=True).astype("int64")
+    union = union.drop_duplicates()
+    if users is not None:
+        union = union[union["user_idx"].isin(users)]
+    is_seen = np.asarray(
+        sp.csr_matrix(seen)[union["user_idx"].to_numpy(), union["item_idx"].to_numpy()]
+    ).ravel()
+    union = union[is_seen == 0]
+    return union.sort_values(PAIR, kind="stable").reset_index(drop=True)
+
+
+def _contains(pairs: pd.DataFrame, truth: pd.DataFrame) -> np.ndarray:
+    """For each row of ``truth``, whether ``pairs`` holds its (user, item)."""
+    marked = truth[PAIR].merge(pairs.drop_duplicates().assign(_in=True), on=PAIR, how="left")
+    return marked["_in"].fillna(False).to_numpy(dtype=bool)
+
+
+def candidate_recall_by_source(
+    first_stage: Mapping[str, pd.DataFrame],
+    popular: pd.DataFrame,
+    answers: pd.DataFrame,
+    top_n: int,
+) -> pd.DataFrame:
+    """The recall ceiling of each candidate source and what it adds to the others.
+
+    One row per first-stage model (its top ``top_n``), ``popular`` and ``union`` (all of
+    them): ``recall`` is the share of the held-out answers the source contains (also per
+    ``kind``: ``recall_last``, ``recall_random``); ``marginal`` the share contained by this
+    source and by none of the others (NaN for the union); ``per_user`` the mean candidates
+    per answered user.
+    """
+    truth = answers[[*PAIR, "kind"]].drop_duplicates(PAIR).reset_index(drop=True)
+    answered = truth["user_idx"].unique()
+    sources = {name: _top_pairs(c, top_n) for name, c in first_stage.items()}
+    sources["popular"] = popular[PAIR]
+    hits = {name: _contains(pairs, truth) for name, pairs in sources.items()}
+    union = np.logical_or.reduce(list(hits.values()))
+    is_last = (truth["kind"] == "last").to_numpy()
+
+    def row(name: str, hit: np.ndarray, marginal: np.ndarray | None, per_user: float) -> dict:
+        return {
+            "source": name,
+            "recall": hit.mean() if len(hit) else np.nan,
+            "recall_last": hit[is_last].mean() if is_last.any() else np.nan,
+            "recall_random": hit[~is_last].mean() if (~is_last).any() else np.nan,
+            "marginal": marginal.mean() if marginal is not None and len(hit) else np.nan,
+            "per_user": per_user,
+        }
+
+    def per_user(pairs: pd.DataFrame) -> float:
+        return pairs["user_idx"].isin(answered).sum() / max(len(answered), 1)
+
+    rows = []
+    for name, hit in hits.items():
+        others = [h for other, h in hits.items() if other != name]
+        covered = np.logical_or.reduce(others) if others else np.zeros_like(hit)
+        rows.append(row(name, hit, hit & ~covered, per_user(sources[name])))
+    all_pairs = pd.concat(list(sources.values()), ignore_index=True).drop_duplicates()
+    rows.append(row("union", union, None, per_user(all_pairs)))
+    return pd.DataFrame(rows)
+
+
+# --- release year -------------------------------------------------------------------------
+
+
+def user_last_activity_year(history: pd.DataFrame, n_users: int | None = None) -> np.ndarray:
+    """Calendar year (UTC) of each user's last interaction; NaN for a user without one.
+
+    Indexed by ``user_idx`` (length ``n_users``, default the largest id + 1).
+    """
+    users = history["user_idx"].to_numpy()
+    n_users = int(users.max(initial=-1)) + 1 if n_users is None else n_users
+    last_time = np.full(n_users, -np.inf)
+    np.maximum.at(last_time, users, history["time"].to_numpy(dtype=np.float64))
+    years = np.full(n_users, np.nan)
+    has = np.isfinite(last_time)
+    years[has] = pd.to_datetime(last_time[has], unit="s", utc=True).year
+    return years
+
+
+def released_after_last_activity(
+    pairs: pd.DataFrame, item_year: np.ndarray, user_last_year: np.ndarray, slack: float
+) -> np.ndarray:
+    """Row mask: the movie came out after the user's last activity year plus ``slack``.
+
+    An unknown year (NaN) on either side never excludes.
+    """
+    year = item_year[pairs["item_idx"].to_numpy()]
+    last = user_last_year[pairs["user_idx"].to_numpy()]
+    return year > last + slack
+
+
+def release_year_filter(
+    candidates: pd.DataFrame, item_year: np.ndarray, user_last_year: np.ndarray, slack: float
+) -> pd.DataFrame:
+    """``candidates`` without movies released after the user's last activity year + ``slack``.
+
+    The remaining rows keep their order per user and are ranked 1..n again.
+    """
+    after = released_after_last_activity(candidates, item_year, user_last_year, slack)
+    kept = candidates.loc[~after].sort_values(["user_idx", "rank"], kind="stable")
+    kept = kept.reset_index(drop=True)
+    kept["rank"] = kept.groupby("user_idx").cumcount().to_numpy(dtype=np.int64) + 1
+    return kept
+
+
+# --- item and user tables -----------------------------------------------------------------
+
+
+def _category_codes(values: pd.Series) -> np.ndarray:
+    """Stable integer codes of a string column (sorted categories; -1 = missing)."""
+    categories = np.sort(values.dropna().astype(str).unique())
+    return pd.Categorical(values.astype("string"), categories=categories).codes.astype(np.int32)
+
+
+def item_years(item_features: pd.DataFrame, n_items: int) -> np.ndarray:
+    """Release year of each movie by ``item_idx`` (float, NaN when unknown)."""
+    side = item_features.set_index("item_idx").reindex(np.arange(n_items))
+    return pd.to_numeric(side["year"], errors="coerce").to_numpy(dtype=np.float64)
+
+
+def item_table(
+    history: pd.DataFrame, item_features: pd.DataFrame, n_items: int, recent_days: float
+) -> pd.DataFrame:
+    """Per movie: popularity overall and in the last ``recent_days``, trend, year, people."""
+    items = history["item_idx"].to_numpy()
+    times = history["time"].to_numpy(dtype=np.float64)
+    end = times.max(initial=0.0)
+    recent = items[times > end - recent_days * SECONDS_PER_DAY]
+    pop = np.bincount(items, minlength=n_items).astype(np.float64)
+    pop_recent = np.bincount(recent, minlength=n_items).astype(np.float64)
+    share = pop / max(len(items), 1)
+    share_recent = pop_recent / max(len(recent), 1)
+    first_time = np.full(n_items, np.inf)
+    np.minimum.at(first_time, items, times)
+    side = item_features.set_index("item_idx").reindex(np.arange(n_items))
+    return pd.DataFrame(
+        {
+            "item_pop": pop.astype(np.float32),
+            "item_pop_recent": pop_recent.astype(np.float32),
+            "item_trend": np.divide(
+                share_recent, share, out=np.zeros(n_items), where=share > 0
+            ).astype(np.float32),
+            "year": item_years(item_features, n_items).astype(np.float32),
+            "director": _category_codes(side["director"]),
+            "writer": _category_codes(side["writer"]),
+            "first_time": first_time,
+        }
+    )
+
+
+def user_table(history: pd.DataFrame, item_year: np.ndarray, n_users: int) -> pd.DataFrame:
+    """Per user: history length, first/last time, last activity year, mean/latest year watched."""
+    users = history["user_idx"].to_numpy()
+    times = pd.Series(history["time"].to_numpy(dtype=np.float64)).groupby(users)
+    years = pd.Series(item_year[history["item_idx"].to_numpy()]).groupby(users)
+    index = np.arange(n_users)
+
+    def per_user(values: pd.Series) -> np.ndarray:
+        return values.reindex(index).to_numpy(dtype=np.float64)
+
+    return pd.DataFrame(
+        {
+            "user_len": np.bincount(users, minlength=n_users).astype(np.float32),
+            "first_time": per_user(times.min()),
+            "last_time": per_user(times.max()),
+            "last_activity_year": user_last_activity_year(history, n_users),
+            "mean_year": per_user(years.mean()),
+            "latest_year": per_user(years.max()),
+        }
+    )
+
+
+# --- per-pair features --------------------------------------------------------------------
+
+
+def _gather_per_user(
+    pairs: pd.DataFrame,
+    dense_for: Callable[[np.ndarray], np.ndarray],
+    batch_size: int,
+) -> np.ndarray:
+    """``dense_for(users)[row of user, item]`` for every pair, one user batch at a time.
+
+    ``pairs`` must be sorted by user. Only a ``batch_size × n_items`` block exists at once.
+    """
+    user_ids = pairs["user_idx"].to_numpy()
+    item_ids = pairs["item_idx"].to_numpy()
+    users = np.unique(user_ids)
+    out = np.empty(len(pairs), dtype=np.float32)
+    for start in range(0, len(users), batch_size):
+        batch = users[start : start + batch_size]
+        lo = np.searchsorted(user_ids, batch[0], side="left")
+        hi = np.searchsorted(user_ids, batch[-1], side="right")
+        rows = np.searchsorted(batch, user_ids[lo:hi])
+        out[lo:hi] = np.asarray(dense_for(batch))[rows, item_ids[lo:hi]]
+    return out
+
+
+def first_stage_features(
+    pairs: pd.DataFrame, first_stage: Mapping[str, pd.DataFrame]
+) -> pd.DataFrame:
+    """``<model>_score``/``<model>_rank`` per model, then ``best_rank``, ``n_models(_top10)``.
+
+    A movie the model did not rank gets score NaN and rank :data:`UNRANKED`.
+    """
+    columns = {}
+    for name, candidates in first_stage.items():
+        proposed = pairs[PAIR].merge(
+            candidates[[*PAIR, "score", "rank"]], on=PAIR, how="left", sort=False
+        )
+        columns[f"{name}_score"] = proposed["score"].to_numpy(dtype=np.float32)
+        columns[f"{name}_rank"] = proposed["rank"].fillna(UNRANKED).to_numpy(dtype=np.float32)
+    ranks = np.column_stack(
+        [columns[f"{name}_rank"] for name in first_stage] or [np.full(len(pairs), UNRANKED)]
+    ).astype(np.float32)
+    columns["best_rank"] = ranks.min(axis=1)
+    columns["n_models"] = (ranks < UNRANKED).sum(axis=1).astype(np.float32)
+    columns["n_models_top10"] = (ranks <= TOP).sum(axis=1).astype(np.float32)
+    return pd.DataFrame(columns)
+
+
+def transition_features(
+    pairs: pd.DataFrame,
+    sequences: UserSequences,
+    n_items: int,
+    markov_k: tuple[int, ...],
+    batch_size: int,
+) -> pd.DataFrame:
+    """``markov_<k>``: the Markov transition score from the user's last ``k`` movies."""
+    columns = {}
+    for k in markov_k:
+        model = Markov(MarkovConfig(k=k)).fit(sequences, n_items)
+        columns[f"markov_{k}"] = _gather_per_user(pairs, model.score, batch_size)
+    return pd.DataFrame(columns)
+
+
+def cosine_cooccurrence(matrix: sp.csr_matrix) -> np.ndarray:
+    """Dense items × items ``|U_a ∩ U_b| / sqrt(|U_a| |U_b|)`` with a zero diagonal (float32)."""
+    counts = ItemCooccurrence(matrix).cooccurrence.tocoo()
+    norms = np.sqrt(np.maximum(np.asarray(matrix.sum(axis=0)).ravel(), 1.0))
+    dense = np.zeros(counts.shape, dtype=np.float32)
+    dense[counts.row, counts.col] = counts.data / (norms[counts.row] * norms[counts.col])
+    return dense
+
+
+def recent_weights(
+    sequences: UserSequences, n_items: int, window: int, decay: float
+) -> sp.csr_matrix:
+    """users × items: the last ``window`` movies, the j-th most recent ``decay^(j-1)``, rows
+    summing to 1 (0 for an empty history)."""
+    users = np.arange(sequences.n_users)
+    rows, ages, positions = recent_positions(sequences, users, window)
+    weights = decay ** ages.astype(np.float64)
+    totals = np.bincount(rows, weights=weights, minlength=len(users))
+    return sp.csr_matrix(
+        ((weights / totals[rows]).astype(np.float32), (rows, sequences.items[positions])),
+        shape=(len(users), n_items),
+    )
+
+
+def recent_cooccurrence(
+    pairs: pd.DataFrame,
+    sequences: UserSequences,
+    matrix: sp.csr_matrix,
+    window: int,
+    decay: float,
+    batch_size: int,
+) -> np.ndarray:
+    """``recent_cooc``: Σ_j decay^(j-1) cos(item_j, movie) / Σ_j decay^(j-1), j ≤ window."""
+    weights = recent_weights(sequences, matrix.shape[1], window, decay)
+    cooc = cosine_cooccurrence(matrix)
+    return _gather_per_user(pairs, lambda users: weights[users] @ cooc, batch_size)
+
+
+def window_popularity(
+    pairs: pd.DataFrame, history: pd.DataFrame, user_last_time: np.ndarray, days: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Interactions of the pair's movie in the ``days`` before / after the user's last one.
+
+    Before is ``[last - days, last)``, after ``(last, last + days]``; the pair's movie is
+    unseen by the user, so both count other users only. A user without history gets 0.
+    """
+    times = history["time"].to_numpy(dtype=np.int64)
+    start = times.min(initial=0)
+    span = times.max(initial=0) - start + 1
+    keys = np.sort(history["item_idx"].to_numpy(dtype=np.int64) * span + (times - start))
+    last = user_last_time[pairs["user_idx"].to_numpy()]
+    has = np.isfinite(last)
+    last = np.where(has, last, start).astype(np.int64) - start
+    width = int(days * SECONDS_PER_DAY)
+    base = pairs["item_idx"].to_numpy(dtype=np.int64) * span
+
+    def count(lo: np.ndarray, hi: np.ndarray, side: str) -> np.ndarray:
+        lo_key, hi_key = base + np.clip(lo, 0, span - 1), base + np.clip(hi, 0, span - 1)
+        inside = np.searchsorted(keys, hi_key, side) - np.searchsorted(keys, lo_key, side)
+        return np.where(has, inside, 0).astype(np.float32)
+
+    before = count(last - width, last, "left")
+    after = count(last, last + width, "right")
+    return before, after
+
+
+def _people_overlap(people: pd.DataFrame, column: str, n_items: int) -> sp.csr_matrix:
+    """Items × items 0/1: the two movies share at least one person of ``column``."""
+    codes, _ = pd.factorize(people[column])
+    incidence = sp.csr_matrix(
+        (np.ones(len(people), dtype=np.float32), (people["item_idx"].to_numpy(), codes)),
+        shape=(n_items, max(len(set(codes)), 1)),
+    )
+    incidence.data[:] = 1.0
+    overlap = (incidence @ incidence.T).tocsr()
+    overlap.data[:] = 1.0
+    return overlap
+
+
+def _genre_matrix(item_features: pd.DataFrame, n_items: int) -> np.ndarray:
+    """Items × genres 0/1 (float32), rows in ``item_idx`` order."""
+    genres = [c for c in item_features.columns if c.startswith("genre_")]
+    table = item_features.set_index("item_idx")[genres].reindex(np.arange(n_items))
+    return table.fillna(0).to_numpy(dtype=np.float32)
+
+
+def affinity_features(
+    pairs: pd.DataFrame,
+    history_matrix: sp.csr_matrix,
+    genres: np.ndarray,
+    director_overlap: sp.csr_matrix,
+    writer_overlap: sp.csr_matrix,
+    batch_size: int = 1024,
+) -> pd.DataFrame:
+    """The user's share of the movie's genres, director and writer in their history."""
+    history_matrix = sp.csr_matrix(history_matrix, dtype=np.float32)
+    lengths = np.maximum(np.asarray(history_matrix.sum(axis=1)).ravel(), 1.0)
+    genres_per_item = np.maximum(genres.sum(axis=1), 1.0)
+
+    def genre_share(users: np.ndarray) -> np.ndarray:
+        share = (history_matrix[users] @ genres) / lengths[users, None]
+        return (share @ genres.T) / genres_per_item[None, :]
+
+    def people_share(overlap: sp.csr_matrix) -> Callable[[np.ndarray], np.ndarray]:
+        return lambda users: (history_matrix[users] @ overlap).toarray() / lengths[users, None]
+
+    return pd.DataFrame(
+        {
+            "user_genre_share": _gather_per_user(pairs, genre_share, batch_size),
+            "user_director_share": _gather_per_user(
+                pairs, people_share(director_overlap), batch_size
+            ),
+            "user_writer_share": _gather_per_user(pairs, people_share(writer_overlap), batch_size),
+        }
+    )
+
+
+def build_features(
+    pairs: pd.DataFrame,
+    first_stage: Mapping[str, pd.DataFrame],
+    history: pd.DataFrame,
+    history_matrix: sp.csr_matrix,
+    item_features: pd.DataFrame,
+    item_directors: pd.DataFrame,
+    item_writers: pd.DataFrame,
+    config: FeatureConfig = FeatureConfig(),
+) -> pd.DataFrame:
+    """One row per candidate pair (sorted by user): ``user_idx, item_idx``, then :data:`FEATURES`.
+
+    Reads only the history, its matrix and the side tables, never the held-out answers.
+    """
+    n_users, n_items = history_matrix.shape
+    sequences = user_sequences(history, n_users)
+    items = item_table(history, item_features, n_items, config.recent_days)
+    users = user_table(history, items["year"].to_numpy(dtype=np.float64), n_users)
+    u, i = pairs["user_idx"].to_numpy(), pairs["item_idx"].to_numpy()
+    item_part = items.iloc[i].reset_index(drop=True)
+    user_part = users.iloc[u].reset_index(drop=True)
+    year = item_part["year"].to_numpy(dtype=np.float32)
+    before, after = window_popularity(
+        pairs, history, users["last_time"].to_numpy(), config.user_window_days
+    )
+    affinity = affinity_features(
+        pairs, history_matrix, _genre_matrix(item_features, n_items),
+        _people_overlap(item_directors, "director", n_items),
+        _people_overlap(item_writers, "writer", n_items), config.batch_size,
+    )  # fmt: skip
+    recent_cooc = recent_cooccurrence(
+        pairs, sequences, history_matrix, config.cooc_window, config.cooc_decay, config.batch_size
+    )
+    columns = pd.DataFrame(
+        {
+            "recent_cooc": recent_cooc,
+            **{c: item_part[c].to_numpy() for c in ("item_pop", "item_pop_recent", "item_trend")},
+            "item_pop_before_user_end": before,
+            "item_pop_after_user_end": after,
+            "seen_before_user_end": (
+                item_part["first_time"].to_numpy() <= user_part["last_time"].to_numpy()
+            ).astype(np.float32),
+            "year": year,
+            "year_minus_last_activity_year": year - user_part["last_activity_year"].to_numpy(),
+            "year_vs_user_mean": year - user_part["mean_year"].to_numpy(),
+            "year_vs_user_latest": year - user_part["latest_year"].to_numpy(),
+            **{c: item_part[c].to_numpy() for c in CATEGORICAL},
+            "user_len": user_part["user_len"].to_numpy(),
+            "user_span_days": (
+                (user_part["last_time"] - user_part["first_time"]) / SECONDS_PER_DAY
+            ).to_numpy(dtype=np.float32),
+            **{c: affinity[c].to_numpy() for c in affinity.columns},
+        }
+    )
+    float_columns = [c for c in columns if c not in CATEGORICAL]
+    columns[float_columns] = columns[float_columns].astype(np.float32)
+    genre_names = [c for c in item_features.columns if c.startswith("genre_")]
+    genre_part = pd.DataFrame(_genre_matrix(item_features, n_items)[i].astype(np.int8))
+    genre_part.columns = genre_names
+    return pd.concat(
+        [
+            pairs[PAIR].reset_index(drop=True),
+            first_stage_features(pairs, first_stage),
+            transition_features(pairs, sequences, n_items, config.markov_k, config.batch_size),
+            columns,
+            genre_part,
+        ],
+        axis=1,
+    )
+
+
+def feature_names(models: list[str], markov_k: tuple[int, ...], genres: list[str]) -> list[str]:
+    """The feature columns :func:`build_features` writes, in :data:`FEATURES` order."""
+    expand = {
+        "<model>_score": [f"{m}_score" for m in models],
+        "<model>_rank": [f"{m}_rank" for m in models],
+        "markov_<k>": [f"markov_{k}" for k in markov_k],
+        "<genre>": genres,
+    }
+    return [name for key in FEATURES for name in expand.get(key, [key])]
+
+
+def first_stage_names(features: pd.DataFrame) -> list[str]:
+    """The first-stage models of a :func:`build_features` frame (its ``<model>_score`` columns)."""
+    return [c.removesuffix("_score") for c in features.columns if c.endswith("_score")]
+
+
+def feature_columns(features: pd.DataFrame) -> list[str]:
+    """Every column of a :func:`build_features` frame except the pair key."""
+    return [c for c in features.columns if c not in PAIR]
+
+
+def label_pairs(pairs: pd.DataFrame, answers: pd.DataFrame) -> np.ndarray:
+    """1 where ``(user_idx, item_idx)`` is a held-out answer, else 0."""
+    truth = answers[PAIR].drop_duplicates().assign(_label=1)
+    labelled = pairs[PAIR].merge(truth, on=PAIR, how="left", sort=False)
+    return labelled["_label"].fillna(0).to_numpy(dtype=np.int8)
