@@ -1,21 +1,32 @@
-"""Benchmark: the sequential models on the competition-scale preset (not a test).
+"""Benchmark: speed and learning of the sequential models (not a test).
 
-Generates (once, cached) the ``competition`` synthetic preset, runs the data_processing
-nodes in memory, then trains each model for a few epochs on split_train with the shared
-loop and prints, per model: seconds of every epoch (training plus the validation pass),
-peak memory (CUDA allocator peak on a GPU, process RSS on the CPU) and the validation
-Recall@10 (overall, last, random) of the best epoch. Target on one H100-class GPU: SASRec
-and BERT4Rec ≤ 10 s an epoch at max_len 200 over all 31,360 users.
+Three measurements, each printed as a table row:
 
-    python benchmarks/bench_sequential_rec.py [--epochs 3] [--models sasrec bert4rec]
-        [--device auto] [--max-len 200] [--users N] [--num-threads N]
+* ``speed``: optimizer updates per second of every sequential model (the configured
+  defaults, ``progress`` off) over ``--updates`` updates after two warm-up updates, on the
+  competition-scale preset (generated once and cached, see ``common.competition_data``)
+  or the shipped sample; plus the windows and updates one pass over every history takes,
+  and what a pass of SASRec costs in seconds at that rate.
+* ``pass``: seconds of one real pass of SASRec over every training window (no estimate).
+* ``losses``: SASRec with the full softmax (``loss: ce``) against the sampled softmax
+  (``loss: sampled``) on the same data and budget: updates per second and validation
+  Recall@10 overall / last / random with early stopping on the configured signal.
+
+    python benchmarks/bench_sequential_rec.py speed [--data competition|sample] [--updates 20]
+    python benchmarks/bench_sequential_rec.py pass [--data competition]
+    python benchmarks/bench_sequential_rec.py losses [--data sample] [--max-updates 2000]
+
+Common options: ``--device auto``, ``--num-threads N``, ``--models ...``, ``--users N``
+(only the first N users), ``--set key=value`` (override a hyperparameter or train key).
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
 import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,17 +38,22 @@ from movie_rec.evaluation import recall_at_k
 from movie_rec.models.sequences import user_sequences
 from movie_rec.models.sequential import fit as seq
 from movie_rec.models.sequential.s3rec import attribute_matrix
+from movie_rec.models.training import TrainConfig, train
 from movie_rec.pipelines.data_processing import nodes as dp
-from movie_rec.pipelines.sequential_rec.nodes import model_settings
 from movie_rec.runtime import resolve_device, seed_everything
 
 SEED = 42
+NEURAL = ("gru4rec", "sasrec", "bert4rec", "srgnn", "s3rec_sasrec", "s3rec_bert4rec")
 
 
-def processed(raw_dir, users: int | None) -> dict:
+def processed(raw_dir: Path, users: int | None) -> dict[str, Any]:
     """data_processing outputs in memory (optionally only the first ``users`` users)."""
     read = {
-        name: pd.read_csv(raw_dir / name, sep="," if name.endswith(".csv") else "\t")
+        name: pd.read_csv(
+            raw_dir / name,
+            sep="," if name.endswith(".csv") else "\t",
+            **({} if name.endswith(".csv") else {"quoting": 3, "keep_default_na": False}),
+        )
         for name in RAW_FILES
     }
     ratings = dp.deduplicate_ratings(read["train_ratings.csv"])
@@ -47,82 +63,144 @@ def processed(raw_dir, users: int | None) -> dict:
     conf = conf["data_processing"]
     user_map, item_map = dp.build_id_maps(ratings)
     interactions = dp.index_interactions(ratings, user_map, item_map)
-    features = dp.build_item_features(
-        item_map, interactions, read["titles.tsv"], read["years.tsv"], read["directors.tsv"],
-        read["writers.tsv"], read["genres.tsv"], conf["preprocessing"],
-    )  # fmt: skip
     split_train, answers = dp.split_validation(interactions, conf["split"])
+    directors, writers = dp.build_item_people(item_map, read["directors.tsv"], read["writers.tsv"])
+    features = dp.build_item_features(
+        item_map, split_train, read["titles.tsv"], read["years.tsv"], directors, writers,
+        read["genres.tsv"], conf["preprocessing"],
+    )  # fmt: skip
+    matrix = dp.interaction_matrix(split_train, user_map, item_map)
     return {
-        "split_train": split_train,
-        "valid_answers": answers,
-        "matrix": dp.interaction_matrix(split_train, user_map, item_map),
-        "features": features,
+        "sequences": user_sequences(split_train, matrix.shape[0]),
+        "answers": answers,
+        "matrix": matrix,
+        "people": (features, directors, writers),
     }
 
 
-def peak_memory_gb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 1024**3
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+def settings_of(params: dict[str, Any], name: str, overrides: list[str]) -> dict[str, Any]:
+    """A model's hyperparameters and train keys (common under its own), flat, with overrides."""
+    common, own = params["common"], params.get(name, {})
+    flat: dict[str, Any] = {}
+    for key in ("hyperparameters", "train"):
+        flat |= {**common.get(key, {}), **own.get(key, {})}
+    flat["stop_on"] = own.get("stop_on", common.get("stop_on", "overall"))
+    flat["progress"] = False
+    for item in overrides:
+        key, value = item.split("=", 1)
+        flat[key] = yaml.safe_load(value)
+    return flat
 
 
-def bench_model(name: str, data: dict, params: dict, args, device: torch.device) -> None:
-    settings = {**model_settings(params, name), "max_epochs": args.epochs, "patience": args.epochs}
-    settings.update(progress=False, min_updates=0)
-    if args.max_len and name != "srgnn":
-        settings["max_len"] = args.max_len
-    matrix = data["matrix"]
-    sequences = user_sequences(data["split_train"], matrix.shape[0])
+def built(name: str, data: dict, params: dict, args: argparse.Namespace, device: torch.device):
+    """The model ``name`` (S3Rec models on a backbone pre-trained for 10 updates)."""
+    settings = settings_of(params, name, args.set)
     seed_everything(SEED)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
     pretrained = None
     if name.startswith("s3rec_"):
-        pre = {**model_settings(params, "s3rec"), "pretrain_epochs": 1, "progress": False}
-        pre["max_len"] = settings.get("max_len", pre["max_len"])
-        attributes = attribute_matrix(*data["features"], matrix.shape[1], list(pre["attributes"]))
+        pre = {**settings_of(params, "s3rec", args.set), "pretrain_updates": 10}
+        n_items = data["matrix"].shape[1]
+        attributes = attribute_matrix(*data["people"], n_items, list(pre["attributes"]))
+        config = TrainConfig.from_params(pre)
+        pretrained, _ = seq.pretrain_s3rec(data["sequences"], attributes, pre, config, device, SEED)
+    model = seq.build_model(name, data["matrix"].shape[1], settings, SEED, pretrained)
+    return model.to(device), settings
+
+
+def updates_per_second(
+    model: torch.nn.Module, settings: dict, data: dict, updates: int, device: torch.device
+) -> tuple[float, int, int]:
+    """Rate over ``updates`` timed updates (after 2 untimed); windows and updates a pass."""
+    examples = model.build_examples(data["sequences"], device)
+    batches = examples.batches(settings["batch_size"], SEED)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
+    config = TrainConfig(max_updates=updates + 2, eval_every=updates + 2, progress=False)
+    train(model, optimizer, batches, model.loss, None, config, device, "warm-up", stop_at=2)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    started = time.perf_counter()
+    train(model, optimizer, batches, model.loss, None, replace(config, max_updates=updates),
+          device, "timed")  # fmt: skip
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    rate = updates / (time.perf_counter() - started)
+    return rate, len(examples), int(np.ceil(len(examples) / settings["batch_size"]))
+
+
+def speed(data: dict, params: dict, args: argparse.Namespace, device: torch.device) -> None:
+    print(f"{'model':15s} {'updates/s':>10s} {'examples':>9s} {'updates/pass':>13s} "
+          f"{'s/pass':>8s}")  # fmt: skip
+    for name in args.models:
+        model, settings = built(name, data, params, args, device)
+        rate, examples, per_pass = updates_per_second(model, settings, data, args.updates, device)
+        print(f"{name:15s} {rate:10.2f} {examples:9d} {per_pass:13d} {per_pass / rate:8.1f}")
+
+
+def one_pass(data: dict, params: dict, args: argparse.Namespace, device: torch.device) -> None:
+    model, settings = built("sasrec", data, params, args, device)
+    examples = model.build_examples(data["sequences"], device)
+    per_pass = int(np.ceil(len(examples) / settings["batch_size"]))
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
+    config = TrainConfig(max_updates=per_pass, eval_every=per_pass, progress=True)
+    started = time.perf_counter()
+    result = train(model, optimizer, examples.batches(settings["batch_size"], SEED), model.loss,
+                   None, config, device, "sasrec pass")  # fmt: skip
+    seconds = time.perf_counter() - started
+    print(f"sasrec: one pass = {result.updates} updates over {len(examples)} windows "
+          f"(max_len {settings['max_len']}, loss {settings['loss']}) in {seconds:.1f} s "
+          f"({result.updates / seconds:.2f} updates/s)")  # fmt: skip
+
+
+def losses(data: dict, params: dict, args: argparse.Namespace, device: torch.device) -> None:
+    print(f"{'loss':8s} {'updates/s':>10s} {'best':>6s} {'updates':>8s} {'recall@10':>10s} "
+          f"{'last':>7s} {'random':>7s}")  # fmt: skip
+    for loss in ("ce", "sampled"):
+        args_loss = argparse.Namespace(**{**vars(args), "set": [*args.set, f"loss={loss}"]})
+        model, settings = built("sasrec", data, params, args_loss, device)
+        config = replace(TrainConfig.from_params(settings), max_updates=args.max_updates)
+        evaluate = seq.evaluator(model, data["sequences"], data["matrix"], data["answers"],
+                                 device, settings["stop_on"])  # fmt: skip
         started = time.perf_counter()
-        pretrained, _ = seq.pretrain_s3rec(sequences, attributes, pre, device, SEED)
-        print(f"{name}: S3Rec pre-training epoch {time.perf_counter() - started:.1f} s")
-    model = seq.build_model(name, matrix.shape[1], settings, SEED, pretrained)
-    evaluate = seq.evaluator(model, sequences, matrix, data["valid_answers"], device)
-    result = seq.fit(model, sequences, settings, device, SEED, name, evaluate)
-    epochs = ", ".join(f"{row['seconds']:.1f}" for row in result.history)
-    candidates = seq.predict(model, sequences, matrix, 10, device)
-    recall = recall_at_k(candidates, data["valid_answers"])
-    print(
-        f"{name:15s} epoch seconds [{epochs}]  peak memory {peak_memory_gb(device):.2f} GB  "
-        f"recall@10 {recall['recall@10']:.4f} last {recall['recall@10_last']:.4f} "
-        f"random {recall['recall@10_random']:.4f}  (best epoch {result.best_epoch})"
-    )
+        result = seq.fit(model, data["sequences"], settings, config, device, SEED, loss, evaluate)
+        seconds = time.perf_counter() - started
+        top = seq.predict(model, data["sequences"], data["matrix"], 10, device)
+        recall = recall_at_k(top, data["answers"])
+        print(
+            f"{loss:8s} {result.updates / seconds:10.2f} {result.best_update:6d} "
+            f"{result.updates:8d} {recall['recall@10']:10.4f} {recall['recall@10_last']:7.4f} "
+            f"{recall['recall@10_random']:7.4f}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--models", nargs="+", default=list(seq.MODELS), choices=seq.MODELS)
+    parser.add_argument("what", choices=["speed", "pass", "losses"])
+    parser.add_argument("--data", choices=["competition", "sample"], default="competition")
+    parser.add_argument("--models", nargs="+", default=list(NEURAL), choices=NEURAL)
+    parser.add_argument("--updates", type=int, default=20, help="timed updates (speed)")
+    parser.add_argument("--max-updates", type=int, default=2000, help="budget (losses)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument(
-        "--max-len", type=int, default=None, help="override every max_len but SRGNN's"
-    )
     parser.add_argument("--users", type=int, default=None, help="only the first N users")
     parser.add_argument("--num-threads", type=int, default=None)
+    parser.add_argument("--set", nargs="*", default=[], help="key=value overrides")
     args = parser.parse_args()
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
     device = resolve_device(args.device)
     params = yaml.safe_load((REPO_ROOT / "conf/base/parameters_sequential_rec.yml").read_text())
+    raw_dir = competition_data() if args.data == "competition" else REPO_ROOT / "data" / "01_raw"
     started = time.perf_counter()
-    data = processed(competition_data(), args.users)
-    n_users, n_items = data["matrix"].shape
+    data = processed(raw_dir, args.users)
     lengths = np.diff(data["matrix"].indptr)
     print(
-        f"data: {n_users} users, {n_items} items, {data['matrix'].nnz} training interactions "
-        f"(mean history {lengths.mean():.0f}), prepared in {time.perf_counter() - started:.1f} s; "
-        f"device {device}, torch threads {torch.get_num_threads()}"
+        f"{args.data}: {data['matrix'].shape[0]} users, {data['matrix'].shape[1]} items, "
+        f"{data['matrix'].nnz} training interactions (mean history {lengths.mean():.0f}), "
+        f"prepared in {time.perf_counter() - started:.1f} s; device {device}, "
+        f"torch threads {torch.get_num_threads()}"
     )
-    for name in args.models:
-        bench_model(name, data, params["sequential_rec"], args, device)
+    {"speed": speed, "pass": one_pass, "losses": losses}[args.what](
+        data, params["sequential_rec"], args, device
+    )
 
 
 if __name__ == "__main__":

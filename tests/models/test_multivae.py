@@ -53,33 +53,41 @@ def test_loss_falls_and_it_beats_most_popular_on_the_sample(sample_data):
     model = MultiVAE(config, CPU, seed=0)
     result = model.fit(
         matrix,
-        TrainConfig(max_epochs=12, patience=12, progress=False),
+        TrainConfig(max_updates=96, eval_every=8, patience=12, progress=False),
         lambda score_fn: validation_recall(score_fn, matrix, answers, users),
     )
     losses = [record["loss"] for record in result.history]
     assert losses[-1] < losses[0]
-    assert result.best_epoch > 1
+    assert result.best_update > 8  # better than after the first pass
     recall = recall_at_k(top_k_unseen(model.score, matrix, 10), answers)["recall@10"]
     popular = recall_at_k(top_k_unseen(MostPopular(matrix).score, matrix, 10), answers)
-    assert recall == pytest.approx(result.best_score)  # the best epoch's weights were kept
+    assert recall == pytest.approx(result.best_score)  # the best update's weights were kept
     assert recall > popular["recall@10"]
 
 
-def test_same_seed_same_scores_and_fixed_epochs_without_validation(tiny_data):
+def test_same_seed_same_scores_and_fixed_updates_without_validation(tiny_data):
     matrix = tiny_data["train_matrix_valid"]
-    config = TrainConfig(max_epochs=3, progress=False)
+    config = TrainConfig(max_updates=7, eval_every=3, progress=False)
     first, second = MultiVAE(SMALL, CPU, seed=5), MultiVAE(SMALL, CPU, seed=5)
     result = first.fit(matrix, config)
     second.fit(matrix, config)
     users = np.arange(10)
     torch.testing.assert_close(first.score(users), second.score(users))
-    assert result.epochs_run == 3 and result.best_epoch == 3
-    assert first.updates == 3 * int(np.ceil(matrix.shape[0] / SMALL.batch_size))
+    assert result.updates == 7 and result.best_update == 7
+    assert first.updates == 7
+
+
+def test_stop_at_ends_the_final_fit_where_validation_kept_it(tiny_data):
+    matrix = tiny_data["train_matrix_full"]
+    model = MultiVAE(SMALL, CPU, seed=2)
+    result = model.fit(matrix, TrainConfig(max_updates=50, progress=False), stop_at=6)
+    assert result.updates == 6 and model.updates == 6
+    assert model.beta == pytest.approx(kl_weight(6, SMALL))
 
 
 def test_state_holds_what_rebuilds_the_network(tiny_data):
     model = MultiVAE(SMALL, CPU, seed=1)
-    model.fit(tiny_data["train_matrix_full"], TrainConfig(max_epochs=1, progress=False))
+    model.fit(tiny_data["train_matrix_full"], TrainConfig(max_updates=2, progress=False))
     state = model.state()
     net = MultiVAENet(state["n_items"], SMALL.hidden, SMALL.latent, SMALL.dropout)
     net.load_state_dict(state["state_dict"])

@@ -6,8 +6,10 @@ multinomial likelihood. The KL term's weight β rises linearly with the number o
 until it reaches ``beta_cap`` after ``anneal_steps`` updates (the paper anneals to 0.2).
 At scoring time the latent mean is decoded (no sampling, no dropout).
 
-Training goes through the shared loop :func:`movie_rec.models.training.train`: early
-stopping on validation Recall@10, best weights kept, one log line per epoch.
+Training goes through the shared loop :func:`movie_rec.models.training.train`: a budget
+of updates, early stopping on validation Recall@10 every ``eval_every`` updates, best
+weights kept. The final fit on all interactions trains ``stop_at`` updates (the validation
+fit's best), so β follows the same path.
 """
 
 from __future__ import annotations
@@ -112,11 +114,12 @@ class MultiVAE:
         matrix: sp.spmatrix,
         train_config: TrainConfig,
         evaluate: Callable[[ScoreFn], float] | None = None,
+        stop_at: int | None = None,
     ) -> TrainResult:
         """Train with early stopping on ``evaluate(self.score)`` (validation Recall@10).
 
-        With ``evaluate=None`` it trains exactly ``train_config.max_epochs`` epochs (the
-        final fit on all interactions, for the epoch count the validation fit found best).
+        With ``evaluate=None`` it trains exactly ``stop_at`` (or ``max_updates``) updates:
+        the final fit on all interactions, for the update count the validation fit kept.
         """
         seed_everything(self.seed)
         self.matrix = sp.csr_matrix(matrix, dtype=np.float32)
@@ -136,6 +139,7 @@ class MultiVAE:
             train_config,
             self.device,
             "multivae",
+            stop_at=stop_at,
         )
         logger.info("multivae: β reached %.4f after %d updates", self.beta, self.updates)
         return result
@@ -144,13 +148,12 @@ class MultiVAE:
     def beta(self) -> float:
         return kl_weight(self.updates, self.config)
 
-    def _batches(self, epoch: int) -> Iterator[np.ndarray]:
-        """This epoch's user batches: users with any history, shuffled by (seed, epoch)."""
+    def _batches(self, pass_index: int) -> Iterator[np.ndarray]:
+        """One pass of user batches: users with any history, shuffled by (seed, pass)."""
         active = np.flatnonzero(np.diff(self.matrix.indptr) > 0)
-        order = np.random.default_rng([self.seed, epoch]).permutation(active)
+        order = np.random.default_rng([self.seed, pass_index]).permutation(active)
         for start in range(0, len(order), self.config.batch_size):
             yield order[start : start + self.config.batch_size]
-        logger.info("multivae epoch %d: β %.4f after %d updates", epoch, self.beta, self.updates)
 
     def _loss(self, users: np.ndarray) -> torch.Tensor:
         x = dense_rows(self.matrix, users).to(self.device)

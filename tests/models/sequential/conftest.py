@@ -17,10 +17,10 @@ def losses_fall(model, sequences, steps: int = 30, lr: float = 3e-3, batch_size:
     examples = model.build_examples(sequences, torch.device("cpu"))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     losses = []
-    epoch = 0
+    pass_index = 0
     while len(losses) < steps:
-        epoch += 1
-        for batch in examples.batches(batch_size, 0)(epoch):
+        pass_index += 1
+        for batch in examples.batches(batch_size, 0)(pass_index):
             loss = model.loss(batch)
             assert torch.isfinite(loss)
             optimizer.zero_grad()

@@ -77,9 +77,9 @@ def test_prefix_examples_give_each_position_its_history():
 
 def test_batch_order_is_a_seeded_permutation():
     lengths = np.random.default_rng(0).integers(1, 50, size=1000)
-    first = np.concatenate(list(batch_order(lengths, 64, seed=1, epoch=3)))
-    again = np.concatenate(list(batch_order(lengths, 64, seed=1, epoch=3)))
-    other = np.concatenate(list(batch_order(lengths, 64, seed=1, epoch=4)))
+    first = np.concatenate(list(batch_order(lengths, 64, seed=1, pass_index=3)))
+    again = np.concatenate(list(batch_order(lengths, 64, seed=1, pass_index=3)))
+    other = np.concatenate(list(batch_order(lengths, 64, seed=1, pass_index=4)))
     assert sorted(first.tolist()) == list(range(1000))
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, other)
@@ -105,3 +105,20 @@ def test_candidates_score_from_the_latest_items_and_skip_seen():
     first = top[top["rank"] == 1].set_index("user_idx")["item_idx"]
     assert first.to_dict() == {0: 3, 1: 0}
     assert not top.merge(pd.DataFrame({"user_idx": [0, 0, 1], "item_idx": [1, 2, 3]})).shape[0]
+
+
+def test_one_pass_of_windows_targets_every_later_item_of_long_histories_once():
+    lengths = [57, 1, 9, 8, 17, 2, 33]
+    rows = [(u, 0, t) for u, n in enumerate(lengths) for t in range(n)]
+    frame = pd.DataFrame(rows, columns=["user_idx", "item_idx", "time"])
+    frame["item_idx"] = np.arange(len(frame))  # item id = flat position: every target is unique
+    sequences = user_sequences(frame, len(lengths))
+    pad = len(frame)
+    examples = WindowExamples.build(sequences, max_len=8, pad=pad, device=CPU)
+    targets = []
+    for batch in examples.batches(batch_size=3, seed=0)(1):
+        assert (batch[:, 0] != pad).any()  # no column of padding only is computed
+        _, after = next_items(batch, pad)
+        targets += after[..., 0][after[..., 0] != IGNORE].tolist()
+    firsts = set(sequences.offsets[:-1].tolist())
+    assert sorted(targets) == [i for i in range(len(frame)) if i not in firsts]

@@ -1,19 +1,20 @@
 import pytest
 import torch
 
-from movie_rec.evaluation import check_candidates
-from movie_rec.models.sequential.fit import build_model, evaluator, fit, predict
+from movie_rec.evaluation import check_candidates, top_k_unseen
+from movie_rec.models.sequential.fit import SequenceScorer, build_model, evaluator, fit, predict
+from movie_rec.models.training import TrainConfig
 
 CPU = torch.device("cpu")
 SETTINGS = {"max_len": 12, "hidden": 16, "heads": 2, "layers": 1, "batch_size": 64}
-SETTINGS |= {"progress": False, "min_updates": 0}
+TRAIN = TrainConfig(eval_every=5, progress=False)
 
 
 def fitted_candidates(name, tiny_data, tiny_sequences, seed):
     sequences, n_items = tiny_sequences
     model = build_model(name, n_items, SETTINGS, seed)
-    result = fit(model, sequences, SETTINGS, CPU, seed, name, epochs=2)
-    assert result.epochs_run == 2
+    result = fit(model, sequences, SETTINGS, TRAIN, CPU, seed, name, stop_at=7)
+    assert result.updates == 7 and result.best_update == 7
     return predict(model, sequences, tiny_data["train_matrix_valid"], 20, CPU)
 
 
@@ -27,21 +28,42 @@ def test_same_seed_same_candidates(name, tiny_data, tiny_sequences):
     assert not first.equals(other)
 
 
-def test_early_stopping_keeps_the_best_epoch(tiny_data, tiny_sequences):
+@pytest.mark.parametrize("signal", ["overall", "last"])
+def test_early_stopping_keeps_the_best_update(signal, tiny_data, tiny_sequences):
     sequences, n_items = tiny_sequences
     model = build_model("sasrec", n_items, SETTINGS, seed=0)
     evaluate = evaluator(
-        model, sequences, tiny_data["train_matrix_valid"], tiny_data["valid_answers"], CPU
+        model, sequences, tiny_data["train_matrix_valid"], tiny_data["valid_answers"], CPU, signal
     )
-    result = fit(
-        model, sequences, {**SETTINGS, "max_epochs": 4, "patience": 1}, CPU, 0, "sasrec", evaluate
-    )
-    scores = [row["recall@10"] for row in result.history]
-    assert result.best_score == max(scores)
-    assert scores[result.best_epoch - 1] == result.best_score
+    config = TrainConfig(max_updates=20, eval_every=5, patience=2, progress=False)
+    result = fit(model, sequences, SETTINGS, config, CPU, 0, "sasrec", evaluate)
+    scores = {row["update"]: row["recall@10"] for row in result.history}
+    assert result.best_score == max(scores.values())
+    assert scores[result.best_update] == result.best_score
     model.eval()
     with torch.no_grad():
         assert evaluate() == pytest.approx(result.best_score)
+    key = "recall@10" if signal == "overall" else "recall@10_last"
+    assert evaluate.metrics[key] == pytest.approx(result.best_score)
+
+
+def test_evaluator_signal_must_be_known(tiny_data, tiny_sequences):
+    sequences, n_items = tiny_sequences
+    model = build_model("sasrec", n_items, SETTINGS, seed=0)
+    with pytest.raises(ValueError, match="signal"):
+        evaluator(model, sequences, tiny_data["train_matrix_valid"], tiny_data["valid_answers"],
+                  CPU, "random")  # fmt: skip
+
+
+def test_scorer_gives_the_candidates_of_predict(tiny_data, tiny_sequences):
+    sequences, n_items = tiny_sequences
+    model = build_model("gru4rec", n_items, SETTINGS, seed=0)
+    fit(model, sequences, SETTINGS, TRAIN, CPU, 0, "gru4rec", stop_at=3)
+    seen = tiny_data["train_matrix_valid"]
+    top = top_k_unseen(SequenceScorer(model, sequences, CPU).score, seen, 10)
+    expected = predict(model, sequences, seen, 10, CPU)
+    merged = top.merge(expected, on=["user_idx", "rank"])
+    assert len(merged) == len(expected) and (merged["item_idx_x"] == merged["item_idx_y"]).all()
 
 
 def test_unknown_model_and_missing_pretraining_are_errors():

@@ -1,15 +1,19 @@
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from movie_rec.models.sequential.bert4rec import BERT4Rec, cloze_mask
+from movie_rec.models.sequential.data import sample_negatives
 from movie_rec.models.sequential.fit import build_model
 from movie_rec.models.sequential.gru4rec import GRU4Rec
-from movie_rec.models.sequential.sasrec import SASRec
+from movie_rec.models.sequential.sasrec import SASRec, sampled_softmax_loss
 from movie_rec.models.sequential.srgnn import SRGNN, session_graph
 
 from .conftest import losses_fall
 
+CPU = torch.device("cpu")
 SMALL = {"max_len": 16, "hidden": 16, "heads": 2, "layers": 1, "dropout": 0.1}
 
 
@@ -71,7 +75,9 @@ def test_training_loss_falls(name, tiny_sequences):
     assert losses_fall(model, sequences)
 
 
-@pytest.mark.parametrize(("loss", "horizon"), [("bce", 1), ("ce", 4), ("bce", 4)])
+@pytest.mark.parametrize(
+    ("loss", "horizon"), [("bce", 1), ("ce", 4), ("bce", 4), ("sampled", 1), ("sampled", 4)]
+)
 def test_sasrec_losses_fall(loss, horizon, tiny_sequences):
     sequences, n_items = tiny_sequences
     settings = {**SMALL, "loss": loss, "horizon": horizon}
@@ -95,3 +101,41 @@ def test_sasrec_horizon_loss_averages_the_next_items_log_likelihood():
                     for target in window[position + 1 : position + 1 + horizon]:
                         expected.append(-log_probs[row, position, target])
             torch.testing.assert_close(model.loss(windows), torch.stack(expected).mean())
+
+
+def test_sampled_softmax_by_hand():
+    positive = torch.tensor([[2.0, 0.5], [1.0, -1.0]])  # (N=2, H=2) logits of the targets
+    negative = torch.tensor([[0.0, 1.0, 3.0], [0.5, -0.5, 2.0]])  # (N, S=3) shared negatives
+    targets = torch.tensor([[4, 7], [9, 5]])
+    negatives = torch.tensor([7, 1, 9])  # 7 is row 0's 2nd target, 9 is row 1's 1st
+    valid = torch.tensor([[True, True], [True, False]])
+    expected = [
+        -2.0 + math.log(math.exp(2.0) + math.exp(0.0) + math.exp(1.0) + math.exp(3.0)),
+        -0.5 + math.log(math.exp(0.5) + math.exp(1.0) + math.exp(3.0)),  # 7 left out
+        -1.0 + math.log(math.exp(1.0) + math.exp(0.5) + math.exp(-0.5)),  # 9 left out
+    ]
+    loss = sampled_softmax_loss(positive, negative, targets, negatives, valid)
+    assert loss.item() == pytest.approx(sum(expected) / 3)
+
+
+def test_sasrec_sampled_loss_uses_one_shared_draw_of_real_items():
+    windows = torch.tensor([[30, 30, 3, 4, 5, 6], [30, 7, 8, 9, 10, 11]])
+    model = SASRec(30, **SMALL, loss="sampled", negatives=5, horizon=2).eval()
+    with torch.no_grad():
+        loss = model.loss(windows)
+        model.generator.reset()
+        negatives = sample_negatives((5,), 30, model.generator.on(CPU), CPU)
+        states = model.states(windows[:, :-1])
+        logits = states @ model.backbone.item_embedding.weight.T
+        expected = []
+        for row, window in enumerate(windows.tolist()):
+            for position in range(len(window) - 1):
+                if window[position] == 30:
+                    continue
+                for target in window[position + 1 : position + 3]:
+                    others = [n for n in negatives.tolist() if n != target]
+                    row_logits = logits[row, position, [target, *others]]
+                    expected.append(-F.log_softmax(row_logits, dim=0)[0])
+        model.generator.reset()
+        torch.testing.assert_close(model.loss(windows), torch.stack(expected).mean())
+    assert loss.isfinite()

@@ -5,6 +5,7 @@ import torch
 from movie_rec.models.sequential.data import WindowExamples
 from movie_rec.models.sequential.fit import build_model, pretrain_s3rec
 from movie_rec.models.sequential.s3rec import OBJECTIVES, S3RecPretrainer, attribute_matrix
+from movie_rec.models.training import TrainConfig
 
 CPU = torch.device("cpu")
 SHAPE = {"max_len": 12, "hidden": 16, "heads": 2, "layers": 1}
@@ -62,8 +63,8 @@ def test_each_objective_is_finite_and_falls(tiny_sequences, genres):
     batch = examples.windows[:128]
     before = objective_values(model, batch)
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
-    for epoch in range(1, 4):
-        for windows in examples.batches(64, 0)(epoch):
+    for pass_index in range(1, 4):
+        for windows in examples.batches(64, 0)(pass_index):
             loss = model.loss(windows)
             optimizer.zero_grad()
             loss.backward()
@@ -78,8 +79,10 @@ def test_each_objective_is_finite_and_falls(tiny_sequences, genres):
 @pytest.mark.parametrize("name", ["s3rec_sasrec", "s3rec_bert4rec"])
 def test_fine_tuning_starts_from_the_pretrained_weights(name, tiny_sequences, genres):
     sequences, _ = tiny_sequences
-    settings = {**SHAPE, "pretrain_epochs": 1, "progress": False, "batch_size": 64}
-    pretrained, _ = pretrain_s3rec(sequences, genres, settings, CPU, seed=0)
+    settings = {**SHAPE, "pretrain_updates": 3, "batch_size": 64}
+    config = TrainConfig(eval_every=2, progress=False)
+    pretrained, result = pretrain_s3rec(sequences, genres, settings, config, CPU, seed=0)
+    assert result.updates == 3 and [row["update"] for row in result.history] == [2, 3]
     model = build_model(name, genres.shape[0], {"dropout": 0.1}, seed=1, pretrained=pretrained)
     torch.testing.assert_close(
         model.backbone.item_embedding.weight, pretrained["backbone"]["item_embedding.weight"]

@@ -7,7 +7,7 @@ token, both extra embedding rows. Models score only the ``n_items`` real items.
 * :func:`left_padded` — each user's last ``max_len`` items, left-padded: the one model
   input for prediction.
 * :class:`WindowExamples` — training windows of ``max_len + 1`` items cut once from every
-  history (long histories give several windows) and reused every epoch; next-item models
+  history (long histories give several windows) and reused every pass; next-item models
   read inputs ``w[:, :-1]`` and targets ``w[:, 1:]`` (all prefixes at once; with
   :func:`next_items`, also the items after the next).
 * :class:`PrefixExamples` — one example per position (the window ending before it and the
@@ -21,7 +21,7 @@ token, both extra embedding rows. Models score only the ``n_items`` real items.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -74,15 +74,15 @@ BUCKET_BATCHES = 32  # batches whose examples are grouped by length
 
 
 def batch_order(
-    lengths: np.ndarray, batch_size: int, seed: int, epoch: int
+    lengths: np.ndarray, batch_size: int, seed: int, pass_index: int
 ) -> Iterator[np.ndarray]:
-    """Shuffled index batches of similar lengths, reproducible for ``(seed, epoch)``.
+    """Shuffled index batches of similar lengths, reproducible for ``(seed, pass_index)``.
 
     A random permutation is cut into buckets of ``BUCKET_BATCHES`` batches, each bucket
     is sorted by length and cut into batches, and the batches are shuffled: batches stay
     random but carry little padding, which :func:`trim_padding` then drops.
     """
-    rng = np.random.default_rng([seed, epoch])
+    rng = np.random.default_rng([seed, pass_index])
     order = rng.permutation(len(lengths))
     bucket = batch_size * BUCKET_BATCHES
     batches = []
@@ -126,16 +126,16 @@ class WindowExamples:
         return len(self.windows)
 
     def batches(self, batch_size: int, seed: int) -> Callable[[int], Iterator[torch.Tensor]]:
-        """``batches(epoch)`` for :func:`movie_rec.models.training.train`: trimmed windows."""
+        """``batches(pass_index)`` for :func:`movie_rec.models.training.train`: trimmed windows."""
 
         lengths = (self.windows != self.pad).sum(1).cpu().numpy()
 
-        def epoch_batches(epoch: int) -> Iterator[torch.Tensor]:
-            for index in batch_order(lengths, batch_size, seed, epoch):
+        def one_pass(pass_index: int) -> Iterator[torch.Tensor]:
+            for index in batch_order(lengths, batch_size, seed, pass_index):
                 rows = self.windows[torch.as_tensor(index, device=self.windows.device)]
                 yield trim_padding(rows, self.pad)
 
-        return epoch_batches
+        return one_pass
 
 
 def next_items(
@@ -196,22 +196,21 @@ class PrefixExamples:
         return trim_padding(rows, self.pad), self.items[ends]
 
     def batches(
-        self, batch_size: int, seed: int, per_epoch: int | None = None
+        self, batch_size: int, seed: int
     ) -> Callable[[int], Iterator[tuple[torch.Tensor, torch.Tensor]]]:
-        """``batches(epoch)``; ``per_epoch`` caps the examples an epoch visits (a fresh draw)."""
+        """``batches(pass_index)`` for :func:`movie_rec.models.training.train`.
+
+        A pass visits every position once; the loop's update budget, not the pass, decides
+        how many it sees, so a pass may be millions of examples long.
+        """
 
         lengths = (self.positions - self.starts).clamp(max=self.max_len).cpu().numpy()
 
-        def epoch_batches(epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-            subset = np.arange(len(self))
-            if per_epoch and per_epoch < len(self):
-                subset = np.sort(
-                    np.random.default_rng([seed, epoch, 1]).permutation(len(self))[:per_epoch]
-                )
-            for index in batch_order(lengths[subset], batch_size, seed, epoch):
-                yield self.gather(torch.as_tensor(subset[index], device=self.items.device))
+        def one_pass(pass_index: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+            for index in batch_order(lengths, batch_size, seed, pass_index):
+                yield self.gather(torch.as_tensor(index, device=self.items.device))
 
-        return epoch_batches
+        return one_pass
 
 
 class SeededGenerator:
@@ -276,9 +275,17 @@ def candidates(
     return top.sort_values(["user_idx", "rank"], ignore_index=True)
 
 
+SIGNALS = ("overall", "last")
+
+
 @dataclass
 class RecallEvaluator:
-    """Validation Recall@10 of a model's candidates for the users with held-out answers."""
+    """Validation Recall@10 of a model's candidates for the users with held-out answers.
+
+    ``signal`` picks the score early stopping follows: ``overall`` (all answers) or
+    ``last`` (only the ``last`` answers, what a sequential model adds; the overall figure
+    is mostly the random ones). ``metrics`` keeps every figure of the latest call.
+    """
 
     score_next: ScoreNext
     inputs: np.ndarray
@@ -286,10 +293,17 @@ class RecallEvaluator:
     answers: pd.DataFrame
     pad: int
     device: torch.device
+    signal: str = "overall"
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.signal not in SIGNALS:
+            raise ValueError(f"signal must be one of {SIGNALS}, got {self.signal!r}")
 
     def __call__(self) -> float:
         users = np.unique(self.answers["user_idx"].to_numpy())
         top = candidates(
             self.score_next, self.inputs, self.seen, 10, self.pad, self.device, users=users
         )
-        return recall_at_k(top, self.answers, k=10)["recall@10"]
+        self.metrics = recall_at_k(top, self.answers, k=10)
+        return self.metrics["recall@10" if self.signal == "overall" else "recall@10_last"]

@@ -201,6 +201,7 @@ def fine_tune_model(
             dropout=settings.get("dropout", 0.2),
             loss=settings.get("loss", "ce"),
             horizon=settings.get("horizon", 1),
+            negatives=settings.get("negatives", 256),
             seed=seed,
         )
     elif kind == "bert4rec":

@@ -1,9 +1,14 @@
 """SASRec: Kang & McAuley, "Self-Attentive Sequential Recommendation", ICDM 2018.
 
 A causal Transformer over the item sequence predicts the next item at every position.
-The default loss is cross-entropy over all items (cheap at a few thousand items and what
-works); ``loss="bce"`` is the paper's sampled binary cross-entropy with one negative per
-target, drawn from the real items only.
+Three losses:
+
+* ``ce``: cross-entropy over all items (cheap at a few thousand items and what works);
+* ``sampled``: sampled softmax, cross-entropy of each positive against one shared set of
+  ``negatives`` items drawn uniformly from the real items per batch (accidental hits of
+  the positive are left out; uniform sampling needs no logQ correction). Its cost no
+  longer grows with the catalogue;
+* ``bce``: the paper's binary cross-entropy with one sampled negative per target.
 
 ``horizon > 1`` trains every position to predict each of the next ``horizon`` items, not
 only the next one: the dense all-action loss of PinnerFormer (Pancha et al., KDD 2022).
@@ -27,7 +32,7 @@ from movie_rec.models.sequential.data import (
 )
 from movie_rec.models.sequential.transformer import TransformerBackbone
 
-LOSSES = ("ce", "bce")
+LOSSES = ("ce", "sampled", "bce")
 
 
 class SASRec(nn.Module):
@@ -41,6 +46,7 @@ class SASRec(nn.Module):
         dropout: float = 0.2,
         loss: str = "ce",
         horizon: int = 1,
+        negatives: int = 256,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -49,7 +55,7 @@ class SASRec(nn.Module):
         if horizon < 1:
             raise ValueError(f"horizon must be at least 1, got {horizon}")
         self.n_items, self.max_len, self.loss_name = n_items, max_len, loss
-        self.horizon = horizon
+        self.horizon, self.negatives = horizon, negatives
         self.backbone = TransformerBackbone(n_items, max_len, hidden, heads, layers, dropout)
         self.pad = self.backbone.pad
         self.generator = SeededGenerator(seed)
@@ -74,11 +80,17 @@ class SASRec(nn.Module):
         if self.loss_name == "ce":
             log_probs = F.log_softmax(self.backbone.item_logits(states).float(), dim=-1)
             return -log_probs.gather(1, targets)[valid].mean()
-        generator = self.generator.on(states.device)
-        negatives = sample_negatives(targets.shape, self.n_items, generator, states.device)
         embedding = self.backbone.item_embedding
-        positive = (states[:, None] * embedding(targets)).sum(-1).float()[valid]
+        positive = (states[:, None] * embedding(targets)).sum(-1).float()
+        generator = self.generator.on(states.device)
+        if self.loss_name == "sampled":
+            negatives = sample_negatives((self.negatives,), self.n_items, generator, states.device)
+            return sampled_softmax_loss(
+                positive, (states @ embedding(negatives).T).float(), targets, negatives, valid
+            )
+        negatives = sample_negatives(targets.shape, self.n_items, generator, states.device)
         negative = (states[:, None] * embedding(negatives)).sum(-1).float()[valid]
+        positive = positive[valid]
         return F.binary_cross_entropy_with_logits(
             torch.cat([positive, negative]),
             torch.cat([torch.ones_like(positive), torch.zeros_like(negative)]),
@@ -87,3 +99,22 @@ class SASRec(nn.Module):
     def score_next(self, rows: torch.Tensor) -> torch.Tensor:
         """``(B, n_items)`` next-item scores from left-padded histories ``(B, W)``."""
         return self.backbone.item_logits(self.states(rows)[:, -1])
+
+
+def sampled_softmax_loss(
+    positive: torch.Tensor,
+    negative: torch.Tensor,
+    targets: torch.Tensor,
+    negatives: torch.Tensor,
+    valid: torch.Tensor,
+) -> torch.Tensor:
+    """Mean cross-entropy of each positive against the shared negatives.
+
+    ``positive`` ``(N, H)`` logits of the targets, ``negative`` ``(N, S)`` logits of the
+    ``S`` shared ``negatives``; a negative equal to a row's target is left out of that
+    row's softmax. Only ``valid`` ``(N, H)`` entries count.
+    """
+    hits = negatives[None, None, :] == targets[:, :, None]
+    negative = negative[:, None, :].expand(-1, targets.shape[1], -1).masked_fill(hits, -torch.inf)
+    logits = torch.cat([positive[..., None], negative], dim=-1)
+    return -F.log_softmax(logits, dim=-1)[..., 0][valid].mean()
