@@ -4,8 +4,9 @@ import scipy.sparse as sp
 import torch
 
 from movie_rec.evaluation import check_candidates, recall_at_k, top_k_unseen
+from movie_rec.models import ease
 from movie_rec.models.baselines import MostPopular
-from movie_rec.models.ease import EASE, ease_weights, gram_matrix
+from movie_rec.models.ease import EASE, EASEConfig, ItemWeights, ease_weights, gram_matrix
 
 CPU = torch.device("cpu")
 
@@ -15,12 +16,16 @@ def _random_matrix(n_users: int = 40, n_items: int = 12, seed: int = 0) -> sp.cs
     return sp.csr_matrix((rng.random((n_users, n_items)) < 0.3).astype(np.float32))
 
 
+def _dense_ease(x: np.ndarray, diagonal: np.ndarray) -> np.ndarray:
+    precision = np.linalg.inv(x.T @ x + np.diag(diagonal))
+    return np.eye(x.shape[1]) - precision / np.diag(precision)[None, :]
+
+
 def test_weights_equal_a_direct_dense_solve():
     matrix, lam = _random_matrix(), 7.5
     x = matrix.toarray().astype(np.float64)
-    precision = np.linalg.inv(x.T @ x + lam * np.eye(x.shape[1]))
-    expected = np.eye(x.shape[1]) - precision / np.diag(precision)[None, :]
-    model = EASE(lam, CPU).fit(matrix)
+    expected = _dense_ease(x, np.full(x.shape[1], lam))
+    model = EASE(EASEConfig(lam=lam), CPU).fit(matrix)
     weights = model.weights.numpy()
     np.testing.assert_allclose(weights, expected, atol=1e-5)
     assert np.all(np.diag(weights) == 0)
@@ -28,11 +33,52 @@ def test_weights_equal_a_direct_dense_solve():
     np.testing.assert_allclose(model.score(users).numpy(), x[users] @ expected, atol=1e-4)
 
 
-def test_gram_is_the_item_cooccurrence_matrix():
-    matrix = _random_matrix(seed=1)
+def test_edlae_emphasis_adds_p_over_one_minus_p_times_the_popularity_to_the_diagonal():
+    matrix, lam, p = _random_matrix(seed=3), 4.0, 0.3
+    x = matrix.toarray().astype(np.float64)
+    popularity = np.diag(x.T @ x)
     gram = gram_matrix(matrix, CPU)
-    assert gram.dtype == torch.float64
+    expected = _dense_ease(x, lam + p / (1 - p) * popularity)
+    np.testing.assert_allclose(ease_weights(gram, lam, p).numpy(), expected, atol=1e-5)
+    plain = _dense_ease(x, np.full(x.shape[1], lam))
+    np.testing.assert_allclose(ease_weights(gram, lam, 0.0).numpy(), plain, atol=1e-5)
+    assert not np.allclose(expected, plain, atol=1e-3)  # the emphasis does change the weights
+
+
+def test_float64_factorisation_matches_the_dense_solve_too():
+    matrix, lam = _random_matrix(seed=4), 2.0
+    x = matrix.toarray().astype(np.float64)
+    weights = ease_weights(gram_matrix(matrix, CPU), lam, dtype=torch.float64)
+    assert weights.dtype == torch.float32 and weights.is_contiguous()
+    np.testing.assert_allclose(weights.numpy(), _dense_ease(x, np.full(12, lam)), atol=1e-6)
+
+
+def test_gram_is_the_item_cooccurrence_matrix_for_short_and_long_histories():
+    rng = np.random.default_rng(1)
+    density = np.repeat([0.01, 0.02, 0.5], 30)[:, None]  # 1/32 of 64 items is 2 per user
+    matrix = sp.csr_matrix((rng.random((90, 64)) < density).astype(np.float32))
+    lengths = np.diff(matrix.indptr)
+    assert (lengths > 2).any() and (lengths <= 2).any()
+    gram = gram_matrix(matrix, CPU)
+    assert gram.dtype == torch.float32
     np.testing.assert_array_equal(gram.numpy(), (matrix.T @ matrix).toarray())
+
+
+def test_gram_of_a_weighted_matrix_is_exact():
+    matrix = _random_matrix(seed=5) * 2.5
+    np.testing.assert_array_equal(gram_matrix(matrix, CPU).numpy(), (matrix.T @ matrix).toarray())
+
+
+def test_panelled_product_equals_the_dense_product(monkeypatch):
+    monkeypatch.setattr(ease, "PANEL_WIDTH", 5)  # 12 columns: panels of 5, 5 and 2
+    rng = np.random.default_rng(6)
+    dense = torch.from_numpy(rng.standard_normal((12, 12)).astype(np.float32))
+    weights = ItemWeights(dense, CPU)
+    assert [panel.shape[1] for panel in weights.panels] == [5, 5, 2]
+    rows = _random_matrix(n_users=7, seed=6)
+    expected = rows.toarray() @ dense.numpy()
+    np.testing.assert_allclose(weights.left_multiply(rows).numpy(), expected, atol=1e-5)
+    np.testing.assert_array_equal(weights.to_tensor().numpy(), dense.numpy())
 
 
 def test_larger_lambda_shrinks_the_weights():
@@ -40,16 +86,34 @@ def test_larger_lambda_shrinks_the_weights():
     assert ease_weights(gram, 1000.0).abs().sum() < ease_weights(gram, 1.0).abs().sum()
 
 
-def test_invalid_use_is_rejected():
+def test_config_round_trips_and_rejects_invalid_values():
+    config = EASEConfig.from_params({"lam": 250.0, "p": 0.2, "unrelated": 1})
+    assert config == EASEConfig(250.0, 0.2) and EASEConfig(**config.to_dict()) == config
     with pytest.raises(ValueError, match="positive lambda"):
-        ease_weights(torch.eye(3, dtype=torch.float64), 0.0)
+        EASEConfig(lam=0.0)
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        EASEConfig(p=1.0)
+    with pytest.raises(ValueError, match="positive lambda"):
+        ease_weights(torch.eye(3), 0.0)
     with pytest.raises(RuntimeError, match="before fit"):
-        EASE(1.0, CPU).score(np.array([0]))
+        EASE(EASEConfig(), CPU).score(np.array([0]))
+
+
+def test_float32_factorisation_gives_float64_top10_lists(sample_data):
+    matrix = sample_data["train_matrix_valid"]
+    gram = gram_matrix(matrix, CPU)
+    lists = {}
+    for dtype in (torch.float32, torch.float64):
+        model = EASE(EASEConfig(lam=400.0), CPU, dtype).fit(matrix, gram=gram)
+        lists[dtype] = top_k_unseen(model.score, matrix, 10)
+    single, double = lists[torch.float32], lists[torch.float64]
+    assert len(double) == matrix.shape[0] * 10
+    np.testing.assert_array_equal(single["item_idx"].to_numpy(), double["item_idx"].to_numpy())
 
 
 def test_beats_most_popular_with_valid_candidates(tiny_data):
     matrix, answers = tiny_data["train_matrix_valid"], tiny_data["valid_answers"]
-    candidates = top_k_unseen(EASE(50.0, CPU).fit(matrix).score, matrix, 10)
+    candidates = top_k_unseen(EASE(EASEConfig(lam=50.0), CPU).fit(matrix).score, matrix, 10)
     check_candidates(candidates, matrix, 10)
     popular = top_k_unseen(MostPopular(matrix).score, matrix, 10)
     assert (
