@@ -3,7 +3,14 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from movie_rec.evaluation import check_candidates, per_user_recall, recall_at_k, top_k_unseen
+from movie_rec.evaluation import (
+    check_candidates,
+    per_user_mixed_recall,
+    per_user_recall,
+    recall_at_k,
+    recall_by_mix,
+    top_k_unseen,
+)
 
 
 def recs(rows):
@@ -94,3 +101,32 @@ def test_check_candidates_rejects_bad_outputs():
     rising = good.assign(score=[0.1, 0.9])
     with pytest.raises(ValueError, match="increase"):
         check_candidates(rising, seen, k=2)
+
+
+def test_recall_under_other_last_random_mixes_on_a_hand_example():
+    # user 0: 4 last answers (1 found), 6 random answers (3 found); user 1: 2 last (2 found)
+    answers = pd.DataFrame(
+        {
+            "user_idx": [0] * 10 + [1, 1],
+            "item_idx": [*range(10), 20, 21],
+            "kind": ["last"] * 4 + ["random"] * 6 + ["last", "last"],
+        }
+    )
+    top = pd.DataFrame(
+        {
+            "user_idx": [0, 0, 0, 0, 1, 1],
+            "item_idx": [0, 4, 5, 6, 20, 21],
+            "rank": [1, 2, 3, 4, 1, 2],
+        }
+    )
+    per_user = per_user_recall(top, answers).set_index("user_idx")
+    # 2 last + 8 random: (2 · 1/4 + 8 · 3/6) / 10 = 0.45; user 1 has last answers only
+    mixed = per_user_mixed_recall(per_user, (2, 8))
+    assert mixed.loc[0] == pytest.approx(0.45) and mixed.loc[1] == pytest.approx(1.0)
+    # the split's own mix gives plain Recall@10: (1 + 3) / 10
+    assert per_user_mixed_recall(per_user, (4, 6)).loc[0] == pytest.approx(0.4)
+    result = recall_by_mix(top, answers, [(2, 8), (4, 6), (6, 4)])
+    six_four = (6 * 0.25 + 4 * 0.5) / 10
+    assert result["6/4"] == pytest.approx((six_four + 1.0) / 2)
+    assert result["worst"] == pytest.approx(min(result["2/8"], result["4/6"], result["6/4"]))
+    assert result["mean"] == pytest.approx((result["2/8"] + result["4/6"] + result["6/4"]) / 3)

@@ -172,3 +172,47 @@ def check_candidates(candidates: pd.DataFrame, seen: sp.csr_matrix, k: int) -> N
     score_steps = ordered.groupby("user_idx")["score"].diff().dropna()
     if (score_steps > 1e-6).any():
         raise ValueError("scores must not increase with rank")
+
+
+def mix_label(mix: tuple[int, int]) -> str:
+    """``(2, 8)`` → ``"2/8"``: how a mix of held-out last/random items is named."""
+    return f"{mix[0]}/{mix[1]}"
+
+
+def per_user_mixed_recall(per_user: pd.DataFrame, mix: tuple[int, int], k: int = 10) -> pd.Series:
+    """Each user's Recall@k had the test held out ``mix = (n_last, n_random)`` items.
+
+    The hidden test's share of last vs random items is unknown. From one split, a list's
+    expected hits under another mix are ``n_last · recall_last + n_random · recall_random``
+    (each held-out item of a kind is found at that kind's rate), over ``min(k, n_last +
+    n_random)``. A user with answers of one kind only counts that kind's recall for both.
+
+    Args:
+        per_user: :func:`per_user_recall`'s frame.
+        mix: held-out last and random items.
+        k: list length.
+    """
+    n_last, n_random = mix
+    last = per_user["recall_last"].fillna(per_user["recall_random"])
+    random = per_user["recall_random"].fillna(per_user["recall_last"])
+    return (n_last * last + n_random * random) / min(k, n_last + n_random)
+
+
+def recall_by_mix(
+    recommendations: pd.DataFrame,
+    answers: pd.DataFrame,
+    mixes: list[tuple[int, int]],
+    k: int = 10,
+) -> dict[str, float]:
+    """Mean Recall@k under each mix (``"2/8"``...), their ``mean`` and the ``worst``."""
+    per_user = per_user_recall(recommendations, answers, k)
+    result = {
+        mix_label(mix): float(per_user_mixed_recall(per_user, mix, k).mean())
+        if len(per_user)
+        else 0.0
+        for mix in mixes
+    }
+    values = list(result.values())
+    result["mean"] = float(np.mean(values)) if values else 0.0
+    result["worst"] = float(np.min(values)) if values else 0.0
+    return result

@@ -41,6 +41,16 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def is_enabled(setting: bool | str, device: torch.device) -> bool:
+    """A model's ``enabled`` switch: ``true``, ``false`` or ``auto`` (on only on a GPU, for
+    models too slow for the CPU at the competition's scale)."""
+    if setting == "auto":
+        return device.type == "cuda"
+    if isinstance(setting, bool):
+        return setting
+    raise ValueError(f"enabled must be true, false or auto, got {setting!r}")
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch and make CPU kernels deterministic."""
     random.seed(seed)

@@ -66,7 +66,7 @@ def test_study_resumes_and_n_trials_is_the_total(tmp_path):
     assert (again.trials_run, again.cut_short, finished_trials(again.study)) == (0, False, 3)
     frame = trials_frame(again.study)
     assert frame["number"].tolist() == [0, 1, 2]
-    assert {"state", "value", "param_x", "param_n", "param_kind"} <= set(frame.columns)
+    assert {"state", "value", "params_x", "params_n", "params_kind"} <= set(frame.columns)
 
 
 def test_a_study_run_in_parts_draws_what_one_run_draws(tmp_path):

@@ -236,22 +236,14 @@ def best_hyperparameters(study: optuna.Study, fixed: dict[str, Any]) -> dict[str
 
 
 def trials_frame(study: optuna.Study | None) -> pd.DataFrame:
-    """Trial history: number, state, value, duration_seconds and one ``param_<name>`` column each."""
+    """Trial history: number, state, value, duration_seconds and one ``params_<name>`` column each."""
     if study is None or not study.trials:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in TRIAL_COLUMNS}).astype(
             {"number": "int64", "state": "object"}
         )
-    rows = [
-        {
-            "number": t.number,
-            "state": t.state.name,
-            "value": t.value,
-            "duration_seconds": t.duration.total_seconds() if t.duration else np.nan,
-            **{f"param_{k}": v for k, v in t.params.items()},
-        }
-        for t in study.trials
-    ]
-    return pd.DataFrame(rows)
+    frame = study.trials_dataframe(attrs=("number", "state", "value", "duration", "params"))
+    seconds = frame.pop("duration").dt.total_seconds()
+    return frame.assign(duration_seconds=seconds)
 
 
 def evaluation_users(

@@ -1,9 +1,9 @@
 """Stand-in model outputs for the ensembling and reporting pipeline tests.
 
-The model pipelines are built elsewhere; these write what they will write (DESIGN.md §5)
-from the reference scorers into a throw-away project that has run data_processing: three
-enabled models and the rest disabled (empty candidates, ``skipped`` metrics), declared
-in ``conf/local`` so that the real catalogs, once they exist, are overridden.
+The model pipelines are built elsewhere; these write, at the places the catalog's dataset
+factories give every model's outputs, what the model pipelines would write: three
+enabled models (from the reference scorers) and the rest disabled (empty candidates,
+``skipped`` metrics), into a throw-away project that has run data_processing.
 """
 
 from __future__ import annotations
@@ -13,35 +13,17 @@ from pathlib import Path
 
 import pandas as pd
 import scipy.sparse as sp
-import yaml
 
-from movie_rec.ensemble import MODELS, empty_recommendations
 from movie_rec.evaluation import top_k_unseen
+from movie_rec.fusion import empty_recommendations
 from movie_rec.model_outputs import model_metrics
 from movie_rec.models.baselines import ItemCooccurrence, LastItemTransition, MostPopular
 from movie_rec.models.sequences import user_sequences
+from movie_rec.registry import MODELS
 from tests.conftest import run_pipeline
 
 ENABLED = ("ease", "sasrec", "multivae")
 CANDIDATES_K = 30
-
-
-def fake_catalog() -> dict:
-    """Catalog entries of every model output the ensembling and reporting pipelines read."""
-    catalog = {}
-    for model in MODELS:
-        for split in ("valid", "final"):
-            catalog[f"{model}_candidates_{split}"] = {
-                "type": "pandas.ParquetDataset",
-                "filepath": f"data/07_model_output/{model}_candidates_{split}.parquet",
-            }
-        catalog[f"{model}_metrics"] = {
-            "type": "json.JSONDataset",
-            "filepath": f"data/08_reporting/{model}_metrics.json",
-        }
-    for name in ("ease_optuna_trials", "multivae_optuna_trials", "lgbm_ranker_feature_importance"):
-        catalog[name] = {"type": "pandas.CSVDataset", "filepath": f"data/08_reporting/{name}.csv"}
-    return catalog
 
 
 def _scorers(matrix: sp.csr_matrix, interactions: pd.DataFrame) -> dict:
@@ -56,9 +38,6 @@ def _scorers(matrix: sp.csr_matrix, interactions: pd.DataFrame) -> dict:
 def write_fake_model_outputs(project: Path) -> None:
     """Write candidates, metrics and side files of the fake models into ``project``."""
     data = project / "data"
-    (project / "conf" / "local" / "catalog_fake_models.yml").write_text(
-        yaml.safe_dump(fake_catalog())
-    )
     output, reports = data / "07_model_output", data / "08_reporting"
     output.mkdir(parents=True, exist_ok=True)
     reports.mkdir(parents=True, exist_ok=True)
@@ -101,9 +80,11 @@ def write_fake_model_outputs(project: Path) -> None:
     pd.DataFrame({"number": [0, 1, 2], "value": [0.1, 0.15, 0.12], "lambda": [10, 50, 300]}).to_csv(
         reports / "ease_optuna_trials.csv", index=False
     )
-    pd.DataFrame(columns=["number", "value"]).to_csv(
-        reports / "multivae_optuna_trials.csv", index=False
-    )
+    for model, spec in MODELS.items():
+        if spec.fit is not None and model != "ease":
+            pd.DataFrame(columns=["number", "value"]).to_csv(
+                reports / f"{model}_optuna_trials.csv", index=False
+            )
     pd.DataFrame(columns=["feature", "gain"]).to_csv(
         reports / "lgbm_ranker_feature_importance.csv", index=False
     )

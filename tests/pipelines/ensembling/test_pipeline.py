@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from movie_rec import ensemble
+from movie_rec import fusion, submission
 from movie_rec.evaluation import check_candidates
 from tests.conftest import run_pipeline
 
@@ -43,7 +43,7 @@ def test_weighted_rank_run_writes_a_valid_submission_and_judges_on_held_out_user
 
     raw_users = pd.read_csv(kedro_project / "data" / "01_raw" / "train_ratings.csv")["user"]
     assert set(out["submission"]["user"]) == set(raw_users)
-    ensemble.validate_submission(
+    submission.validate_submission(
         out["submission"], out["user_map"], out["item_map"], out["seen_full"]
     )
 
@@ -58,21 +58,51 @@ def test_weighted_rank_run_writes_a_valid_submission_and_judges_on_held_out_user
     for result in (*metrics["models"].values(), *metrics["ensembles"].values()):
         assert result["holdout"]["users"] == metrics["holdout_users"]
         assert result["tune"]["users"] == metrics["tune_users"]
-    assert set(metrics["ensembles"]) == set(ensemble.METHODS)
+    assert set(metrics["ensembles"]) == set(fusion.METHODS)
+    assert set(metrics["by_mix"]) == {*ENABLED, "ensemble_weighted_rank", "ensemble_priority"}
+    for by_mix in metrics["by_mix"].values():
+        assert by_mix["worst"] == min(by_mix[mix] for mix in ("2/8", "4/6", "6/4"))
+    assert set(metrics["release_filter"]["ease"]) == {"with", "without"}
+    released_too_late = _released_after_last_activity(kedro_project, out, slack=1)
+    assert not released_too_late.any()
     for _method, fused in out["fused_valid"].groupby("method"):
         check_candidates(fused.drop(columns="method"), out["seen_valid"], k=10)
 
 
+def _released_after_last_activity(project, out, slack: int) -> pd.Series:
+    """Submitted rows whose movie came out after the user's last activity year + slack,
+    for the users who had at least 10 unseen movies released in time (the others are
+    completed from every movie)."""
+    data = project / "data"
+    interactions = pd.read_parquet(data / "03_primary" / "interactions.parquet")
+    years = pd.read_parquet(data / "05_model_input" / "item_features.parquet")
+    year = years.set_index("item_idx")["year"].astype("float64")
+    last_year = pd.to_datetime(interactions.groupby("user_idx")["time"].max(), unit="s").dt.year
+    in_time = (
+        year.to_numpy()[None, :] <= last_year.to_numpy()[:, None] + slack
+    ) | year.isna().to_numpy()
+    unseen_in_time = (in_time & (out["seen_full"].toarray() == 0)).sum(axis=1)
+    assert (unseen_in_time >= 10).mean() > 0.9  # the check below covers most users
+    rows = out["submission"].merge(out["user_map"], on="user").merge(out["item_map"], on="item")
+    rows = rows[unseen_in_time[rows["user_idx"].to_numpy()] >= 10]
+    return rows["item_idx"].map(year) > rows["user_idx"].map(last_year) + slack
+
+
 def test_priority_with_one_usable_model_submits_that_models_top_10(kedro_project):
     prepare_project(kedro_project)
-    params = {**FAST, "ensembling.method": "priority", "ensembling.models": ["gru4rec", "sasrec"]}
+    params = {
+        **FAST,
+        "ensembling.method": "priority",
+        "ensembling.models": ["gru4rec", "sasrec"],
+        "ensembling.release_filter.enabled": False,
+    }
     run_pipeline(kedro_project, "ensembling", params)
     out = load_outputs(kedro_project)
     assert out["weights"]["models"] == ["sasrec"]
     sasrec = pd.read_parquet(
         kedro_project / "data" / "07_model_output" / "sasrec_candidates_final.parquet"
     )
-    expected = ensemble.build_submission(
+    expected = submission.build_submission(
         sasrec[sasrec["rank"] <= 10], out["user_map"], out["item_map"]
     )
     pd.testing.assert_frame_equal(out["submission"], expected, check_dtype=False)
@@ -90,6 +120,6 @@ def test_a_failed_check_stops_the_run_and_keeps_the_previous_submission(kedro_pr
     candidates.to_parquet(output / "ease_candidates_final.parquet")
 
     params = {**FAST, "ensembling.method": "priority", "ensembling.models": ["ease"]}
-    with pytest.raises(ensemble.SubmissionError, match="already seen"):
+    with pytest.raises(submission.SubmissionError, match="already seen"):
         run_pipeline(kedro_project, "ensembling", params)
     assert (output / "submission.csv").read_text() == previous

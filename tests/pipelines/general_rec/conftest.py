@@ -1,55 +1,38 @@
-"""Tiny settings for the general_rec pipeline, as a parameters dict and as runtime params."""
+"""Tiny settings for the general_rec pipeline, as runtime params (dotted keys)."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
-
-import pytest
-import yaml
-
-from tests.conftest import REPO_ROOT, nested
 
 TINY_OVERRIDES = {
     "ease.tuning.n_trials": 2,
+    "user_ease.tuning.n_trials": 2,
+    "admm_slim.enabled": True,
+    "admm_slim.tuning.n_trials": 2,
+    "admm_slim.hyperparameters.iterations": 5,
     "multivae.tuning.n_trials": 2,
     "multivae.hyperparameters.hidden": 32,
     "multivae.hyperparameters.latent": 8,
     "multivae.hyperparameters.batch_size": 64,
-    "multivae.train.max_epochs": 3,
+    "multivae.train.max_updates": 24,
+    "multivae.train.eval_every": 8,
     "multivae.train.patience": 2,
-    "multivae.train.min_updates": 0,
     "multivae.train.progress": False,
     "multivae.tuning.search_space.hidden.choices": [16, 32],
     "multivae.tuning.search_space.latent.choices": [8],
+    "recvae.enabled": True,
+    "recvae.hyperparameters.hidden": 32,
+    "recvae.hyperparameters.latent": 8,
+    "recvae.hyperparameters.batch_size": 64,
+    "recvae.hyperparameters.encoder_updates": 3,
+    "recvae.hyperparameters.decoder_updates": 1,
+    "recvae.train.max_updates": 24,
+    "recvae.train.eval_every": 8,
+    "recvae.train.progress": False,
 }
 
 
-def _merge(base: dict, overrides: dict) -> dict:
-    merged = copy.deepcopy(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def tiny_runtime_params(storage_dir: Path) -> dict:
-    """Dotted ``general_rec.*`` overrides for ``run_pipeline``."""
+    """Dotted ``general_rec.*`` overrides for ``run_pipeline``, studies in ``storage_dir``."""
     params = {f"general_rec.{k}": v for k, v in TINY_OVERRIDES.items()}
-    return {**params, "general_rec.tuning.storage_dir": str(storage_dir)}
-
-
-@pytest.fixture
-def general_rec_params(tmp_path) -> dict:
-    """``params:general_rec`` from conf/base with tiny settings and a temporary study folder."""
-    base = yaml.safe_load((REPO_ROOT / "conf/base/parameters_general_rec.yml").read_text())
-    params = _merge(base["general_rec"], nested(TINY_OVERRIDES))
-    params["tuning"]["storage_dir"] = str(tmp_path / "studies")
-    return params
-
-
-@pytest.fixture
-def runtime() -> dict:
-    return {"device": "cpu", "seed": 11}
+    return {**params, "tuning.storage_dir": str(storage_dir)}

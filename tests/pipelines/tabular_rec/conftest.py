@@ -1,9 +1,9 @@
 """Stand-in first-stage candidates for the tabular_rec pipeline tests.
 
-EASE and Multi-VAE live in general_rec; these tests run only ``data_processing`` and
-``tabular_rec``, so they write ``ease_*`` / ``multivae_*`` candidates themselves (item
-co-occurrence and most-popular scores through ``top_k_unseen``) and declare them in the
-throw-away project's ``conf/local`` catalog, whatever general_rec's catalog holds.
+These tests run only ``data_processing`` and ``tabular_rec``, so they write every
+registered first-stage model's candidates themselves, at the places the catalog's dataset
+factories give them: ``ease`` and ``multivae`` from stand-in scorers (item co-occurrence
+and most-popular through ``top_k_unseen``), every other model empty (disabled).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 import scipy.sparse as sp
-import yaml
 
-from movie_rec.evaluation import top_k_unseen
+from movie_rec.evaluation import empty_candidates, top_k_unseen
 from movie_rec.models.baselines import ItemCooccurrence, MostPopular
+from movie_rec.registry import first_stage_models
 
 STAND_INS = {"ease": ItemCooccurrence, "multivae": MostPopular}
 SPLIT_MATRIX = {"valid": "train_matrix_valid", "final": "train_matrix_full"}
@@ -27,19 +27,14 @@ def stand_in_candidates(matrix: sp.csr_matrix, model: str, k: int = 100) -> pd.D
 
 
 def write_first_stage(project: Path, empty: tuple[str, ...] = ()) -> None:
-    """Candidates of every stand-in model (EMPTY for those in ``empty``) into ``project``."""
-    catalog = {}
-    for model in STAND_INS:
-        for split, matrix_name in SPLIT_MATRIX.items():
-            matrix = sp.load_npz(project / "data" / "05_model_input" / f"{matrix_name}.npz")
-            frame = stand_in_candidates(matrix.tocsr(), model)
-            if model in empty:
-                frame = frame.iloc[:0]
-            path = Path("data/07_model_output") / f"{model}_candidates_{split}.parquet"
-            (project / path.parent).mkdir(parents=True, exist_ok=True)
-            frame.to_parquet(project / path, index=False)
-            catalog[f"{model}_candidates_{split}"] = {
-                "type": "pandas.ParquetDataset",
-                "filepath": str(path),
-            }
-    (project / "conf" / "local" / "catalog.yml").write_text(yaml.safe_dump(catalog))
+    """Candidates of every first-stage model into ``project`` (empty for the models in
+    ``empty`` and for those without a stand-in)."""
+    output = project / "data" / "07_model_output"
+    output.mkdir(parents=True, exist_ok=True)
+    for split, matrix_name in SPLIT_MATRIX.items():
+        matrix = sp.load_npz(project / "data" / "05_model_input" / f"{matrix_name}.npz").tocsr()
+        for model in first_stage_models():
+            frame = empty_candidates()
+            if model in STAND_INS and model not in empty:
+                frame = stand_in_candidates(matrix, model)
+            frame.to_parquet(output / f"{model}_candidates_{split}.parquet", index=False)

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-import yaml
 
 from movie_rec.evaluation import check_candidates
-from movie_rec.pipelines.tabular_rec.pipeline import FIRST_STAGE_MODELS, create_pipeline
-from tests.conftest import REPO_ROOT, run_pipeline
+from movie_rec.pipelines.tabular_rec.pipeline import create_pipeline
+from movie_rec.registry import first_stage_models
+from tests.conftest import run_pipeline
 from tests.pipelines.tabular_rec.conftest import write_first_stage
 
 FAST = {
@@ -56,8 +56,13 @@ def test_pipeline_writes_valid_candidates_metrics_and_importance(processed_proje
     assert out["metrics"]["model"] == "lgbm_ranker"
     assert 0.0 <= out["metrics"]["recall@10"] <= 1.0
     assert len(out["metrics"]["fold_rounds"]) == 3
-    assert {"ease_rank", "multivae_rank", "user_genre_share"} <= set(out["importance"]["feature"])
+    features = set(out["importance"]["feature"])
+    assert {"ease_rank", "markov_1", "user_genre_share"} <= features
+    assert "multivae_rank" not in features  # an empty (disabled) first stage adds no column
     assert np.isfinite(out["importance"]["gain"]).all()
+    sources = [row["source"] for row in out["metrics"]["candidate_recall_by_source"]]
+    assert sources == ["ease", "popular", "union"]
+    assert set(out["metrics"]["by_mix"]) == {"2/8", "4/6", "6/4", "mean", "worst"}
 
 
 def test_disabled_pipeline_writes_empty_outputs(processed_project):
@@ -71,10 +76,8 @@ def test_disabled_pipeline_writes_empty_outputs(processed_project):
     assert out["importance"].empty
 
 
-def test_parameters_list_the_first_stage_models_the_pipeline_is_wired_for():
-    params = yaml.safe_load(
-        (REPO_ROOT / "conf" / "base" / "parameters_tabular_rec.yml").read_text()
-    )
-    assert tuple(params["tabular_rec"]["first_stage_models"]) == FIRST_STAGE_MODELS
+def test_every_first_stage_model_of_the_registry_is_wired_in():
     inputs = create_pipeline().inputs()
-    assert {f"{m}_candidates_{s}" for m in FIRST_STAGE_MODELS for s in ("valid", "final")} <= inputs
+    expected = {f"{m}.candidates_{fit}" for m in first_stage_models() for fit in ("valid", "final")}
+    assert expected <= inputs
+    assert "lgbm_ranker.candidates_valid" not in inputs

@@ -1,105 +1,224 @@
-"""Kedro glue of the ensembling pipeline; the fusion itself is in :mod:`movie_rec.ensemble`."""
+"""Kedro glue of the ensembling pipeline: :mod:`movie_rec.fusion` fuses,
+:mod:`movie_rec.fusion_tuning` tunes and :mod:`movie_rec.submission` writes the submission."""
 
 from __future__ import annotations
 
 import logging
-import time
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from movie_rec import ensemble
+from movie_rec import fusion, fusion_tuning, submission
+from movie_rec.evaluation import recall_at_k, recall_by_mix
+from movie_rec.model_outputs import stopwatch
+from movie_rec.models import ranker_features
+from movie_rec.registry import MODELS
 
 logger = logging.getLogger(__name__)
 
 
+def taking_part(params: dict[str, Any]) -> list[str]:
+    """``ensembling.models`` (null: every registered model), checked against the registry."""
+    names = list(params.get("models") or MODELS)
+    unknown = [name for name in names if name not in MODELS]
+    if unknown:
+        raise ValueError(
+            f"parameters_ensembling.yml: ensembling.models names unknown models {unknown}; "
+            f"registered models: {list(MODELS)}"
+        )
+    return names
+
+
+def _mixes(evaluation: dict[str, Any]) -> list[tuple[int, int]]:
+    return [(int(a), int(b)) for a, b in evaluation["mixes"]]
+
+
 def _tuned_fusion(
-    candidates: dict[str, pd.DataFrame], answers: pd.DataFrame, params: dict[str, Any]
-) -> tuple[ensemble.RankFusion | None, pd.DataFrame]:
+    candidates: dict[str, pd.DataFrame],
+    answers: pd.DataFrame,
+    params: dict[str, Any],
+    mixes: list[tuple[int, int]],
+) -> tuple[fusion.RankFusion | None, pd.DataFrame]:
     if not candidates:
         return None, pd.DataFrame(columns=["number", "value"])
     tuning = params["tuning"]
-    return ensemble.tune_weighted_rank(
+    return fusion_tuning.tune_weighted_rank(
         candidates,
         answers,
         {
             **params["weighted_rank"],
             "n_trials": tuning["n_trials"],
-            "timeout": tuning["timeout"],
-            "min_gain_se": tuning.get("min_gain_se", 1.0),
-            "guard_folds": tuning.get("guard_folds", 5),
+            "min_gain_se": tuning["min_gain_se"],
+            "guard_folds": tuning["guard_folds"],
+            "mixes": mixes,
         },
         seed=int(tuning["seed"]),
     )
 
 
+@dataclass(frozen=True)
+class ReleaseFilter:
+    """No movie released after the user's last activity year + ``slack``
+    (:func:`movie_rec.models.ranker_features.release_year_filter`)."""
+
+    item_year: np.ndarray
+    user_last_year: np.ndarray
+    slack: float
+
+    @classmethod
+    def of(
+        cls, history: pd.DataFrame, item_features: pd.DataFrame, n_users: int, slack: float
+    ) -> ReleaseFilter:
+        years = ranker_features.item_years(item_features, int(item_features["item_idx"].max()) + 1)
+        last_year = ranker_features.user_last_activity_year(history, n_users)
+        return cls(years, last_year, float(slack))
+
+    def apply(self, candidates: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+        return {
+            name: ranker_features.release_year_filter(
+                frame, self.item_year, self.user_last_year, self.slack
+            )
+            for name, frame in candidates.items()
+        }
+
+    def allowed(self, users: np.ndarray) -> np.ndarray:
+        """``len(users) × n_items``: True where the movie is not released too late."""
+        too_late = self.item_year[None, :] > self.user_last_year[users, None] + self.slack
+        return ~too_late
+
+
+def release_filter(
+    history: pd.DataFrame, item_features: pd.DataFrame, n_users: int, settings: dict[str, Any]
+) -> ReleaseFilter | None:
+    """The release-year filter of ``history``'s users, or None when it is switched off."""
+    if not settings["enabled"]:
+        return None
+    return ReleaseFilter.of(history, item_features, n_users, settings["slack"])
+
+
 def evaluate_ensembles(
-    valid_answers: pd.DataFrame, params: dict[str, Any], **candidates_valid: pd.DataFrame
+    valid_answers: pd.DataFrame,
+    split_train: pd.DataFrame,
+    item_features: pd.DataFrame,
+    params: dict[str, Any],
+    evaluation: dict[str, Any],
+    **candidates_valid: pd.DataFrame,
 ) -> tuple[dict[str, Any], dict[str, Any], pd.DataFrame, pd.DataFrame]:
     """Tune ``weighted_rank`` on half the validated users; judge every method and model.
 
+    Lists are release-year filtered first (when enabled). The tuning maximises Recall@10
+    averaged over the last/random mixes of ``evaluation.mixes``; every list is judged on the
+    holdout half per mix (``by_mix``) and with and without the release-year filter
+    (``release_filter``).
+
     Returns:
-        ``ensemble_weights`` (the chosen method and tuned fusion), ``ensemble_metrics``
-        (Recall@10 of every model and method on all / tuning / holdout users),
+        ``ensemble_weights`` (the chosen method and tuned fusion), ``ensemble_metrics``,
         ``ensemble_recommendations_valid`` (each method's validation top 10, column
         ``method``) and ``ensemble_optuna_trials`` (the tuning history).
     """
-    candidates = ensemble.usable_candidates(candidates_valid, params["models"])
-    tune_users, holdout_users = ensemble.split_users(valid_answers, int(params["tuning"]["seed"]))
-    start = time.perf_counter()
-    fusion, history = _tuned_fusion(
-        candidates, valid_answers[valid_answers["user_idx"].isin(tune_users)], params
+    mixes = _mixes(evaluation)
+    unfiltered = fusion.usable_candidates(candidates_valid, taking_part(params))
+    filter_settings = params["release_filter"]
+    n_users = int(split_train["user_idx"].max()) + 1
+    released = release_filter(split_train, item_features, n_users, filter_settings)
+    candidates = released.apply(unfiltered) if released else unfiltered
+    tune_users, holdout_users = fusion_tuning.split_users(
+        valid_answers, int(params["tuning"]["seed"])
     )
-    tuning_seconds = time.perf_counter() - start
+    holdout = valid_answers[valid_answers["user_idx"].isin(holdout_users)]
+    with stopwatch() as tuning_time:
+        tuned, history = _tuned_fusion(
+            candidates, valid_answers[valid_answers["user_idx"].isin(tune_users)], params, mixes
+        )
 
     def judged(recommendations: pd.DataFrame) -> dict[str, Any]:
-        return ensemble.evaluate_on_halves(
+        return fusion_tuning.evaluate_on_halves(
             recommendations, valid_answers, tune_users, holdout_users
         )
 
-    models = {name: judged(frame) for name, frame in candidates.items()}
+    lists = dict(candidates)
     methods, fused_frames = {}, []
-    for method in ensemble.METHODS:
-        fused, seconds = ensemble.timed_fusion(method, candidates, params, fusion)
-        fit_seconds = tuning_seconds if method == "weighted_rank" else 0.0
+    for method in fusion.METHODS:
+        fused, seconds = fusion.timed_fusion(method, candidates, params, tuned)
+        lists[f"ensemble_{method}"] = fused
         methods[method] = {
             **judged(fused),
-            "fit_seconds": round(fit_seconds, 3),
+            "fit_seconds": round(tuning_time["seconds"] if method == "weighted_rank" else 0.0, 3),
             "predict_seconds": round(seconds, 3),
         }
         fused_frames.append(fused.assign(method=method))
         logger.info(
             "ensemble %s: holdout Recall@10 %.4f", method, methods[method]["holdout"]["recall@10"]
         )
+    by_mix = {name: recall_by_mix(frame, holdout, mixes) for name, frame in lists.items()}
     weights = {
         "method": params["method"],
         "models": list(candidates),
-        "weighted_rank": fusion.to_dict() if fusion else None,
+        "weighted_rank": tuned.to_dict() if tuned else None,
         "priority": {key: params[key] for key in ("priority_order", "min_votes", "vote_depth")},
+        "release_filter": filter_settings,
     }
     metrics = {
         "tune_users": len(tune_users),
         "holdout_users": len(holdout_users),
         "trials": len(history),
-        "models": models,
+        "models": {name: judged(frame) for name, frame in candidates.items()},
         "ensembles": methods,
+        "by_mix": dict(sorted(by_mix.items(), key=lambda item: -item[1]["mean"])),
+        "release_filter": release_ablation(unfiltered, candidates, lists, holdout, params, tuned),
+        "release_filter_slack": filter_settings["slack"],
     }
     return weights, metrics, pd.concat(fused_frames, ignore_index=True), history
+
+
+def release_ablation(
+    unfiltered: dict[str, pd.DataFrame],
+    filtered: dict[str, pd.DataFrame],
+    lists: dict[str, pd.DataFrame],
+    answers: pd.DataFrame,
+    params: dict[str, Any],
+    tuned: fusion.RankFusion | None,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Recall@10 of every list on ``answers`` with and without the release-year filter
+    (the fusions with the same tuned weights on the unfiltered lists)."""
+    if unfiltered is filtered:
+        return {}
+    without = dict(unfiltered)
+    for method in fusion.METHODS:
+        without[f"ensemble_{method}"], _ = fusion.timed_fusion(method, unfiltered, params, tuned)
+    return {
+        name: {
+            "with": recall_at_k(lists[name], answers),
+            "without": recall_at_k(without[name], answers),
+        }
+        for name in lists
+    }
 
 
 def fuse_final(
     ensemble_weights: dict[str, Any],
     params: dict[str, Any],
+    interactions: pd.DataFrame,
+    item_features: pd.DataFrame,
     train_matrix_full: sp.csr_matrix,
     **candidates_final: pd.DataFrame,
 ) -> pd.DataFrame:
-    """The chosen method on the final candidates, completed to 10 items by popularity."""
-    candidates = ensemble.usable_candidates(candidates_final, ensemble_weights["models"])
+    """The chosen method on the (release-year filtered) final candidates, completed to 10
+    items by popularity."""
+    candidates = fusion.usable_candidates(candidates_final, ensemble_weights["models"])
+    released = release_filter(
+        interactions, item_features, train_matrix_full.shape[0], params["release_filter"]
+    )
+    if released:
+        candidates = released.apply(candidates)
     tuned = ensemble_weights["weighted_rank"]
-    fusion = ensemble.RankFusion(**tuned) if tuned else None
-    fused, _ = ensemble.timed_fusion(params["method"], candidates, params, fusion)
-    return ensemble.complete_with_popular(fused, train_matrix_full)
+    rank_fusion = fusion.RankFusion(**tuned) if tuned else None
+    fused, _ = fusion.timed_fusion(params["method"], candidates, params, rank_fusion)
+    allowed = released.allowed if released else None
+    return submission.complete_with_popular(fused, train_matrix_full, allowed=allowed)
 
 
 def make_submission(
@@ -107,9 +226,12 @@ def make_submission(
     user_map: pd.DataFrame,
     item_map: pd.DataFrame,
     train_matrix_full: sp.csr_matrix,
-) -> pd.DataFrame:
-    """The submission in raw ids, validated here so that a bad one is never saved."""
-    submission = ensemble.build_submission(ensemble_recommendations_final, user_map, item_map)
-    ensemble.validate_submission(submission, user_map, item_map, train_matrix_full)
-    logger.info("submission: %d users × %d items, valid", len(user_map), ensemble.SUBMISSION_K)
-    return submission
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The submission in raw ids, validated here so that a bad one is never saved.
+
+    Returned twice: the latest file at its fixed place and this run's archived version.
+    """
+    table = submission.build_submission(ensemble_recommendations_final, user_map, item_map)
+    submission.validate_submission(table, user_map, item_map, train_matrix_full)
+    logger.info("submission: %d users × %d items, valid", len(user_map), fusion.SUBMISSION_K)
+    return table, table

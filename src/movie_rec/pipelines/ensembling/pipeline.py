@@ -1,14 +1,14 @@
-"""ensembling: every model's candidates → tuned fusion → the validated submission."""
+"""ensembling: every registered model's candidates → tuned fusion → the validated submission."""
 
 from kedro.pipeline import Node, Pipeline
 
-from movie_rec.ensemble import MODELS
+from movie_rec.registry import MODELS
 
 from .nodes import evaluate_ensembles, fuse_final, make_submission
 
 
-def _candidates(split: str) -> dict[str, str]:
-    return {model: f"{model}_candidates_{split}" for model in MODELS}
+def _candidates(fit: str) -> dict[str, str]:
+    return {model: f"{model}.candidates_{fit}" for model in MODELS}
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -18,7 +18,10 @@ def create_pipeline(**kwargs) -> Pipeline:
                 evaluate_ensembles,
                 {
                     "valid_answers": "valid_answers",
+                    "split_train": "split_train",
+                    "item_features": "item_features",
                     "params": "params:ensembling",
+                    "evaluation": "params:evaluation",
                     **_candidates("valid"),
                 },
                 [
@@ -34,6 +37,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                 {
                     "ensemble_weights": "ensemble_weights",
                     "params": "params:ensembling",
+                    "interactions": "interactions",
+                    "item_features": "item_features",
                     "train_matrix_full": "train_matrix_full",
                     **_candidates("final"),
                 },
@@ -43,7 +48,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 make_submission,
                 ["ensemble_recommendations_final", "user_map", "item_map", "train_matrix_full"],
-                "submission",
+                ["submission", "submission_archive"],
                 name="make_submission",
             ),
         ]

@@ -1,4 +1,4 @@
-"""Kedro glue of the reporting pipeline; the work is in :mod:`movie_rec.reporting`."""
+"""Kedro glue of the reporting pipeline; the work is in :mod:`movie_rec.report`."""
 
 from __future__ import annotations
 
@@ -7,16 +7,46 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from movie_rec import ensemble, reporting
+from movie_rec import fusion, report
+from movie_rec.registry import MODELS
 
-TUNED_MODELS = ("ease", "multivae")
+TUNED_MODELS = tuple(name for name, spec in MODELS.items() if spec.fit is not None)
+ITERATIVE_MODELS = tuple(name for name, spec in MODELS.items() if spec.iterative)
+PLOTS = (
+    "recall_by_kind",
+    "recall_vs_updates",
+    "recall_by_activity",
+    "ensemble_weights",
+    "optuna_history",
+    "feature_importance",
+)
 
 
 def build_metrics_table(
     ensemble_metrics: dict[str, Any], **model_metrics: dict[str, Any]
 ) -> pd.DataFrame:
     """``metrics.csv``: one row per enabled model and per ensemble method."""
-    return reporting.metrics_table(model_metrics, ensemble_metrics, ensemble.MODELS)
+    return report.metrics_table(model_metrics, ensemble_metrics, list(MODELS))
+
+
+def build_training_history(**model_metrics: dict[str, Any]) -> pd.DataFrame:
+    """``training_history.csv``: every validation evaluation of every iterative model."""
+    return report.training_history(model_metrics, ITERATIVE_MODELS)
+
+
+def build_recall_by_mix(ensemble_metrics: dict[str, Any]) -> pd.DataFrame:
+    """``recall_by_mix.csv``: holdout Recall@10 of every list per last/random mix."""
+    return report.recall_by_mix_table(ensemble_metrics)
+
+
+def build_release_filter_ablation(ensemble_metrics: dict[str, Any]) -> pd.DataFrame:
+    """``release_filter_ablation.csv``: every list with and without the release-year filter."""
+    return report.release_filter_table(ensemble_metrics)
+
+
+def build_candidate_ceiling(lgbm_ranker_metrics: dict[str, Any]) -> pd.DataFrame:
+    """``candidate_ceiling.csv``: the ranker's candidate recall per source."""
+    return report.candidate_ceiling_table(lgbm_ranker_metrics)
 
 
 def build_recall_by_activity(
@@ -27,11 +57,32 @@ def build_recall_by_activity(
     **candidates_valid: pd.DataFrame,
 ) -> pd.DataFrame:
     """Recall@10 per history-length bucket for every model and ensemble method."""
-    lists = ensemble.usable_candidates(candidates_valid, ensemble.MODELS)
+    lists = fusion.usable_candidates(candidates_valid, list(MODELS))
     for method, frame in ensemble_recommendations_valid.groupby("method", sort=False):
         lists[f"ensemble_{method}"] = frame
-    buckets = reporting.activity_buckets(split_train, params["activity_buckets"])
-    return reporting.recall_by_activity(lists, valid_answers, buckets)
+    buckets = report.activity_buckets(split_train, params["activity_buckets"])
+    return report.recall_by_activity(lists, valid_answers, buckets)
+
+
+def _examples(
+    recommendations: pd.DataFrame,
+    interactions: pd.DataFrame,
+    item_features: pd.DataFrame,
+    user_map: pd.DataFrame,
+    params: dict[str, Any],
+    answers: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    examples = params["example_users"]
+    return report.example_users(
+        recommendations,
+        interactions,
+        item_features,
+        user_map,
+        n_users=int(examples["count"]),
+        n_watched=int(examples["watched"]),
+        seed=int(examples["seed"]),
+        answers=answers,
+    )
 
 
 def build_example_users(
@@ -42,47 +93,72 @@ def build_example_users(
     params: dict[str, Any],
 ) -> pd.DataFrame:
     """Recent titles → submitted titles for a seeded sample of users."""
-    examples = params["example_users"]
-    return reporting.example_users(
-        ensemble_recommendations_final,
-        interactions,
-        item_features,
-        user_map,
-        n_users=int(examples["count"]),
-        n_watched=int(examples["watched"]),
-        seed=int(examples["seed"]),
-    )
+    return _examples(ensemble_recommendations_final, interactions, item_features, user_map, params)
+
+
+def build_validation_examples(
+    ensemble_recommendations_valid: pd.DataFrame,
+    ensemble_weights: dict[str, Any],
+    split_train: pd.DataFrame,
+    valid_answers: pd.DataFrame,
+    item_features: pd.DataFrame,
+    user_map: pd.DataFrame,
+    params: dict[str, Any],
+) -> pd.DataFrame:
+    """Recent training titles → the submitted method's validation list, with the held-out
+    movies marked, for a seeded sample of validated users."""
+    lists = ensemble_recommendations_valid
+    chosen = lists[lists["method"] == ensemble_weights.get("method")]
+    return _examples(chosen, split_train, item_features, user_map, params, valid_answers)
 
 
 def draw_plots(
     metrics_table: pd.DataFrame,
+    training_history: pd.DataFrame,
     recall_by_activity: pd.DataFrame,
     ensemble_weights: dict[str, Any],
     ensemble_optuna_trials: pd.DataFrame,
     lgbm_ranker_feature_importance: pd.DataFrame,
     **optuna_trials: pd.DataFrame,
-) -> tuple[dict[str, Figure], dict[str, bytes]]:
-    """The report's figures, saved as PNG files and passed on as PNG bytes for the HTML."""
+) -> dict[str, Figure | dict[str, bytes]]:
+    """The report's figures, each saved as a PNG (``plot_<name>``), and all of them as PNG
+    bytes (``images``) for the HTML."""
     histories = {f"{name} (Optuna)": optuna_trials[name] for name in TUNED_MODELS}
     histories["ensemble weighted_rank"] = ensemble_optuna_trials
     figures = {
-        "recall_by_kind.png": reporting.plot_recall_by_kind(metrics_table),
-        "recall_by_activity.png": reporting.plot_recall_by_activity(recall_by_activity),
-        "ensemble_weights.png": reporting.plot_ensemble_weights(ensemble_weights),
-        "optuna_history.png": reporting.plot_optuna_histories(histories),
-        "feature_importance.png": reporting.plot_feature_importance(lgbm_ranker_feature_importance),
+        "recall_by_kind": report.plot_recall_by_kind(metrics_table),
+        "recall_vs_updates": report.plot_recall_vs_updates(training_history),
+        "recall_by_activity": report.plot_recall_by_activity(recall_by_activity),
+        "ensemble_weights": report.plot_ensemble_weights(ensemble_weights),
+        "optuna_history": report.plot_optuna_histories(histories),
+        "feature_importance": report.plot_feature_importance(lgbm_ranker_feature_importance),
     }
-    return figures, {name: reporting.figure_png(figure) for name, figure in figures.items()}
+    images = {f"{name}.png": report.figure_png(figure) for name, figure in figures.items()}
+    return {**figures, "images": images}
 
 
 def render_report(
     metrics_table: pd.DataFrame,
+    recall_by_mix: pd.DataFrame,
+    release_filter_ablation: pd.DataFrame,
+    candidate_ceiling: pd.DataFrame,
     recall_by_activity: pd.DataFrame,
     example_users: pd.DataFrame,
+    example_users_valid: pd.DataFrame,
     ensemble_weights: dict[str, Any],
+    ensemble_metrics: dict[str, Any],
     report_images: dict[str, bytes],
 ) -> str:
     """``report.html``: everything above in one file that opens offline."""
-    return reporting.render_html(
-        metrics_table, recall_by_activity, example_users, report_images, ensemble_weights
+    return report.render_html(
+        metrics_table,
+        recall_by_activity,
+        example_users,
+        report_images,
+        ensemble_weights,
+        by_mix=recall_by_mix,
+        release_filter=release_filter_ablation,
+        release_filter_slack=ensemble_metrics.get("release_filter_slack"),
+        candidate_ceiling=candidate_ceiling,
+        examples_valid=example_users_valid,
     )

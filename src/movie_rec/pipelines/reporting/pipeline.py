@@ -1,14 +1,21 @@
-"""reporting: metrics table, plots, example users and the self-contained HTML report."""
+"""reporting: tables, plots, example users and the self-contained HTML report."""
 
 from kedro.pipeline import Node, Pipeline
 
-from movie_rec.ensemble import MODELS
+from movie_rec.registry import MODELS
 
 from .nodes import (
+    ITERATIVE_MODELS,
+    PLOTS,
     TUNED_MODELS,
+    build_candidate_ceiling,
     build_example_users,
     build_metrics_table,
     build_recall_by_activity,
+    build_recall_by_mix,
+    build_release_filter_ablation,
+    build_training_history,
+    build_validation_examples,
     draw_plots,
     render_report,
 )
@@ -21,10 +28,31 @@ def create_pipeline(**kwargs) -> Pipeline:
                 build_metrics_table,
                 {
                     "ensemble_metrics": "ensemble_metrics",
-                    **{model: f"{model}_metrics" for model in MODELS},
+                    **{model: f"{model}.metrics" for model in MODELS},
                 },
                 "metrics_table",
                 name="build_metrics_table",
+            ),
+            Node(
+                build_training_history,
+                {model: f"{model}.metrics" for model in ITERATIVE_MODELS},
+                "training_history",
+                name="build_training_history",
+            ),
+            Node(
+                build_recall_by_mix, "ensemble_metrics", "recall_by_mix", name="build_recall_by_mix"
+            ),
+            Node(
+                build_release_filter_ablation,
+                "ensemble_metrics",
+                "release_filter_ablation",
+                name="build_release_filter_ablation",
+            ),
+            Node(
+                build_candidate_ceiling,
+                "lgbm_ranker.metrics",
+                "candidate_ceiling",
+                name="build_candidate_ceiling",
             ),
             Node(
                 build_recall_by_activity,
@@ -33,7 +61,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "split_train": "split_train",
                     "ensemble_recommendations_valid": "ensemble_recommendations_valid",
                     "params": "params:reporting",
-                    **{model: f"{model}_candidates_valid" for model in MODELS},
+                    **{model: f"{model}.candidates_valid" for model in MODELS},
                 },
                 "recall_by_activity",
                 name="build_recall_by_activity",
@@ -51,25 +79,45 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="build_example_users",
             ),
             Node(
+                build_validation_examples,
+                [
+                    "ensemble_recommendations_valid",
+                    "ensemble_weights",
+                    "split_train",
+                    "valid_answers",
+                    "item_features",
+                    "user_map",
+                    "params:reporting",
+                ],
+                "example_users_valid",
+                name="build_validation_examples",
+            ),
+            Node(
                 draw_plots,
                 {
                     "metrics_table": "metrics_table",
+                    "training_history": "training_history",
                     "recall_by_activity": "recall_by_activity",
                     "ensemble_weights": "ensemble_weights",
                     "ensemble_optuna_trials": "ensemble_optuna_trials",
-                    "lgbm_ranker_feature_importance": "lgbm_ranker_feature_importance",
-                    **{model: f"{model}_optuna_trials" for model in TUNED_MODELS},
+                    "lgbm_ranker_feature_importance": "lgbm_ranker.feature_importance",
+                    **{model: f"{model}.optuna_trials" for model in TUNED_MODELS},
                 },
-                ["report_plots", "report_images"],
+                {**{name: f"plot_{name}" for name in PLOTS}, "images": "report_images"},
                 name="draw_plots",
             ),
             Node(
                 render_report,
                 [
                     "metrics_table",
+                    "recall_by_mix",
+                    "release_filter_ablation",
+                    "candidate_ceiling",
                     "recall_by_activity",
                     "example_users",
+                    "example_users_valid",
                     "ensemble_weights",
+                    "ensemble_metrics",
                     "report_images",
                 ],
                 "report",

@@ -1,47 +1,20 @@
-"""sequential_rec: GRU4Rec, SASRec, BERT4Rec, SRGNN and S3Rec-initialised SASRec/BERT4Rec.
+"""sequential_rec: the models that read the order of a history.
 
-Per model M: ``M_validate`` (fit on split_train, early stopping) → ``M_candidates_valid``,
-``M_metrics``, ``M_best_epoch``; ``M_final`` (fit on all interactions for the best epoch
-count) → ``M_candidates_final``. S3Rec pre-trains once per fit (``s3rec_pretrained_valid``
-on split_train, ``s3rec_pretrained_final`` on all interactions) and both fine-tuning models
-start from it.
+The transition models (``markov``, ``sknn``) and the neural ones (GRU4Rec, SASRec,
+BERT4Rec, SRGNN, S3Rec-initialised SASRec/BERT4Rec) each run the shared model nodes of
+:mod:`movie_rec.pipelines.model_nodes` in their own namespace. S3Rec pre-trains once per
+fit (``s3rec_pretrained_valid`` on split_train, ``s3rec_pretrained_final`` on all
+interactions) and both fine-tuned models start from it.
 """
-
-from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
-from movie_rec.models.sequential.fit import MODELS
+from movie_rec.pipelines.model_nodes import model_pipeline
+from movie_rec.registry import models_of
 
-from .nodes import fit_final, fit_validation, pretrain_s3rec
+from .nodes import pretrain_s3rec
 
-SETTINGS = ["params:sequential_rec", "params:runtime", "params:candidates"]
 SIDE_DATA = ["item_features", "item_directors", "item_writers"]
-
-
-def _for_model(func, name: str):
-    """``func`` with the model name bound, keeping its name for Kedro's log lines."""
-    return update_wrapper(partial(func, name), func)
-
-
-def _model_nodes(name: str) -> list[Node]:
-    pretrained = name.startswith("s3rec_")
-    return [
-        Node(
-            _for_model(fit_validation, name),
-            ["split_train", "valid_answers", "train_matrix_valid", *SETTINGS]
-            + (["s3rec_pretrained_valid"] if pretrained else []),
-            [f"{name}_candidates_valid", f"{name}_metrics", f"{name}_best_epoch"],
-            name=f"{name}_validate",
-        ),
-        Node(
-            _for_model(fit_final, name),
-            ["interactions", "train_matrix_full", f"{name}_best_epoch", *SETTINGS]
-            + (["s3rec_pretrained_final"] if pretrained else []),
-            f"{name}_candidates_final",
-            name=f"{name}_final",
-        ),
-    ]
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -57,4 +30,5 @@ def create_pipeline(**kwargs) -> Pipeline:
             ("final", "interactions", "train_matrix_full"),
         )
     ]
-    return Pipeline(pretraining + [node for name in MODELS for node in _model_nodes(name)])
+    models = [model_pipeline(spec.name) for spec in models_of("sequential_rec")]
+    return Pipeline([*pretraining, *models])

@@ -1,10 +1,12 @@
-"""Nodes of the tabular_rec pipeline: thin Kedro glue around :mod:`movie_rec.models.ranker`.
+"""Nodes of the tabular_rec pipeline: thin Kedro glue around :mod:`movie_rec.models.ranker`
+and :mod:`movie_rec.models.ranker_features`.
 
 Validation fit: candidates and features from ``split_train`` for the users that have
 held-out answers; the ranker's out-of-fold scores over them are
-``lgbm_ranker_candidates_valid`` (users without answers get no rows there). Final fit: the
+``lgbm_ranker.candidates_valid`` (users without answers get no rows there). Final fit: the
 same features from all interactions for every user, scored by a ranker trained on the
-validation users, give ``lgbm_ranker_candidates_final``.
+validation users, give ``lgbm_ranker.candidates_final``. The first stage is every enabled
+model of the registry (a disabled model's empty candidates are left out).
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from movie_rec.evaluation import empty_candidates, recall_at_k
+from movie_rec.evaluation import empty_candidates, recall_at_k, recall_by_mix
 from movie_rec.model_outputs import model_metrics, stopwatch
 from movie_rec.models import ranker
+from movie_rec.models import ranker_features as rf
 
 logger = logging.getLogger(__name__)
 
@@ -31,14 +34,8 @@ def skipped_outputs() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any], pd.Da
     return empty_candidates(), empty_candidates(), {"model": MODEL, "skipped": True}, importance
 
 
-def _check_models(params: dict[str, Any], first_stage: dict[str, pd.DataFrame]) -> None:
-    """The parameters' model list must match the inputs wired in ``create_pipeline``."""
-    configured = list(params["first_stage_models"])
-    if configured != list(first_stage):
-        raise ValueError(
-            f"tabular_rec.first_stage_models is {configured} but the pipeline is wired for "
-            f"{list(first_stage)}; edit FIRST_STAGE_MODELS in pipelines/tabular_rec/pipeline.py too"
-        )
+def _enabled_first_stage(first_stage: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    return {name: frame for name, frame in first_stage.items() if len(frame)}
 
 
 def _features(
@@ -50,22 +47,21 @@ def _features(
     item_writers: pd.DataFrame,
     params: dict[str, Any],
     first_stage: dict[str, pd.DataFrame],
-) -> pd.DataFrame:
-    _check_models(params, first_stage)
-    if not params["enabled"]:
-        return pd.DataFrame(columns=ranker.PAIR)
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The candidate pairs' features and the popular candidates among them."""
+    top_n = int(params["top_n"])
     with stopwatch() as timer:
-        popular = ranker.popular_candidates(matrix, int(params["n_popular"]), users)
-        pairs = ranker.candidate_union(first_stage, popular, int(params["top_n"]), matrix, users)
-        features = ranker.build_features(
+        popular = rf.popular_candidates(matrix, int(params["n_popular"]), users)
+        pairs = rf.candidate_union(first_stage, popular, top_n, matrix, users)
+        features = rf.build_features(
             pairs, first_stage, history, matrix, item_features, item_directors, item_writers,
-            recent_share=float(params["recent_share"]),
+            rf.FeatureConfig.from_params(params),
         )  # fmt: skip
     logger.info(
         "lgbm_ranker features: %d pairs × %d columns for %d users in %.1fs",
         len(features), features.shape[1] - 2, features["user_idx"].nunique(), timer["seconds"],
     )  # fmt: skip
-    return features
+    return features, popular
 
 
 def build_features_valid(
@@ -77,16 +73,26 @@ def build_features_valid(
     valid_answers: pd.DataFrame,
     params: dict[str, Any],
     **first_stage: pd.DataFrame,
-) -> pd.DataFrame:
-    """Features of the validation users' candidates, from ``split_train`` only.
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Features of the validation users' candidates, from ``split_train`` only, and the
+    candidate set's recall per source (the ceiling any second stage can reach).
 
-    ``valid_answers`` only chooses which users get rows; no feature reads it.
+    ``valid_answers`` chooses which users get rows and measures the ceiling; no feature
+    reads it.
     """
+    if not params["enabled"]:
+        return pd.DataFrame(columns=rf.PAIR), []
+    first_stage = _enabled_first_stage(first_stage)
     users = np.unique(valid_answers["user_idx"].to_numpy())
-    return _features(
+    features, popular = _features(
         users, split_train, train_matrix_valid, item_features, item_directors, item_writers,
         params, first_stage,
     )  # fmt: skip
+    ceiling = rf.candidate_recall_by_source(
+        first_stage, popular, valid_answers, int(params["top_n"])
+    )
+    logger.info("lgbm_ranker candidate recall by source:\n%s", ceiling.round(4).to_string())
+    return features, ceiling.to_dict("records")
 
 
 def build_features_final(
@@ -99,10 +105,13 @@ def build_features_final(
     **first_stage: pd.DataFrame,
 ) -> pd.DataFrame:
     """Features of every user's final-fit candidates, from all interactions."""
-    return _features(
+    if not params["enabled"]:
+        return pd.DataFrame(columns=rf.PAIR)
+    features, _ = _features(
         None, interactions, train_matrix_full, item_features, item_directors, item_writers,
-        params, first_stage,
+        params, _enabled_first_stage(first_stage),
     )  # fmt: skip
+    return features
 
 
 def _config(params: dict[str, Any], runtime: dict[str, Any]) -> ranker.RankerConfig:
@@ -120,10 +129,12 @@ def _config(params: dict[str, Any], runtime: dict[str, Any]) -> ranker.RankerCon
 def train_and_rank(
     features_valid: pd.DataFrame,
     features_final: pd.DataFrame,
+    candidate_ceiling: list[dict[str, Any]],
     valid_answers: pd.DataFrame,
     params: dict[str, Any],
     runtime: dict[str, Any],
     candidates: dict[str, Any],
+    evaluation: dict[str, Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any], pd.DataFrame]:
     """Out-of-fold validation candidates, final candidates, metrics and feature importance.
 
@@ -134,7 +145,7 @@ def train_and_rank(
     if not params["enabled"]:
         return skipped_outputs()
     k, config = int(candidates["k"]), _config(params, runtime)
-    labels = ranker.label_pairs(features_valid, valid_answers)
+    labels = rf.label_pairs(features_valid, valid_answers)
     with stopwatch() as fit_time:
         oof = ranker.out_of_fold_scores(features_valid, labels, int(params["n_folds"]), config)
         rounds = max(1, round(float(np.mean(oof.best_iterations))))
@@ -144,7 +155,11 @@ def train_and_rank(
         final_scores = ranker.predict(booster, features_final)
         candidates_final = ranker.rank_candidates(features_final, final_scores, k)
     importance = ranker.feature_importance(booster)
-    first_stage = [c.removesuffix("_rank") for c in features_valid if c.endswith("_rank")]
+    first_stage = {
+        name: _first_stage_top(features_valid, name)
+        for name in rf.first_stage_names(features_valid)
+    }
+    mixes = [(int(a), int(b)) for a, b in evaluation["mixes"]]
     metrics = model_metrics(
         MODEL,
         candidates_valid,
@@ -157,11 +172,14 @@ def train_and_rank(
         extra={
             "fold_rounds": oof.best_iterations,
             "candidate_recall": _candidate_recall(labels, valid_answers),
+            "candidate_recall_by_source": candidate_ceiling,
             "first_stage_recall@10": {
-                name: recall_at_k(_first_stage_top(features_valid, name), valid_answers)[
-                    "recall@10"
-                ]
-                for name in first_stage
+                name: recall_at_k(top, valid_answers)["recall@10"]
+                for name, top in first_stage.items()
+            },
+            "by_mix": recall_by_mix(candidates_valid, valid_answers, mixes),
+            "first_stage_by_mix": {
+                name: recall_by_mix(top, valid_answers, mixes) for name, top in first_stage.items()
             },
             "top_features": importance["feature"].head(10).tolist(),
         },
@@ -175,10 +193,11 @@ def train_and_rank(
 
 def _candidate_recall(labels: np.ndarray, answers: pd.DataFrame) -> float:
     """Share of the held-out answers the candidate union contains (the ranker's ceiling)."""
-    return float(labels.sum() / max(len(answers[ranker.PAIR].drop_duplicates()), 1))
+    return float(labels.sum() / max(len(answers[rf.PAIR].drop_duplicates()), 1))
 
 
 def _first_stage_top(features: pd.DataFrame, name: str) -> pd.DataFrame:
     """A first-stage model's own ranking, read back from its rank feature."""
-    proposed = features.loc[features[f"{name}_rank"].notna(), [*ranker.PAIR, f"{name}_rank"]]
+    ranked = features[f"{name}_rank"] < rf.UNRANKED
+    proposed = features.loc[ranked, [*rf.PAIR, f"{name}_rank"]]
     return proposed.rename(columns={f"{name}_rank": "rank"})

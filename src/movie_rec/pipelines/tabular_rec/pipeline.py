@@ -1,16 +1,17 @@
-"""tabular_rec: a LightGBM lambdarank ranker over first-stage candidates and side information.
+"""tabular_rec: a LightGBM lambdarank ranker over the candidates of every first-stage model.
 
-Kedro pipelines are static, so the first-stage inputs are wired here from
-:data:`FIRST_STAGE_MODELS`. It must equal ``tabular_rec.first_stage_models`` in
-``conf/base/parameters_tabular_rec.yml`` (the nodes check): to rerank other models, edit
-both. Any model that writes ``<model>_candidates_valid`` / ``_final`` may be named.
+Every registered first-stage model's candidates are wired in (a disabled model's are empty
+and add nothing), so a new model joins the second stage without an edit here. The nodes run
+in the namespace ``lgbm_ranker``.
 """
 
 from kedro.pipeline import Node, Pipeline
 
+from movie_rec.registry import first_stage_models
+
 from .nodes import build_features_final, build_features_valid, train_and_rank
 
-FIRST_STAGE_MODELS = ("ease", "multivae")
+MODEL = "lgbm_ranker"
 SIDE_TABLES = {
     "item_features": "item_features",
     "item_directors": "item_directors",
@@ -18,55 +19,55 @@ SIDE_TABLES = {
 }
 
 
-def _first_stage_inputs(split: str) -> dict[str, str]:
-    return {model: f"{model}_candidates_{split}" for model in FIRST_STAGE_MODELS}
+def _first_stage_inputs(fit: str) -> dict[str, str]:
+    return {model: f"{model}.candidates_{fit}" for model in first_stage_models()}
 
 
 def create_pipeline(**kwargs) -> Pipeline:
+    valid_inputs = {
+        "split_train": "split_train",
+        "train_matrix_valid": "train_matrix_valid",
+        **SIDE_TABLES,
+        "valid_answers": "valid_answers",
+        "params": "params:tabular_rec",
+        **_first_stage_inputs("valid"),
+    }
+    final_inputs = {
+        "interactions": "interactions",
+        "train_matrix_full": "train_matrix_full",
+        **SIDE_TABLES,
+        "params": "params:tabular_rec",
+        **_first_stage_inputs("final"),
+    }
+    nodes = [
+        Node(
+            build_features_valid,
+            valid_inputs,
+            ["features_valid", "candidate_ceiling"],
+            name="features_valid",
+        ),
+        Node(build_features_final, final_inputs, "features_final", name="features_final"),
+        Node(
+            train_and_rank,
+            [
+                "features_valid",
+                "features_final",
+                "candidate_ceiling",
+                "valid_answers",
+                "params:tabular_rec",
+                "params:runtime",
+                "params:candidates",
+                "params:evaluation",
+            ],
+            ["candidates_valid", "candidates_final", "metrics", "feature_importance"],
+            name="train_and_rank",
+        ),
+    ]
+    external = {*valid_inputs.values(), *final_inputs.values()}
     return Pipeline(
-        [
-            Node(
-                build_features_valid,
-                {
-                    "split_train": "split_train",
-                    "train_matrix_valid": "train_matrix_valid",
-                    **SIDE_TABLES,
-                    "valid_answers": "valid_answers",
-                    "params": "params:tabular_rec",
-                    **_first_stage_inputs("valid"),
-                },
-                "lgbm_ranker_features_valid",
-                name="lgbm_ranker_features_valid",
-            ),
-            Node(
-                build_features_final,
-                {
-                    "interactions": "interactions",
-                    "train_matrix_full": "train_matrix_full",
-                    **SIDE_TABLES,
-                    "params": "params:tabular_rec",
-                    **_first_stage_inputs("final"),
-                },
-                "lgbm_ranker_features_final",
-                name="lgbm_ranker_features_final",
-            ),
-            Node(
-                train_and_rank,
-                [
-                    "lgbm_ranker_features_valid",
-                    "lgbm_ranker_features_final",
-                    "valid_answers",
-                    "params:tabular_rec",
-                    "params:runtime",
-                    "params:candidates",
-                ],
-                [
-                    "lgbm_ranker_candidates_valid",
-                    "lgbm_ranker_candidates_final",
-                    "lgbm_ranker_metrics",
-                    "lgbm_ranker_feature_importance",
-                ],
-                name="lgbm_ranker_train_and_rank",
-            ),
-        ]
+        nodes,
+        namespace=MODEL,
+        inputs={name for name in external if not name.startswith("params:")},
+        parameters={name for name in external if name.startswith("params:")}
+        | {"params:runtime", "params:candidates", "params:evaluation"},
     )

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from movie_rec import ensemble
+from movie_rec import fusion, fusion_tuning, submission
 from movie_rec.evaluation import check_candidates, per_user_recall, recall_at_k, top_k_unseen
 from movie_rec.models.baselines import ItemCooccurrence, LastItemTransition, MostPopular
 from movie_rec.models.sequences import user_sequences
@@ -46,7 +46,7 @@ def test_priority_reproduces_a_hand_worked_example():
         "b": ranked_lists({0: [6, 3, 7, 1, 8]}),
         "c": ranked_lists({0: [3, 9, 10, 11, 12]}),
     }
-    fused = ensemble.priority_fusion(candidates, order=["b", "a", "c"], min_votes=2, k=6)
+    fused = fusion.priority_fusion(candidates, order=["b", "a", "c"], min_votes=2, k=6)
     # 3 has three votes; 1 has two (best rank 1); then b's list: 6, 7, 8; then a's: 2.
     assert top_items(fused, 0) == [3, 1, 6, 7, 8, 2]
     assert fused["rank"].tolist() == [1, 2, 3, 4, 5, 6]
@@ -57,15 +57,15 @@ def test_priority_counts_votes_only_within_the_vote_depth():
         "a": ranked_lists({0: [1, 2, 3]}),
         "b": ranked_lists({0: [4, 5, 1]}),
     }
-    shallow = ensemble.priority_fusion(candidates, ["a", "b"], min_votes=2, vote_depth=2, k=4)
-    deep = ensemble.priority_fusion(candidates, ["b", "a"], min_votes=2, vote_depth=3, k=4)
+    shallow = fusion.priority_fusion(candidates, ["a", "b"], min_votes=2, vote_depth=2, k=4)
+    deep = fusion.priority_fusion(candidates, ["b", "a"], min_votes=2, vote_depth=3, k=4)
     assert top_items(shallow, 0) == [1, 2, 3, 4]
     assert top_items(deep, 0) == [1, 4, 5, 2]
 
 
 def test_weighted_rank_with_one_model_at_weight_one_is_that_models_top_10(baseline_candidates):
-    fusion = ensemble.RankFusion(weights={"ease": 1.0, "sasrec": 0.0, "multivae": 0.0})
-    fused = ensemble.weighted_rank(baseline_candidates, fusion)
+    rank_fusion = fusion.RankFusion(weights={"ease": 1.0, "sasrec": 0.0, "multivae": 0.0})
+    fused = fusion.weighted_rank(baseline_candidates, rank_fusion)
     ease = baseline_candidates["ease"]
     expected = ease[ease["rank"] <= 10].sort_values(["user_idx", "rank"])
     got = fused.sort_values(["user_idx", "rank"])
@@ -76,55 +76,59 @@ def test_weighted_rank_with_one_model_at_weight_one_is_that_models_top_10(baseli
 
 def test_weighted_rank_reproduces_a_hand_worked_example():
     candidates = {"a": ranked_lists({0: [1, 2, 3]}), "b": ranked_lists({0: [3, 4, 1]})}
-    fusion = ensemble.RankFusion(
+    rank_fusion = fusion.RankFusion(
         weights={"a": 1.0, "b": 0.5}, cutoff=3, head=2, tail_weight=0.5, rank_offset=0.0
     )
-    fused = ensemble.weighted_rank(candidates, fusion, k=3)
+    fused = fusion.weighted_rank(candidates, rank_fusion, k=3)
     # 1: 1/1 + .5·.5/3 = 1.083; 3: .5/3 + .5·1/1 = .667; 2: 1/2 = .5; 4: .5/2 = .25
     assert top_items(fused, 0) == [1, 3, 2]
     assert fused["score"].tolist() == pytest.approx([1 + 0.25 / 3, 0.5 / 3 + 0.5, 0.5])
 
 
 def test_rank_value_applies_the_tail_weight_and_the_cutoff():
-    fusion = ensemble.RankFusion(weights={}, cutoff=15, head=10, tail_weight=0.3, rank_offset=0)
-    values = fusion.rank_value(np.array([1, 10, 11, 15, 16]))
+    rank_fusion = fusion.RankFusion(weights={}, cutoff=15, head=10, tail_weight=0.3, rank_offset=0)
+    values = rank_fusion.rank_value(np.array([1, 10, 11, 15, 16]))
     assert values == pytest.approx([1.0, 0.1, 0.3 / 11, 0.3 / 15, 0.0])
 
 
 def test_fused_lists_are_valid_candidates(tiny_data, baseline_candidates):
-    fusion = ensemble.RankFusion(weights={"ease": 0.7, "sasrec": 0.4, "multivae": 0.1})
+    rank_fusion = fusion.RankFusion(weights={"ease": 0.7, "sasrec": 0.4, "multivae": 0.1})
     for fused in (
-        ensemble.weighted_rank(baseline_candidates, fusion),
-        ensemble.priority_fusion(baseline_candidates, ["sasrec", "ease", "multivae"]),
+        fusion.weighted_rank(baseline_candidates, rank_fusion),
+        fusion.priority_fusion(baseline_candidates, ["sasrec", "ease", "multivae"]),
     ):
         check_candidates(fused, tiny_data["train_matrix_valid"], k=10)
         assert fused["user_idx"].nunique() == tiny_data["train_matrix_valid"].shape[0]
 
 
 def test_usable_candidates_skips_missing_and_empty_models(baseline_candidates):
-    candidates = {**baseline_candidates, "gru4rec": ensemble.empty_recommendations()}
-    usable = ensemble.usable_candidates(candidates, ["gru4rec", "sasrec", "srgnn", "ease"])
+    candidates = {**baseline_candidates, "gru4rec": fusion.empty_recommendations()}
+    usable = fusion.usable_candidates(candidates, ["gru4rec", "sasrec", "srgnn", "ease"])
     assert list(usable) == ["sasrec", "ease"]
 
 
 def test_tuning_is_seeded_and_never_below_the_best_single_model(tiny_data, baseline_candidates):
     answers = tiny_data["valid_answers"]
-    settings = {"head": 10, "max_cutoff": 20, "n_trials": 12, "timeout": None}
-    fusion, history = ensemble.tune_weighted_rank(baseline_candidates, answers, settings, seed=1)
-    again, _ = ensemble.tune_weighted_rank(baseline_candidates, answers, settings, seed=1)
-    assert fusion == again
+    settings = {"head": 10, "max_cutoff": 20, "n_trials": 12}
+    rank_fusion, history = fusion_tuning.tune_weighted_rank(
+        baseline_candidates, answers, settings, seed=1
+    )
+    again, _ = fusion_tuning.tune_weighted_rank(baseline_candidates, answers, settings, seed=1)
+    assert rank_fusion == again
     assert len(history) == 12
-    tuned = recall_at_k(ensemble.weighted_rank(baseline_candidates, fusion), answers)["recall@10"]
+    tuned = recall_at_k(fusion.weighted_rank(baseline_candidates, rank_fusion), answers)[
+        "recall@10"
+    ]
     singles = [recall_at_k(frame, answers)["recall@10"] for frame in baseline_candidates.values()]
     assert tuned >= max(singles) - 1e-12
-    assert 10 <= fusion.cutoff <= 20
+    assert 10 <= rank_fusion.cutoff <= 20
 
 
 def test_split_users_is_a_seeded_partition_of_the_validated_users(tiny_data):
     answers = tiny_data["valid_answers"]
-    tune, holdout = ensemble.split_users(answers, seed=5)
-    again, _ = ensemble.split_users(answers, seed=5)
-    other, _ = ensemble.split_users(answers, seed=6)
+    tune, holdout = fusion_tuning.split_users(answers, seed=5)
+    again, _ = fusion_tuning.split_users(answers, seed=5)
+    other, _ = fusion_tuning.split_users(answers, seed=6)
     assert np.array_equal(tune, again)
     assert not np.array_equal(tune, other)
     assert len(np.intersect1d(tune, holdout)) == 0
@@ -139,7 +143,7 @@ def test_complete_with_popular_gives_everyone_ten_unseen_distinct_items():
     seen[2, :11] = 1  # user 2 has seen every item but 11
     seen = sp.csr_matrix(seen)
     recommendations = ranked_lists({0: [5, 3], 1: list(range(10))})
-    completed = ensemble.complete_with_popular(recommendations, seen, k=10)
+    completed = submission.complete_with_popular(recommendations, seen, k=10)
     check_candidates(completed, seen, k=10)
     assert top_items(completed, 0)[:2] == [5, 3]
     assert top_items(completed, 1) == list(range(10))
@@ -156,18 +160,18 @@ def submission_parts():
     item_map = pd.DataFrame({"item_idx": np.arange(12), "item": np.arange(12) + 100})
     seen = sp.csr_matrix((np.ones(2), ([0, 1], [0, 11])), shape=(2, 12))
     recommendations = ranked_lists({0: list(range(1, 11)), 1: list(range(10))})
-    submission = ensemble.build_submission(recommendations, user_map, item_map)
-    return submission, user_map, item_map, seen
+    table = submission.build_submission(recommendations, user_map, item_map)
+    return table, user_map, item_map, seen
 
 
 def test_build_submission_maps_back_to_raw_ids_best_first(submission_parts):
-    submission, *_ = submission_parts
-    assert list(submission.columns) == ["user", "item"]
-    assert submission[submission["user"] == 22]["item"].tolist() == list(range(100, 110))
+    table, *_ = submission_parts
+    assert list(table.columns) == ["user", "item"]
+    assert table[table["user"] == 22]["item"].tolist() == list(range(100, 110))
 
 
 def test_the_validator_accepts_a_valid_submission(submission_parts):
-    ensemble.validate_submission(*submission_parts)
+    submission.validate_submission(*submission_parts)
 
 
 def replace_item(frame: pd.DataFrame, user: int, old: int, new: int) -> pd.DataFrame:
@@ -190,10 +194,10 @@ def replace_item(frame: pd.DataFrame, user: int, old: int, new: int) -> pd.DataF
          "header"],
 )  # fmt: skip
 def test_the_validator_rejects_a_broken_submission(submission_parts, breakage, message):
-    submission, user_map, item_map, seen = submission_parts
-    with pytest.raises(ensemble.SubmissionError, match=message):
-        ensemble.validate_submission(
-            breakage(submission).reset_index(drop=True), user_map, item_map, seen
+    table, user_map, item_map, seen = submission_parts
+    with pytest.raises(submission.SubmissionError, match=message):
+        submission.validate_submission(
+            breakage(table).reset_index(drop=True), user_map, item_map, seen
         )
 
 
@@ -219,7 +223,7 @@ def reference_priority(candidates, order, min_votes, vote_depth, k):
 
 def test_priority_matches_the_rule_written_out_user_by_user(baseline_candidates):
     order = ["sasrec", "multivae", "ease"]
-    fused = ensemble.priority_fusion(baseline_candidates, order, min_votes=2, vote_depth=10)
+    fused = fusion.priority_fusion(baseline_candidates, order, min_votes=2, vote_depth=10)
     expected = reference_priority(baseline_candidates, order, 2, 10, 10)
     assert {user: top_items(fused, user) for user in expected} == expected
 
@@ -239,31 +243,35 @@ def test_significant_gain_needs_a_gain_beyond_the_noise():
     models, answers = _complementary_models()
     first = models["first"]
     both = pd.concat([models["first"], models["second"].assign(rank=2)])
-    assert ensemble.significant_gain(both, first, answers, min_gain_se=1.0)
+    assert fusion_tuning.significant_gain(both, first, answers, min_gain_se=1.0)
     # one user in 40 gains: mean gain 0.025, standard error of the difference 0.025
     one_better = pd.concat([both[both.user_idx == 20], first[first.user_idx != 20]])
-    assert not ensemble.significant_gain(one_better, first, answers, min_gain_se=1.5)
-    assert ensemble.significant_gain(one_better, first, answers, min_gain_se=0.5)
-    assert not ensemble.significant_gain(first, both, answers, min_gain_se=0.0)
+    assert not fusion_tuning.significant_gain(one_better, first, answers, min_gain_se=1.5)
+    assert fusion_tuning.significant_gain(one_better, first, answers, min_gain_se=0.5)
+    assert not fusion_tuning.significant_gain(first, both, answers, min_gain_se=0.0)
 
 
 def test_tuned_weights_are_kept_only_for_a_gain_beyond_the_noise():
     models, answers = _complementary_models()
-    settings = {"head": 10, "max_cutoff": 20, "n_trials": 12, "timeout": None}
-    tuned, _ = ensemble.tune_weighted_rank(models, answers, {**settings, "min_gain_se": 1.0}, 1)
+    settings = {"head": 10, "max_cutoff": 20, "n_trials": 12}
+    tuned, _ = fusion_tuning.tune_weighted_rank(
+        models, answers, {**settings, "min_gain_se": 1.0}, 1
+    )
     assert min(tuned.weights.values()) > 0  # both models take part: every user is found
-    assert recall_at_k(ensemble.weighted_rank(models, tuned), answers)["recall@10"] == 1.0
-    strict, _ = ensemble.tune_weighted_rank(models, answers, {**settings, "min_gain_se": 1e6}, 1)
+    assert recall_at_k(fusion.weighted_rank(models, tuned), answers)["recall@10"] == 1.0
+    strict, _ = fusion_tuning.tune_weighted_rank(
+        models, answers, {**settings, "min_gain_se": 1e6}, 1
+    )
     assert sorted(strict.weights.values()) == [0.0, 1.0]  # one model alone
 
 
 def test_guard_folds_are_a_seeded_partition_of_the_users():
     users = np.arange(23)
-    folds = ensemble.guard_folds(users, 5, seed=3)
+    folds = fusion_tuning.guard_folds(users, 5, seed=3)
     assert sorted(np.concatenate(folds).tolist()) == users.tolist()
     assert {len(fold) for fold in folds} == {4, 5}
-    again = ensemble.guard_folds(users, 5, seed=3)
-    other = ensemble.guard_folds(users, 5, seed=4)
+    again = fusion_tuning.guard_folds(users, 5, seed=3)
+    other = fusion_tuning.guard_folds(users, 5, seed=4)
     assert all(np.array_equal(a, b) for a, b in zip(folds, again, strict=True))
     assert not all(np.array_equal(a, b) for a, b in zip(folds, other, strict=True))
 
@@ -272,15 +280,15 @@ def test_out_of_fold_lists_come_from_searches_that_never_saw_the_user():
     answers = pd.DataFrame(
         [(u, 100 + u, "last") for u in range(40)], columns=["user_idx", "item_idx", "kind"]
     )
-    unseen = set(ensemble.guard_folds(answers["user_idx"].to_numpy(), 4, seed=1)[0].tolist())
+    unseen = set(fusion_tuning.guard_folds(answers["user_idx"].to_numpy(), 4, seed=1)[0].tolist())
     # "narrow" finds the answers of one fold's users only, "broad" everyone else's
     models = {
         "broad": ranked_lists({u: [1] if u in unseen else [100 + u] for u in range(40)}),
         "narrow": ranked_lists({u: [100 + u] if u in unseen else [2] for u in range(40)}),
     }
-    settings = {"head": 10, "max_cutoff": 20, "n_trials": 12, "timeout": None}
-    stacked = ensemble.stack_ranks(models, 20)
-    tuned, alone = ensemble.out_of_fold_fusions(stacked, answers, settings, seed=1, folds=4)
+    settings = {"head": 10, "max_cutoff": 20, "n_trials": 12}
+    stacked = fusion.stack_ranks(models, 20)
+    tuned, alone = fusion_tuning.out_of_fold_fusions(stacked, answers, settings, seed=1, folds=4)
     recall = per_user_recall(tuned, answers).set_index("user_idx")["recall"]
     # the search for that fold saw no user that "narrow" helps, so it left "narrow" out;
     # the searches for the other folds saw those users and fused both models
@@ -288,5 +296,5 @@ def test_out_of_fold_lists_come_from_searches_that_never_saw_the_user():
     assert (recall.drop(sorted(unseen)) == 1).all()
     assert set(alone["user_idx"]) == set(range(40))
     # tuned on all the users at once, both models take part and every user is found
-    in_sample, _, _ = ensemble.search_fusion(stacked, answers, settings, seed=1)
-    assert recall_at_k(ensemble.fuse_stacked(stacked, in_sample), answers)["recall@10"] == 1.0
+    in_sample, _, _ = fusion_tuning.search_fusion(stacked, answers, settings, seed=1)
+    assert recall_at_k(fusion.fuse_stacked(stacked, in_sample), answers)["recall@10"] == 1.0

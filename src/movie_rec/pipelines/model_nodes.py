@@ -1,0 +1,374 @@
+"""The four nodes every first-stage model runs, whatever its pipeline.
+
+Per registered model M (namespace ``M`` in kedro-viz): ``tune`` (a resumable Optuna study on
+the validation split, or the fixed hyperparameters) → ``fit_valid`` (fit on ``split_train``,
+early stopping on validation Recall@10 for iterative models; candidates for every user) →
+``fit_final`` (the same hyperparameters on all interactions; iterative models train for the
+validation fit's best update count) → ``report`` (the ``M.metrics`` record). A model with
+``enabled: false`` writes empty candidates and ``{"skipped": true}``.
+
+A model's parameters are its section of ``parameters_<pipeline>.yml`` over the pipeline's
+``common`` section: ``enabled``, ``hyperparameters``, ``train`` (iterative models),
+``stop_on`` (``overall`` | ``last``: the validation answers early stopping reads) and
+``tuning`` (``enabled``, ``n_trials``, ``search_space``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+import scipy.sparse as sp
+from kedro.pipeline import Node, Pipeline
+
+from movie_rec.evaluation import ScoreFn, empty_candidates, top_k_unseen
+from movie_rec.model_outputs import model_metrics, stopwatch
+from movie_rec.models import tuning
+from movie_rec.models.training import TrainConfig
+from movie_rec.registry import FitRun, Fitted, TrainingData, spec
+from movie_rec.runtime import is_enabled, resolve_device, seed_everything
+
+logger = logging.getLogger(__name__)
+
+STOP_SIGNALS = ("overall", "last")
+
+
+def merged_settings(common: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
+    """A model's section over the pipeline's ``common`` one (nested dicts merged one level)."""
+    merged = dict(common)
+    for key, value in own.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Recall@10 on held-out answers: what early stopping and tuning maximise.
+
+    Users are scored in order of history length, so sequence batches carry little padding.
+    """
+
+    answers: pd.DataFrame
+    seen: sp.csr_matrix
+    batch_size: int = 1024
+
+    @classmethod
+    def on(cls, answers: pd.DataFrame, seen: sp.csr_matrix, signal: str, batch_size: int):
+        if signal not in STOP_SIGNALS:
+            raise ValueError(f"stop_on must be one of {STOP_SIGNALS}, got {signal!r}")
+        if signal == "last":
+            answers = answers[answers["kind"] == "last"]
+        return cls(answers, seen, batch_size)
+
+    def recall(self, score_fn: ScoreFn) -> float:
+        users = np.unique(self.answers["user_idx"].to_numpy())
+        users = users[np.argsort(np.diff(self.seen.indptr)[users], kind="stable")]
+        return tuning.validation_recall(score_fn, self.seen, self.answers, users, self.batch_size)
+
+
+def skipped(model: str) -> dict[str, Any]:
+    return {"model": model, "skipped": True}
+
+
+@dataclass(frozen=True)
+class ModelNodes:
+    """The node functions of one registered model (bound to it, so each node is plain)."""
+
+    model: str
+
+    def _settings(self, common: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
+        return merged_settings(common, own)
+
+    def _enabled(self, settings: dict[str, Any], runtime: dict[str, Any]) -> bool:
+        return is_enabled(settings.get("enabled", False), resolve_device(runtime["device"]))
+
+    def _run(self, settings: dict[str, Any], runtime: dict[str, Any], **fields: Any) -> FitRun:
+        seed_everything(int(runtime["seed"]))
+        return FitRun(
+            device=resolve_device(runtime["device"]),
+            seed=int(runtime["seed"]),
+            train=TrainConfig.from_params(settings.get("train", {})),
+            **fields,
+        )
+
+    def _fit(self, hyperparameters: dict[str, Any], data: TrainingData, run: FitRun) -> Fitted:
+        entry = spec(self.model)
+        return entry.fit(entry.config(hyperparameters), data, run)
+
+    def tune(
+        self,
+        history: pd.DataFrame,
+        matrix: sp.csr_matrix,
+        answers: pd.DataFrame,
+        common: dict[str, Any],
+        own: dict[str, Any],
+        tuning_params: dict[str, Any],
+        runtime: dict[str, Any],
+    ) -> tuple[dict[str, Any], pd.DataFrame]:
+        """Best hyperparameters of a resumable Optuna study, or the fixed ones."""
+        settings = self._settings(common, own)
+        fixed = dict(settings.get("hyperparameters", {}))
+        study_settings = settings.get("tuning", {})
+        if not self._enabled(settings, runtime) or not study_settings.get("enabled", False):
+            return fixed, tuning.trials_frame(None)
+        seed = int(runtime["seed"])
+        _, sampled = tuning.evaluation_users(answers, tuning_params.get("max_eval_users"), seed)
+        validation = Validation.on(
+            sampled, matrix, settings.get("stop_on", "overall"), int(tuning_params["batch_size"])
+        )
+        data = TrainingData(history, matrix)
+        space = study_settings["search_space"]
+        iterative = spec(self.model).iterative
+
+        def objective(trial: optuna.Trial) -> float:
+            values = {**fixed, **tuning.suggest(trial, space)}
+            evaluate = tuning.pruning_evaluator(trial, validation.recall) if iterative else None
+            fitted = self._fit(values, data, self._run(settings, runtime, evaluate=evaluate))
+            if fitted.result is not None:
+                trial.set_user_attr("best_update", fitted.result.best_update)
+                return fitted.result.best_score
+            return validation.recall(fitted.score)
+
+        trial_inputs = {
+            "settings": {key: value for key, value in settings.items() if key != "tuning"},
+            "pruner": study_settings.get("pruner"),
+            "runtime": {key: runtime[key] for key in ("device", "seed")},
+        }
+        name = f"{self.model}-" + tuning.study_fingerprint(matrix, sampled, trial_inputs, space)
+        pruner = optuna.pruners.MedianPruner(**study_settings.get("pruner", {}))
+        study = tuning.open_study(
+            name, tuning.storage_url(tuning_params["storage_dir"], "movie_rec"), seed, pruner
+        )
+        run = tuning.run_study(
+            study,
+            objective,
+            int(study_settings["n_trials"]),
+            study_settings.get("timeout"),
+            first_trial=tuning.within_space(fixed, space),
+        )
+        best = tuning.best_hyperparameters(run.study, fixed)
+        logger.info("%s: best hyperparameters %s", self.model, best)
+        trials = tuning.trials_frame(run.study).assign(cut_short=run.cut_short)
+        return best, trials
+
+    def fit_valid(
+        self,
+        history: pd.DataFrame,
+        matrix: sp.csr_matrix,
+        answers: pd.DataFrame,
+        hyperparameters: dict[str, Any],
+        common: dict[str, Any],
+        own: dict[str, Any],
+        runtime: dict[str, Any],
+        candidates: dict[str, Any],
+        **extras: Any,
+    ) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """Fit on ``split_train``: candidates for every user and the fit's report."""
+        settings = self._settings(common, own)
+        if not self._enabled(settings, runtime):
+            logger.info("%s is disabled: writing empty outputs", self.model)
+            return empty_candidates(), skipped(self.model)
+        evaluate = None
+        if spec(self.model).iterative:
+            signal = settings.get("stop_on", "overall")
+            evaluate = Validation.on(answers, matrix, signal, int(candidates["batch_size"])).recall
+        run = self._run(settings, runtime, evaluate=evaluate, extras=extras)
+        _, ranked, report = self._fit_and_rank(
+            hyperparameters, TrainingData(history, matrix), run, candidates
+        )
+        return ranked, report
+
+    def fit_final(
+        self,
+        history: pd.DataFrame,
+        matrix: sp.csr_matrix,
+        hyperparameters: dict[str, Any],
+        valid_report: dict[str, Any],
+        common: dict[str, Any],
+        own: dict[str, Any],
+        runtime: dict[str, Any],
+        candidates: dict[str, Any],
+        **extras: Any,
+    ) -> tuple[pd.DataFrame, Any, dict[str, Any]]:
+        """Fit on all interactions (for the validation fit's best update count)."""
+        settings = self._settings(common, own)
+        if not self._enabled(settings, runtime):
+            return empty_candidates(), skipped(self.model), skipped(self.model)
+        run = self._run(settings, runtime, stop_at=valid_report.get("best_update"), extras=extras)
+        fitted, ranked, report = self._fit_and_rank(
+            hyperparameters, TrainingData(history, matrix), run, candidates
+        )
+        return ranked, fitted.model, report
+
+    def _fit_and_rank(
+        self,
+        hyperparameters: dict[str, Any],
+        data: TrainingData,
+        run: FitRun,
+        candidates: dict[str, Any],
+    ) -> tuple[Fitted, pd.DataFrame, dict[str, Any]]:
+        with stopwatch() as fit_time:
+            fitted = self._fit(hyperparameters, data, run)
+        with stopwatch() as predict_time:
+            ranked = top_k_unseen(
+                fitted.score,
+                data.matrix,
+                int(candidates["k"]),
+                batch_size=int(candidates["batch_size"]),
+            )
+        report = {
+            "model": self.model,
+            "fit_seconds": fit_time["seconds"],
+            "predict_seconds": predict_time["seconds"],
+            "device": str(run.device),
+            "hyperparameters": hyperparameters,
+            **training_summary(fitted),
+        }
+        logger.info(
+            "%s: fitted in %.1fs, ranked in %.1fs on %s",
+            self.model, fit_time["seconds"], predict_time["seconds"], run.device,
+        )  # fmt: skip
+        return fitted, ranked, report
+
+    def report(
+        self,
+        candidates_valid: pd.DataFrame,
+        answers: pd.DataFrame,
+        valid_report: dict[str, Any],
+        final_report: dict[str, Any],
+        trials: pd.DataFrame,
+    ) -> dict[str, Any]:
+        """The ``M.metrics`` record: validation recall, timings, tuning and training."""
+        if valid_report.get("skipped"):
+            return skipped(self.model)
+        states = trials["state"] if "state" in trials else pd.Series(dtype="object")
+        complete = trials.loc[states == "COMPLETE", "value"] if len(trials) else []
+        extra = {
+            key: value
+            for key, value in valid_report.items()
+            if key not in ("model", "fit_seconds", "predict_seconds", "device", "hyperparameters")
+        }
+        extra |= {
+            "final_fit_seconds": round(float(final_report["fit_seconds"]), 3),
+            "final_predict_seconds": round(float(final_report["predict_seconds"]), 3),
+            "tuning_trials": int(states.isin(["COMPLETE", "PRUNED"]).sum()),
+            "tuning_pruned": int((states == "PRUNED").sum()),
+            "tuning_best_value": float(max(complete)) if len(complete) else None,
+            "tuning_cut_short": bool(trials["cut_short"].any()) if "cut_short" in trials else False,
+        }
+        return model_metrics(
+            self.model,
+            candidates_valid,
+            answers,
+            fit_seconds=valid_report["fit_seconds"],
+            predict_seconds=valid_report["predict_seconds"],
+            device=valid_report["device"],
+            hyperparameters=valid_report["hyperparameters"],
+            epochs=extra.pop("passes", None),
+            extra=extra,
+        )
+
+
+def training_summary(fitted: Fitted) -> dict[str, Any]:
+    """Updates, evaluations, passes and the recall-by-update history of an iterative fit."""
+    result = fitted.result
+    if result is None:
+        return {}
+    return {
+        "best_update": int(result.best_update),
+        "updates": int(result.updates),
+        "evaluations": int(result.evaluations),
+        "passes": int(result.passes),
+        "training_seconds": round(float(result.seconds), 3),
+        "history": [
+            {key: (float(value) if value is not None else None) for key, value in row.items()}
+            for row in result.history
+        ],
+    }
+
+
+FITS = {
+    "valid": {"history": "split_train", "matrix": "train_matrix_valid"},
+    "final": {"history": "interactions", "matrix": "train_matrix_full"},
+}
+
+
+def model_pipeline(name: str) -> Pipeline:
+    """The four nodes of registered model ``name`` in its namespace.
+
+    Its datasets are ``<name>.hyperparameters``, ``<name>.candidates_valid``... (the
+    catalog's dataset factories give them files); the shared inputs keep their names.
+    """
+    entry = spec(name)
+    nodes = ModelNodes(name)
+    settings = {
+        "common": f"params:{entry.pipeline}.common",
+        "own": f"params:{entry.pipeline}.{name}",
+        "runtime": "params:runtime",
+    }
+    extras = {fit: {extra: f"{extra}_{fit}" for extra in entry.extra_inputs} for fit in FITS}
+    valid, final = FITS["valid"], FITS["final"]
+    answers = {"answers": "valid_answers"}
+    return Pipeline(
+        [
+            Node(
+                nodes.tune,
+                {**valid, **answers, **settings, "tuning_params": "params:tuning"},
+                ["hyperparameters", "optuna_trials"],
+                name="tune",
+            ),
+            Node(
+                nodes.fit_valid,
+                {
+                    **valid,
+                    **answers,
+                    "hyperparameters": "hyperparameters",
+                    **settings,
+                    "candidates": "params:candidates",
+                    **extras["valid"],
+                },
+                ["candidates_valid", "valid_report"],
+                name="fit_valid",
+            ),
+            Node(
+                nodes.fit_final,
+                {
+                    **final,
+                    "hyperparameters": "hyperparameters",
+                    "valid_report": "valid_report",
+                    **settings,
+                    "candidates": "params:candidates",
+                    **extras["final"],
+                },
+                ["candidates_final", "model", "final_report"],
+                name="fit_final",
+            ),
+            Node(
+                nodes.report,
+                [
+                    "candidates_valid",
+                    "valid_answers",
+                    "valid_report",
+                    "final_report",
+                    "optuna_trials",
+                ],
+                "metrics",
+                name="report",
+            ),
+        ],
+        namespace=name,
+        inputs={
+            *valid.values(),
+            *final.values(),
+            "valid_answers",
+            *(dataset for fit in extras.values() for dataset in fit.values()),
+        },
+        parameters={*settings.values(), "params:tuning", "params:candidates"},
+    )

@@ -1,0 +1,130 @@
+"""The registry and the nodes every registered model runs, in memory on tiny data."""
+
+from __future__ import annotations
+
+import optuna
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from movie_rec.evaluation import CANDIDATE_COLUMNS, check_candidates
+from movie_rec.pipelines.model_nodes import ModelNodes, Validation, merged_settings
+from movie_rec.registry import KINDS, MODELS, PIPELINES, models_of, spec
+from movie_rec.runtime import is_enabled
+from tests.conftest import REPO_ROOT, TEST_SPLIT, process
+
+RUNTIME = {"device": "cpu", "seed": 5}
+CANDIDATES = {"k": 20, "batch_size": 64}
+
+
+def parameters(pipeline: str) -> dict:
+    text = (REPO_ROOT / "conf" / "base" / f"parameters_{pipeline}.yml").read_text()
+    return yaml.safe_load(text)[pipeline]
+
+
+def test_every_registered_model_has_a_known_pipeline_kind_and_parameter_section():
+    for name, entry in MODELS.items():
+        assert entry.name == name
+        assert entry.pipeline in PIPELINES and entry.kind in KINDS
+        if entry.fit is not None:
+            section = parameters(entry.pipeline)[name]
+            assert section["enabled"] in (True, False, "auto")
+            assert "hyperparameters" in section
+
+
+def test_models_of_a_pipeline_and_unknown_names():
+    assert [m.name for m in models_of("general_rec")][:2] == ["ease", "user_ease"]
+    assert "markov" in [m.name for m in models_of("sequential_rec")]
+    with pytest.raises(KeyError, match="registered models: ease"):
+        spec("ease_plus")
+    with pytest.raises(ValueError, match="unknown pipeline"):
+        models_of("ensembling")
+
+
+def test_enabled_auto_resolves_by_device():
+    assert is_enabled("auto", torch.device("cuda")) is True
+    assert is_enabled("auto", torch.device("cpu")) is False
+    assert is_enabled(True, torch.device("cpu")) is True
+    with pytest.raises(ValueError, match="true, false or auto"):
+        is_enabled("yes", torch.device("cpu"))
+
+
+def test_settings_merge_one_level_deep():
+    common = {"train": {"max_updates": 10, "patience": 3}, "stop_on": "last"}
+    own = {"train": {"patience": 7}, "enabled": True}
+    merged = merged_settings(common, own)
+    assert merged == {
+        "train": {"max_updates": 10, "patience": 7},
+        "stop_on": "last",
+        "enabled": True,
+    }
+    assert common["train"]["patience"] == 3
+
+
+def test_validation_on_last_reads_only_the_last_answers(tiny_data):
+    answers, matrix = tiny_data["valid_answers"], tiny_data["train_matrix_valid"]
+    last = Validation.on(answers, matrix, "last", 64)
+    assert set(last.answers["kind"]) == {"last"}
+    assert len(Validation.on(answers, matrix, "overall", 64).answers) == len(answers)
+    with pytest.raises(ValueError, match="stop_on"):
+        Validation.on(answers, matrix, "random", 64)
+
+
+def _ease_settings(enabled: bool = True) -> tuple[dict, dict]:
+    own = {
+        "enabled": enabled,
+        "hyperparameters": {"lam": 50.0, "p": 0.0},
+        "tuning": {
+            "enabled": True,
+            "n_trials": 3,
+            "search_space": {"lam": {"type": "float", "low": 1.0, "high": 500.0, "log": True}},
+        },
+    }
+    return {}, own
+
+
+def test_fit_valid_gives_valid_candidates_and_a_disabled_model_writes_empty_ones(tiny_data):
+    nodes = ModelNodes("ease")
+    common, own = _ease_settings()
+    data = (tiny_data["split_train"], tiny_data["train_matrix_valid"], tiny_data["valid_answers"])
+    candidates, report = nodes.fit_valid(
+        *data, own["hyperparameters"], common, own, RUNTIME, CANDIDATES
+    )
+    check_candidates(candidates, tiny_data["train_matrix_valid"], CANDIDATES["k"])
+    assert report["model"] == "ease" and report["hyperparameters"]["lam"] == 50.0
+    common, off = _ease_settings(enabled=False)
+    empty, skipped = nodes.fit_valid(
+        *data, off["hyperparameters"], common, off, RUNTIME, CANDIDATES
+    )
+    assert empty.empty and list(empty.columns) == CANDIDATE_COLUMNS
+    assert skipped == {"model": "ease", "skipped": True}
+
+
+def test_a_study_resumes_on_the_same_split_and_restarts_on_another(tiny_raw, tiny_data, tmp_path):
+    nodes = ModelNodes("ease")
+    common, own = _ease_settings()
+    tuning = {"storage_dir": str(tmp_path), "max_eval_users": None, "batch_size": 64}
+
+    def tune(data: dict):
+        return nodes.tune(
+            data["split_train"], data["train_matrix_valid"], data["valid_answers"],
+            common, own, tuning, RUNTIME,
+        )  # fmt: skip
+
+    best, trials = tune(tiny_data)
+    assert len(trials) == 3 and best["lam"] == trials.loc[trials["value"].idxmax(), "params_lam"]
+    storage = f"sqlite:///{tmp_path / 'optuna_movie_rec.db'}"
+
+    def studies() -> dict[str, int]:
+        return {s.study_name: s.n_trials for s in optuna.get_all_study_summaries(storage)}
+
+    assert list(studies().values()) == [3]
+    again_best, again = tune(tiny_data)
+    assert again_best == best and list(studies().values()) == [3]  # resumed, no new trial
+    pd.testing.assert_frame_equal(
+        again.drop(columns="duration_seconds"), trials.drop(columns="duration_seconds")
+    )
+    other_split = process(tiny_raw, {**TEST_SPLIT, "seed": TEST_SPLIT["seed"] + 1})
+    tune(other_split)
+    assert sorted(studies().values()) == [3, 3]  # another split: a study of its own
