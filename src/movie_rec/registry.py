@@ -26,6 +26,7 @@ import torch
 
 from movie_rec.evaluation import ScoreFn
 from movie_rec.models.admm_slim import ADMMSLIM, ADMMSLIMConfig
+from movie_rec.models.baselines import MostPopular, PopularConfig
 from movie_rec.models.ease import EASE, EASEConfig, gram_matrix
 from movie_rec.models.markov import Markov, MarkovConfig
 from movie_rec.models.multivae import MultiVAE, MultiVAEConfig
@@ -127,6 +128,10 @@ class ModelSpec:
     extra_inputs: tuple[str, ...] = ()
 
 
+def _fit_popular(config: PopularConfig, data: TrainingData, run: FitRun) -> Fitted:
+    return Fitted(MostPopular(data.matrix))
+
+
 def _fit_ease(config: EASEConfig, data: TrainingData, run: FitRun) -> Fitted:
     return Fitted(EASE(config, run.device).fit(data.matrix, gram=data.gram(run.device)))
 
@@ -197,6 +202,7 @@ def _neural(name: str, *extra_inputs: str) -> ModelSpec:
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
+        ModelSpec("popular", "general_rec", "general", PopularConfig.from_params, _fit_popular),
         ModelSpec("ease", "general_rec", "general", EASEConfig.from_params, _fit_ease),
         ModelSpec(
             "user_ease", "general_rec", "general", UserItemEASEConfig.from_params, _fit_user_ease

@@ -11,6 +11,9 @@ Each exposes ``score(users) -> (len(users), n_items)`` for :func:`evaluation.top
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -20,6 +23,18 @@ from movie_rec.models.sequences import UserSequences
 def item_popularity(matrix: sp.csr_matrix) -> np.ndarray:
     """Interactions per item."""
     return np.asarray(matrix.sum(axis=0), dtype=np.float64).ravel()
+
+
+@dataclass(frozen=True)
+class PopularConfig:
+    """Most-popular has no hyperparameters: the same list for everyone."""
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> PopularConfig:
+        return cls()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {}
 
 
 class MostPopular:
