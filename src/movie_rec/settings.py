@@ -3,8 +3,9 @@
 from kedro.config import OmegaConfigLoader
 
 from movie_rec.hooks import RuntimeHooks
+from movie_rec.tracking import MLflowHooks
 
-HOOKS = (RuntimeHooks(),)
+HOOKS = (RuntimeHooks(), MLflowHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
