@@ -1,4 +1,5 @@
-"""Project hooks: seed every run and report the device before any node starts."""
+"""Project hooks: check the parameters, seed every run and report the device before any node
+starts."""
 
 from __future__ import annotations
 
@@ -8,17 +9,20 @@ from typing import Any
 import torch
 from kedro.framework.hooks import hook_impl
 
+from movie_rec.params_schema import validate_parameters
 from movie_rec.runtime import resolve_device, seed_everything
 
 logger = logging.getLogger(__name__)
 
 
 class RuntimeHooks:
-    """Applies the ``runtime`` parameters (seed, device, torch threads) once per run."""
+    """Checks every parameter (:mod:`movie_rec.params_schema`), then applies the ``runtime``
+    ones (seed, device, torch threads), once per run."""
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        runtime = context.params.get("runtime", {})
+        validate_parameters(context.params)
+        runtime = context.params["runtime"]
         seed = int(runtime.get("seed", 42))
         seed_everything(seed)
         device = resolve_device(str(runtime.get("device", "auto")))
