@@ -22,18 +22,18 @@ iterations run in float32. A user's scores are ``x_u C``, multiplied as EASE's a
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
+from movie_rec.models.config import ParamsConfig
 from movie_rec.models.ease import ItemWeights, gram_matrix, regularised_inverse
 
 
 @dataclass(frozen=True)
-class ADMMSLIMConfig:
+class ADMMSLIMConfig(ParamsConfig):
     """Hyperparameters: λ₁ (L1), λ₂ (L2), the ADMM penalty ρ and the iteration count."""
 
     l1: float = 3.0
@@ -44,14 +44,6 @@ class ADMMSLIMConfig:
     def __post_init__(self) -> None:
         if self.l1 < 0 or self.l2 < 0 or self.rho <= 0 or self.iterations < 1:
             raise ValueError(f"ADMM SLIM needs l1, l2 >= 0, rho > 0, iterations >= 1: {self}")
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> ADMMSLIMConfig:
-        known = {k: params[k] for k in cls.__dataclass_fields__ if k in params}
-        return cls(**known)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def slim_objective(gram: torch.Tensor, weights: torch.Tensor, l1: float, l2: float) -> float:

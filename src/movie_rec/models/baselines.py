@@ -12,11 +12,11 @@ Each exposes ``score(users) -> (len(users), n_items)`` for :func:`evaluation.top
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from movie_rec.models.config import ParamsConfig
 from movie_rec.models.sequences import UserSequences
 
 
@@ -26,15 +26,8 @@ def item_popularity(matrix: sp.csr_matrix) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class PopularConfig:
+class PopularConfig(ParamsConfig):
     """Most-popular has no hyperparameters: the same list for everyone."""
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> PopularConfig:
-        return cls()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {}
 
 
 class MostPopular:

@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from scipy.linalg import lapack
+
+from movie_rec.models.config import ParamsConfig
 
 GRAM_CHUNK_USERS = 4096
 DENSE_HISTORY_SHARE = 1 / 32  # longer histories go through the dense int8 GEMM
@@ -43,7 +44,7 @@ PANEL_WIDTH = 1024
 
 
 @dataclass(frozen=True)
-class EASEConfig:
+class EASEConfig(ParamsConfig):
     """λ (the L2 weight; 300–500 was best on the real 31k-user data) and EDLAE's dropout
     probability ``p`` in [0, 1) (0 is plain EASE)."""
 
@@ -52,14 +53,6 @@ class EASEConfig:
 
     def __post_init__(self) -> None:
         check_regularisation(self.lam, self.p)
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> EASEConfig:
-        known = {k: params[k] for k in cls.__dataclass_fields__ if k in params}
-        return cls(**known)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def check_regularisation(lam: float, p: float = 0.0) -> None:

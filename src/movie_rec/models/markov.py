@@ -23,17 +23,17 @@ recent items (weighted by recency) times the sparse ``T``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
+from movie_rec.models.config import ParamsConfig
 from movie_rec.models.sequences import UserSequences
 
 
 @dataclass(frozen=True)
-class MarkovConfig:
+class MarkovConfig(ParamsConfig):
     """Hyperparameters; the defaults count three lags and let the last three items vote."""
 
     k: int = 3  # the user's last k items vote
@@ -47,14 +47,6 @@ class MarkovConfig:
             raise ValueError(f"k and lags must be at least 1, got k={self.k}, lags={self.lags}")
         if self.lag_decay < 0 or self.recency_decay < 0 or self.tie_break < 0:
             raise ValueError("lag_decay, recency_decay and tie_break must be non-negative")
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> MarkovConfig:
-        known = {k: params[k] for k in cls.__dataclass_fields__ if k in params}
-        return cls(**known)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def recent_positions(

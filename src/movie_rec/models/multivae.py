@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from movie_rec.evaluation import ScoreFn
+from movie_rec.models.config import ParamsConfig
 from movie_rec.models.ease import dense_rows
 from movie_rec.models.training import TrainConfig, TrainResult, train
 from movie_rec.runtime import autocast, seed_everything
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class MultiVAEConfig:
+class MultiVAEConfig(ParamsConfig):
     """Hyperparameters (paper defaults: 600→200, dropout 0.5, β cap 0.2, Adam 1e-3, batch 500).
 
     ``anneal_steps`` is the number of updates after which β reaches ``beta_cap``. The
@@ -50,14 +51,6 @@ class MultiVAEConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     batch_size: int = 500
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> MultiVAEConfig:
-        known = {k: params[k] for k in cls.__dataclass_fields__ if k in params}
-        return cls(**known)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class MultiVAENet(nn.Module):

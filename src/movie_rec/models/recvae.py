@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from movie_rec.evaluation import ScoreFn
+from movie_rec.models.config import ParamsConfig
 from movie_rec.models.ease import dense_rows
 from movie_rec.models.training import TrainConfig, TrainResult, train
 from movie_rec.runtime import autocast, seed_everything
@@ -46,7 +47,7 @@ ENCODER, DECODER = "encoder", "decoder"
 
 
 @dataclass(frozen=True)
-class RecVAEConfig:
+class RecVAEConfig(ParamsConfig):
     """Hyperparameters (paper defaults: 600→200, γ 0.005, dropout 0.5, Adam 5e-4, batch 500).
 
     ``encoder_updates`` / ``decoder_updates`` are the updates of each phase of one cycle.
@@ -64,14 +65,6 @@ class RecVAEConfig:
     def __post_init__(self) -> None:
         if self.encoder_updates < 1 or self.decoder_updates < 1:
             raise ValueError(f"RecVAE needs at least one update a phase: {self}")
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> RecVAEConfig:
-        known = {k: params[k] for k in cls.__dataclass_fields__ if k in params}
-        return cls(**known)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def log_normal(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from movie_rec.models.config import ParamsConfig
 from movie_rec.runtime import autocast
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ DECAYS = ("none", "linear", "cosine")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(ParamsConfig):
     """How long to train, how the learning rate moves and when to stop.
 
     Attributes:
@@ -67,12 +68,6 @@ class TrainConfig:
             raise ValueError(f"decay must be one of {DECAYS}, got {self.decay!r}")
         if self.max_updates < 1 or self.eval_every < 1 or self.patience < 1:
             raise ValueError("max_updates, eval_every and patience must be at least 1")
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> TrainConfig:
-        """The config from a parameter dict; keys that are not fields are ignored."""
-        known = {k: params[k] for k in cls.__dataclass_fields__ if k in params}
-        return cls(**known)
 
 
 @dataclass

@@ -23,13 +23,13 @@ the user is to have it), so their scores share a scale and are blended linearly:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
+from movie_rec.models.config import ParamsConfig
 from movie_rec.models.ease import (
     EASE,
     EASEConfig,
@@ -41,7 +41,7 @@ from movie_rec.models.ease import (
 
 
 @dataclass(frozen=True)
-class UserItemEASEConfig:
+class UserItemEASEConfig(ParamsConfig):
     """Item EASE's λ, user EASE's λ, the user model's share ``user_weight`` of the blend
     (0 is item EASE alone, 1 user EASE alone) and EDLAE's ``p`` for the item model."""
 
@@ -55,14 +55,6 @@ class UserItemEASEConfig:
         check_regularisation(self.user_lam)
         if not 0.0 <= self.user_weight <= 1.0:
             raise ValueError(f"user_weight must be in [0, 1], got {self.user_weight}")
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> UserItemEASEConfig:
-        known = {k: params[k] for k in cls.__dataclass_fields__ if k in params}
-        return cls(**known)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def user_ease_scores(rows: sp.csr_matrix, inverse: ItemWeights, lam: float) -> torch.Tensor:
