@@ -36,7 +36,7 @@ def test_every_registered_model_has_a_known_pipeline_kind_and_parameter_section(
 def test_models_of_a_pipeline_and_unknown_names():
     assert [m.name for m in models_of("general_rec")][:3] == ["popular", "ease", "user_ease"]
     assert "markov" in [m.name for m in models_of("sequential_rec")]
-    with pytest.raises(KeyError, match="registered models: ease"):
+    with pytest.raises(KeyError, match="registered models: popular, ease"):
         spec("ease_plus")
     with pytest.raises(ValueError, match="unknown pipeline"):
         models_of("ensembling")
