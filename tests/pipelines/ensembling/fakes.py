@@ -9,15 +9,18 @@ enabled models (from the reference scorers) and the rest disabled (empty candida
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import pandas as pd
 import scipy.sparse as sp
+import torch
 
 from movie_rec.evaluation import top_k_unseen
 from movie_rec.fusion import empty_recommendations
 from movie_rec.model_outputs import model_metrics
 from movie_rec.models.baselines import ItemCooccurrence, LastItemTransition, MostPopular
+from movie_rec.models.ease import EASE, EASEConfig
 from movie_rec.models.sequences import user_sequences
 from movie_rec.registry import MODELS
 from tests.conftest import run_pipeline
@@ -77,6 +80,9 @@ def write_fake_model_outputs(project: Path) -> None:
             else {"model": model, "skipped": True}
         )
         (reports / f"{model}_metrics.json").write_text(json.dumps(metrics))
+    ease = EASE(EASEConfig(lam=50.0), torch.device("cpu")).fit(fits["final"][0])
+    (data / "06_models").mkdir(parents=True, exist_ok=True)
+    (data / "06_models" / "ease_model.pkl").write_bytes(pickle.dumps(ease))
     pd.DataFrame({"number": [0, 1, 2], "value": [0.1, 0.15, 0.12], "lambda": [10, 50, 300]}).to_csv(
         reports / "ease_optuna_trials.csv", index=False
     )

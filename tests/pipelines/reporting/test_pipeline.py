@@ -24,6 +24,11 @@ TABLES = (
 )
 
 
+def all_titles(project) -> set[str]:
+    features = pd.read_parquet(project / "data" / "05_model_input" / "item_features.parquet")
+    return set(features["title"])
+
+
 def test_reporting_writes_the_tables_plots_examples_and_a_self_contained_report(kedro_project):
     prepare_project(kedro_project)
     run_pipeline(kedro_project, "ensembling", {"ensembling.tuning.n_trials": 5})
@@ -48,6 +53,10 @@ def test_reporting_writes_the_tables_plots_examples_and_a_self_contained_report(
     examples = pd.read_csv(reports / "example_users.csv")
     assert examples["user"].nunique() == 3
     assert (examples.groupby("user")["role"].value_counts().xs("recommended", level=1) == 10).all()
+    recommended = examples[examples["role"] == "recommended"]
+    assert recommended["reason"].notna().mean() > 0.9  # EASE explains (nearly) every movie
+    first_reasons = recommended["reason"].dropna().str.split("; ").explode()
+    assert len(first_reasons) > 0 and first_reasons.isin(all_titles(kedro_project)).all()
     validation = pd.read_csv(reports / "example_users_valid.csv")
     assert validation["user"].nunique() == 3
     assert validation["held_out"].dtype == bool

@@ -8,6 +8,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from movie_rec import fusion, report
+from movie_rec.explain import Explainer
 from movie_rec.registry import MODELS
 
 TUNED_MODELS = tuple(name for name, spec in MODELS.items() if spec.fit is not None)
@@ -85,15 +86,51 @@ def _examples(
     )
 
 
+def with_reasons(
+    examples: pd.DataFrame,
+    model: Any,
+    history: pd.DataFrame,
+    user_map: pd.DataFrame,
+    item_map: pd.DataFrame,
+    item_features: pd.DataFrame,
+) -> pd.DataFrame:
+    """``examples`` with a ``reason`` for each recommended movie: the user's watched movies
+    that add most to its score in ``model`` (the final EASE fit; nothing when it is disabled).
+
+    The final fit saw every interaction, the validation answers included: on validation
+    examples the reasons explain, they do not score.
+    """
+    if not Explainer.supports(model):
+        return examples
+    explainer = Explainer(model)
+    users = examples["user"].map(user_map.set_index("user")["user_idx"]).to_numpy()
+    items = examples["item"].map(item_map.set_index("item")["item_idx"]).to_numpy()
+    titles = item_features.set_index("item_idx")["title"]
+    histories = history.groupby("user_idx")["item_idx"].agg(lambda items: items.to_numpy())
+    reasons = [
+        "; ".join(str(titles.get(reason.index, reason.index)) for reason in explainer.reasons(
+            int(item), histories[user], user=int(user)
+        ))
+        if role == "recommended" else ""
+        for role, user, item in zip(examples["role"], users, items, strict=True)
+    ]  # fmt: skip
+    return examples.assign(reason=reasons)
+
+
 def build_example_users(
     ensemble_recommendations_final: pd.DataFrame,
     interactions: pd.DataFrame,
     item_features: pd.DataFrame,
     user_map: pd.DataFrame,
+    item_map: pd.DataFrame,
+    ease_model: Any,
     params: dict[str, Any],
 ) -> pd.DataFrame:
-    """Recent titles → submitted titles for a seeded sample of users."""
-    return _examples(ensemble_recommendations_final, interactions, item_features, user_map, params)
+    """Recent titles → submitted titles, each with its reason, for a seeded sample of users."""
+    examples = _examples(
+        ensemble_recommendations_final, interactions, item_features, user_map, params
+    )
+    return with_reasons(examples, ease_model, interactions, user_map, item_map, item_features)
 
 
 def build_validation_examples(
@@ -103,13 +140,16 @@ def build_validation_examples(
     valid_answers: pd.DataFrame,
     item_features: pd.DataFrame,
     user_map: pd.DataFrame,
+    item_map: pd.DataFrame,
+    ease_model: Any,
     params: dict[str, Any],
 ) -> pd.DataFrame:
     """Recent training titles → the submitted method's validation list, with the held-out
-    movies marked, for a seeded sample of validated users."""
+    movies marked and each movie's reason, for a seeded sample of validated users."""
     lists = ensemble_recommendations_valid
     chosen = lists[lists["method"] == ensemble_weights.get("method")]
-    return _examples(chosen, split_train, item_features, user_map, params, valid_answers)
+    examples = _examples(chosen, split_train, item_features, user_map, params, valid_answers)
+    return with_reasons(examples, ease_model, split_train, user_map, item_map, item_features)
 
 
 def draw_plots(
