@@ -1,4 +1,4 @@
-"""The ``M_metrics`` record every model pipeline writes (DESIGN.md §5)."""
+"""The ``M_metrics`` record every model pipeline writes (docs/architecture.md §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The raw-data contract (DESIGN.md §2), enforced by the catalog on load.
+"""The raw-data contract (docs/architecture.md §3), enforced by the catalog on load.
 
 Each raw dataset in ``conf/base/catalog.yml`` declares a ``validator:`` that resolves to
 :class:`RawTableValidator`. It runs a pandera schema over the freshly read frame and turns

@@ -1,4 +1,4 @@
-"""The report (DESIGN.md §7): tables, plots, example users and one self-contained HTML page.
+"""The report (README, "reporting"): tables, plots, example users and one self-contained HTML page.
 
 Tables are pandas frames (each also saved as a CSV that kedro-viz previews). Figures are
 built with :class:`matplotlib.figure.Figure` (no pyplot state, no display needed). The page

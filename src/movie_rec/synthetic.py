@@ -37,7 +37,7 @@ and their ranking on it means something:
 
 ``benchmarks/bench_sample_order.py`` prints how these plants show on the validation split.
 
-Files written (DESIGN.md §2): ``train_ratings.csv`` (user,item,time) and the tab-separated
+Files written (docs/architecture.md §3): ``train_ratings.csv`` (user,item,time) and the tab-separated
 ``titles.tsv``, ``years.tsv`` (a few movies missing; the title always carries the year),
 ``directors.tsv``, ``writers.tsv`` (IMDb-like ``nm`` ids, several per movie, some movies
 with none) and ``genres.tsv``. Side files also name a few movies nobody watched.

@@ -1,4 +1,4 @@
-"""Nodes of the data_processing pipeline (DESIGN.md §2–4).
+"""Nodes of the data_processing pipeline (docs/architecture.md §3–4).
 
 Raw ids are mapped to dense ``user_idx``/``item_idx`` once here; every later pipeline works
 on dense indices and the submission maps them back through ``user_map``/``item_map``.
@@ -176,7 +176,7 @@ def split_validation(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Hold out, per eligible user, the last ``n_last`` items and ``n_random`` earlier ones.
 
-    Mirrors the hidden test (DESIGN.md §4): users with at least ``min_history``
+    Mirrors the hidden test (docs/architecture.md §4): users with at least ``min_history``
     interactions are eligible; the random items are drawn with ``seed`` from everything
     before the last ``n_last``.
 
