@@ -1,166 +1,447 @@
-"""Speed, memory and validation Recall@10 of EASE and Multi-VAE on a synthetic preset.
+"""The general (order-free) models beside EASE: validation Recall@10 across split seeds, fit
+seconds and peak memory, on the shipped sample and at the competition preset.
 
-Prints, per model: fit seconds, predict seconds (top-100 unseen for every user), peak
-resident memory during the model's phase (and peak GPU memory on CUDA) and validation
-Recall@10 (overall, last, random). Targets on 2 CPU cores at the ``competition`` preset:
-EASE fit + predict ≤ 60 s and ≤ 6 GB peak RSS; Multi-VAE ≤ 60 s per epoch.
+Models: EASE (Steck 2019), EASE with EDLAE's emphasis ``p`` (Steck 2020), user+item EASE,
+ADMM SLIM (Steck et al. 2020), Multi-VAE (Liang et al. 2018) and RecVAE (Shenbin et al.
+2020), each built from its module under ``movie_rec.models``.
 
-    python benchmarks/bench_general_rec.py                       # competition preset, auto device
-    python benchmarks/bench_general_rec.py --raw-dir /tmp/comp   # reuse generated raw files
-    python benchmarks/bench_general_rec.py --preset sample --multivae-epochs 20
+Protocol (on the sample):
+
+1. Hyperparameters are chosen on split seed 42 alone, on overall Recall@10, from small
+   grids: EASE λ ∈ {25, 50, 100, 200, 400}; EDLAE p ∈ {0.1, 0.25, 0.33, 0.5} at EASE's λ;
+   user+item EASE with EASE's λ for the items, user λ ∈ {500, 2000, 8000} and user weight
+   ∈ {0.25, 0.5}; ADMM SLIM's defaults with l2 ∈ {50, 200, 800}. Multi-VAE and RecVAE keep
+   their config defaults (RecVAE alternates 12 encoder / 4 decoder updates: the sample has
+   4 batches a pass) and train with early stopping on validation Recall@10.
+2. The chosen settings are refitted on every split seed (n_last 4, n_random 6, min_history
+   16); each (model, seed) runs in its own process, so its peak RSS (``ru_maxrss``,
+   interpreter and data included; ``base`` is the RSS before the fit) is its own. A trained
+   model's fit seconds include its validation evaluations (every ``eval_every`` updates).
+3. Per model: mean ± standard error across seeds of Recall@10 overall / last / random, and
+   the paired difference to EASE on random (per seed, then mean ± standard error).
+
+At the competition preset (``data/benchmarks/competition``, generated once by
+``common.competition_data``) EASE, EDLAE and user+item EASE are fitted on split seed 42
+with the project's configured λs (``conf/base/parameters_general_rec.yml``) and EDLAE's p
+from the sample, and timed for the fit plus the top-100 unseen items of every user. ADMM
+SLIM, Multi-VAE and RecVAE are skipped there on a CPU; the script prints their estimated
+cost from a timed items×items product and a few timed training updates.
+
+    python benchmarks/bench_general_rec.py                              # sample, all models
+    python benchmarks/bench_general_rec.py --models ease edlae --seeds 42 1
+    python benchmarks/bench_general_rec.py --competition                # also the competition
 """
 
 from __future__ import annotations
 
 import argparse
-import threading
+import json
+import resource
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
-import psutil
 import torch
 
+from bench_sample_order import read_raw
+from common import REPO_ROOT, competition_data
 from movie_rec.evaluation import recall_at_k, top_k_unseen
-from movie_rec.models.baselines import MostPopular
-from movie_rec.models.ease import EASE
+from movie_rec.models.admm_slim import ADMMSLIM, ADMMSLIMConfig
+from movie_rec.models.ease import EASE, EASEConfig, gram_matrix, regularised_inverse
 from movie_rec.models.multivae import MultiVAE, MultiVAEConfig
+from movie_rec.models.recvae import RecVAE, RecVAEConfig
 from movie_rec.models.training import TrainConfig
 from movie_rec.models.tuning import validation_recall
+from movie_rec.models.user_ease import UserItemEASE, UserItemEASEConfig
 from movie_rec.pipelines.data_processing import nodes as dp
-from movie_rec.runtime import resolve_device
-from movie_rec.synthetic import generate
 
-SPLIT = {"n_last": 4, "n_random": 6, "min_history": 16, "seed": 42}
-K = 100
-
-
-@contextmanager
-def peak_rss() -> Iterator[dict[str, float]]:
-    """Peak resident memory (GB) of this process while the block runs, sampled every 20 ms."""
-    process, result, done = psutil.Process(), {"gb": 0.0}, threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            result["gb"] = max(result["gb"], process.memory_info().rss / 1e9)
-            time.sleep(0.02)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        yield result
-    finally:
-        done.set()
-        thread.join()
-        result["gb"] = max(result["gb"], process.memory_info().rss / 1e9)
+SPLIT = {"n_last": 4, "n_random": 6, "min_history": 16}
+TUNING_SEED = 42
+MODELS = ("ease", "edlae", "user_ease", "admm_slim", "multivae", "recvae")
+LABELS = {
+    "ease": "EASE",
+    "edlae": "EDLAE",
+    "user_ease": "user+item EASE",
+    "admm_slim": "ADMM-SLIM",
+    "multivae": "Multi-VAE",
+    "recvae": "RecVAE",
+}
+CHALLENGERS = ("edlae", "user_ease", "recvae", "admm_slim")  # the Must-show line's four
+EASE_LAMBDAS = (25.0, 50.0, 100.0, 200.0, 400.0)
+EDLAE_PS = (0.1, 0.25, 0.33, 0.5)
+USER_LAMBDAS = (500.0, 2000.0, 8000.0)
+USER_WEIGHTS = (0.25, 0.5)
+ADMM_L2S = (50.0, 200.0, 800.0)
+RECVAE_SAMPLE = {"encoder_updates": 12, "decoder_updates": 4}
+COMPETITION_EASE_LAM = 400.0  # conf/base/parameters_general_rec.yml
+COMPETITION_USER_EASE = {"item_lam": 400.0, "user_lam": 4500.0, "user_weight": 0.5}
+COMPETITION_K = 100
+CPU = torch.device("cpu")
 
 
-def load_ratings(preset: str, raw_dir: Path | None, seed: int) -> pd.DataFrame:
-    if raw_dir is not None:
-        return pd.read_csv(raw_dir / "train_ratings.csv")
-    return generate(preset, seed=seed)["train_ratings.csv"]
-
-
-def prepare(ratings: pd.DataFrame) -> dict:
-    """The data_processing outputs this benchmark needs, computed in memory."""
-    ratings = dp.deduplicate_ratings(ratings)
+def split_data(raw_dir: Path, seed: int) -> dict[str, Any]:
+    """The validation matrix and answers of one split seed, by the data_processing nodes."""
+    ratings = dp.deduplicate_ratings(read_raw(raw_dir)["train_ratings.csv"])
     user_map, item_map = dp.build_id_maps(ratings)
     interactions = dp.index_interactions(ratings, user_map, item_map)
-    split_train, answers = dp.split_validation(interactions, SPLIT)
-    return {
-        "matrix": dp.interaction_matrix(split_train, user_map, item_map),
-        "answers": answers,
-    }
+    split_train, answers = dp.split_validation(interactions, {**SPLIT, "seed": seed})
+    matrix = dp.interaction_matrix(split_train, user_map, item_map)
+    return {"matrix": matrix, "answers": answers, "users": np.sort(answers["user_idx"].unique())}
 
 
-def gpu_peak_gb(device: torch.device) -> str:
-    if device.type != "cuda":
-        return "n/a"
-    return f"{torch.cuda.max_memory_allocated(device) / 1e9:.2f}"
+def validation_metrics(score_fn, data: dict[str, Any]) -> dict[str, float]:
+    candidates = top_k_unseen(score_fn, data["matrix"], 10, users=data["users"])
+    return recall_at_k(candidates, data["answers"])
 
 
-def reset_gpu_peak(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-
-
-def report(name: str, fit: float, predict: float, rss: float, gpu: str, metrics: dict) -> None:
-    print(
-        f"{name:<12} fit {fit:8.2f}s  predict {predict:7.2f}s  peak RSS {rss:5.2f} GB  "
-        f"peak GPU {gpu} GB  recall@10 {metrics['recall@10']:.4f} "
-        f"(last {metrics['recall@10_last']:.4f}, random {metrics['recall@10_random']:.4f})"
+def train_config(settings: dict[str, Any]) -> TrainConfig:
+    """The update budget of an iterative model (grad_clip 0 as in the project's conf)."""
+    return TrainConfig(
+        max_updates=settings["max_updates"],
+        eval_every=settings["eval_every"],
+        patience=settings["patience"],
+        grad_clip=0.0,
+        progress=False,
     )
 
 
-def bench_ease(data: dict, lam: float, device: torch.device) -> None:
-    matrix = data["matrix"]
-    reset_gpu_peak(device)
-    with peak_rss() as rss:
-        start = time.perf_counter()
-        model = EASE(lam, device).fit(matrix)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        fit = time.perf_counter() - start
-        start = time.perf_counter()
-        candidates = top_k_unseen(model.score, matrix, K)
-        predict = time.perf_counter() - start
-    metrics = recall_at_k(candidates, data["answers"])
-    report(f"ease λ={lam:g}", fit, predict, rss["gb"], gpu_peak_gb(device), metrics)
-    print(f"{'':<12} EASE fit + predict for all users: {fit + predict:.2f}s (target ≤ 60 s on CPU)")
+def build_model(model: str, settings: dict[str, Any], seed: int):
+    hyper = {
+        k: v for k, v in settings.items() if k not in ("max_updates", "eval_every", "patience")
+    }
+    if model in ("ease", "edlae"):
+        return EASE(EASEConfig.from_params(hyper), CPU)
+    if model == "user_ease":
+        return UserItemEASE(UserItemEASEConfig.from_params(hyper), CPU)
+    if model == "admm_slim":
+        return ADMMSLIM(ADMMSLIMConfig.from_params(hyper), CPU)
+    if model == "multivae":
+        return MultiVAE(MultiVAEConfig.from_params(hyper), CPU, seed)
+    return RecVAE(RecVAEConfig.from_params(hyper), CPU, seed)
 
 
-def bench_multivae(data: dict, epochs: int, device: torch.device, seed: int) -> None:
-    matrix, answers = data["matrix"], data["answers"]
-    users = answers["user_idx"].unique()
-    model = MultiVAE(MultiVAEConfig(), device, seed)
-    reset_gpu_peak(device)
-    with peak_rss() as rss:
-        result = model.fit(
+def fit(model: str, settings: dict[str, Any], data: dict[str, Any], seed: int, gram=None):
+    """The fitted model and what the fit reports (best update for the trained ones)."""
+    estimator = build_model(model, settings, seed)
+    if model in ("multivae", "recvae"):
+        matrix, answers, users = data["matrix"], data["answers"], data["users"]
+        result = estimator.fit(
             matrix,
-            TrainConfig(max_epochs=epochs, patience=epochs, progress=False),
+            train_config(settings),
             lambda score_fn: validation_recall(score_fn, matrix, answers, users),
         )
-        start = time.perf_counter()
-        candidates = top_k_unseen(model.score, matrix, K)
-        predict = time.perf_counter() - start
-    metrics = recall_at_k(candidates, answers)
-    report(f"multivae×{epochs}", result.seconds, predict, rss["gb"], gpu_peak_gb(device), metrics)
-    for record in result.history:
+        return estimator, {"best_update": result.best_update, "updates": result.updates}
+    return estimator.fit(data["matrix"], gram=gram), {}
+
+
+def grid_worker(model: str, grid: list[dict[str, Any]], raw_dir: Path) -> dict[str, Any]:
+    """Overall/last/random Recall@10 of every setting of ``grid`` on the tuning seed."""
+    data = split_data(raw_dir, TUNING_SEED)
+    gram = gram_matrix(data["matrix"], CPU)
+    rows = []
+    for settings in grid:
+        estimator, _ = fit(model, settings, data, TUNING_SEED, gram)
+        rows.append({"settings": settings, **validation_metrics(estimator.score, data)})
+    return {"rows": rows}
+
+
+def eval_worker(model: str, settings: dict[str, Any], raw_dir: Path, seed: int) -> dict:
+    """One model on one split seed: Recall@10, fit seconds, RSS before the fit and peak."""
+    data = split_data(raw_dir, seed)
+    base_gb = max_rss_gb()
+    started = time.perf_counter()
+    estimator, details = fit(model, settings, data, seed)
+    seconds = time.perf_counter() - started
+    metrics = validation_metrics(estimator.score, data)
+    return {**metrics, **details, "fit_s": seconds, "base_gb": base_gb, "peak_gb": max_rss_gb()}
+
+
+def competition_worker(model: str, settings: dict[str, Any], raw_dir: Path) -> dict:
+    """Fit on split seed 42 of the competition preset, then the top 100 for every user."""
+    data = split_data(raw_dir, TUNING_SEED)
+    base_gb = max_rss_gb()
+    started = time.perf_counter()
+    estimator = build_model(model, settings, TUNING_SEED).fit(data["matrix"])
+    fitted = time.perf_counter()
+    candidates = top_k_unseen(estimator.score, data["matrix"], COMPETITION_K)
+    done = time.perf_counter()
+    metrics = recall_at_k(candidates, data["answers"])
+    return {
+        **metrics,
+        "shape": list(data["matrix"].shape),
+        "nnz": int(data["matrix"].nnz),
+        "fit_s": fitted - started,
+        "top100_s": done - fitted,
+        "base_gb": base_gb,
+        "peak_gb": max_rss_gb(),
+    }
+
+
+def estimate_worker(raw_dir: Path, sample_settings: dict[str, dict]) -> dict[str, float]:
+    """What ADMM SLIM and the two VAEs would cost at the competition preset on this CPU."""
+    data = split_data(raw_dir, TUNING_SEED)
+    n_items = data["matrix"].shape[1]
+    admm = ADMMSLIMConfig()
+    gram = gram_matrix(data["matrix"], CPU)
+    started = time.perf_counter()
+    regularised_inverse(gram, admm.l2 + admm.rho, torch.float64)
+    factor_s = time.perf_counter() - started
+    square = torch.rand(n_items, n_items)
+    started = time.perf_counter()
+    torch.mm(square, square)
+    product_s = time.perf_counter() - started
+    estimates = {
+        "n_items": n_items,
+        "admm_factor_s": factor_s,
+        "admm_product_s": product_s,
+        # per iteration: the ridge product and the objective's G·C (two items³ products)
+        "admm_fit_s": factor_s + admm.iterations * 2 * product_s,
+        "admm_iterations": admm.iterations,
+    }
+    probe_updates = 6
+    for model, conf_budget in (("multivae", 5000), ("recvae", 3000)):
+        settings = {**sample_settings[model], "max_updates": probe_updates}
+        settings["eval_every"] = probe_updates
+        started = time.perf_counter()
+        build_model(model, settings, TUNING_SEED).fit(data["matrix"], train_config(settings))
+        per_update = (time.perf_counter() - started) / probe_updates
+        estimates[f"{model}_update_s"] = per_update
+        estimates[f"{model}_budget"] = conf_budget
+        estimates[f"{model}_fit_s"] = per_update * conf_budget
+    return estimates
+
+
+def max_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def in_subprocess(task: dict[str, Any]) -> dict[str, Any]:
+    """Run one worker task in a fresh interpreter (its own peak RSS); its JSON result."""
+    command = [sys.executable, __file__, "--worker", json.dumps(task)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"worker {task['task']} {task.get('model')} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_worker(task: dict[str, Any]) -> dict[str, Any]:
+    raw_dir = Path(task["raw_dir"])
+    if task["task"] == "grid":
+        return grid_worker(task["model"], task["grid"], raw_dir)
+    if task["task"] == "eval":
+        return eval_worker(task["model"], task["settings"], raw_dir, task["seed"])
+    if task["task"] == "competition":
+        return competition_worker(task["model"], task["settings"], raw_dir)
+    return estimate_worker(raw_dir, task["sample_settings"])
+
+
+def best_of_grid(model: str, grid: list[dict[str, Any]], raw_dir: Path) -> dict[str, Any]:
+    """The setting of ``grid`` with the best overall Recall@10 on the tuning seed (printed)."""
+    rows = in_subprocess({"task": "grid", "model": model, "grid": grid, "raw_dir": str(raw_dir)})
+    for row in rows["rows"]:
         print(
-            f"{'':<12} epoch {record['epoch']}: {record['seconds']:.2f}s (training + validation), "
-            f"loss {record['loss']:.2f}, recall@10 {record['recall@10']:.4f}"
+            f"  {LABELS[model]:<15} {format_settings(row['settings']):<42} "
+            f"overall {row['recall@10']:.4f}  last {row['recall@10_last']:.4f}  "
+            f"random {row['recall@10_random']:.4f}"
         )
+    return max(rows["rows"], key=lambda row: row["recall@10"])["settings"]
+
+
+def choose_settings(
+    models: list[str], raw_dir: Path, trained: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Each model's setting chosen on split seed 42 (EASE's λ anchors EDLAE and user+item)."""
+    print(f"hyperparameter grids on split seed {TUNING_SEED} (chosen on overall Recall@10):")
+    chosen: dict[str, dict[str, Any]] = {}
+    needs_lam = {"ease", "edlae", "user_ease"} & set(models)
+    if needs_lam:
+        chosen["ease"] = best_of_grid("ease", [{"lam": lam} for lam in EASE_LAMBDAS], raw_dir)
+    lam = chosen.get("ease", {}).get("lam")
+    if "edlae" in models:
+        grid = [{"lam": lam, "p": p} for p in EDLAE_PS]
+        chosen["edlae"] = best_of_grid("edlae", grid, raw_dir)
+    if "user_ease" in models:
+        grid = [
+            {"item_lam": lam, "user_lam": user_lam, "user_weight": weight}
+            for user_lam in USER_LAMBDAS
+            for weight in USER_WEIGHTS
+        ]
+        chosen["user_ease"] = best_of_grid("user_ease", grid, raw_dir)
+    if "admm_slim" in models:
+        grid = [replace(ADMMSLIMConfig(), l2=l2).to_dict() for l2 in ADMM_L2S]
+        chosen["admm_slim"] = best_of_grid("admm_slim", grid, raw_dir)
+    for model in ("multivae", "recvae"):
+        if model in models:
+            chosen[model] = trained[model]
+            print(f"  {LABELS[model]:<15} {format_settings(trained[model])} (no grid)")
+    return chosen
+
+
+def format_settings(settings: dict[str, Any]) -> str:
+    return " ".join(f"{key}={value:g}" for key, value in settings.items())
+
+
+def mean_and_error(values: list[float]) -> tuple[float, float]:
+    """Mean and standard error of the mean (NaN error for a single value)."""
+    array = np.asarray(values, dtype=float)
+    error = array.std(ddof=1) / np.sqrt(len(array)) if len(array) > 1 else float("nan")
+    return float(array.mean()), float(error)
+
+
+def seed_table(results: dict[str, dict[int, dict]], seeds: list[int]) -> pd.DataFrame:
+    """One row per model: mean ± SE per kind, the paired random gap to EASE, time, memory."""
+    rows = []
+    for model, per_seed in results.items():
+        row = {"model": LABELS[model]}
+        for column, key in (("overall", "recall@10"), ("last", "recall@10_last")):
+            row[column] = "{:.4f} ± {:.4f}".format(
+                *mean_and_error([per_seed[s][key] for s in seeds])
+            )
+        row["random"] = "{:.4f} ± {:.4f}".format(
+            *mean_and_error([per_seed[s]["recall@10_random"] for s in seeds])
+        )
+        if "ease" in results and model != "ease":
+            gaps = [
+                per_seed[s]["recall@10_random"] - results["ease"][s]["recall@10_random"]
+                for s in seeds
+            ]
+            row["random − EASE"] = "{:+.4f} ± {:.4f}".format(*mean_and_error(gaps))
+        else:
+            row["random − EASE"] = ""
+        row["fit s"] = f"{np.mean([per_seed[s]['fit_s'] for s in seeds]):.1f}"
+        row["base GB"] = f"{max(per_seed[s]['base_gb'] for s in seeds):.2f}"
+        row["peak GB"] = f"{max(per_seed[s]['peak_gb'] for s in seeds):.2f}"
+        if "best_update" in per_seed[seeds[0]]:
+            row["best update"] = "/".join(str(per_seed[s]["best_update"]) for s in seeds)
+        else:
+            row["best update"] = ""
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("model")
+
+
+def must_show_line(results: dict[str, dict[int, dict]], seeds: list[int]) -> str:
+    """Which of the four challengers beat EASE on random by more than the gap's standard error."""
+    if "ease" not in results or len(seeds) < 2:
+        return "Must-show: needs EASE and at least two split seeds"
+    verdicts = []
+    for model in CHALLENGERS:
+        if model not in results:
+            continue
+        gaps = [
+            results[model][s]["recall@10_random"] - results["ease"][s]["recall@10_random"]
+            for s in seeds
+        ]
+        mean, error = mean_and_error(gaps)
+        verdicts.append((model, mean, error, mean > error))
+    winners = [f"{LABELS[m]} ({mean:+.4f} > SE {err:.4f})" for m, mean, err, won in verdicts if won]
+    if winners:
+        return "Must-show: beats EASE on random by more than its SE: " + ", ".join(winners)
+    shown = ", ".join(f"{LABELS[m]} {mean:+.4f} ± {err:.4f}" for m, mean, err, _ in verdicts)
+    return f"Must-show: NONE of the four beats EASE on random by more than its SE ({shown})"
+
+
+def run_sample(args: argparse.Namespace, trained: dict[str, dict[str, Any]]) -> dict:
+    models = [m for m in MODELS if m in args.models]
+    chosen = choose_settings(models, args.raw_dir, trained)
+    results: dict[str, dict[int, dict]] = {}
+    for model in models:
+        results[model] = {}
+        for seed in args.seeds:
+            task = {
+                "task": "eval",
+                "model": model,
+                "settings": chosen[model],
+                "seed": seed,
+                "raw_dir": str(args.raw_dir),
+            }
+            results[model][seed] = result = in_subprocess(task)
+            print(
+                f"  {LABELS[model]:<15} seed {seed:>2}: overall {result['recall@10']:.4f} "
+                f"last {result['recall@10_last']:.4f} random {result['recall@10_random']:.4f} "
+                f"fit {result['fit_s']:.1f}s peak {result['peak_gb']:.2f} GB",
+                flush=True,
+            )
+    print(f"\nsample ({args.raw_dir}), split seeds {args.seeds}: mean ± standard error")
+    print(seed_table(results, args.seeds).to_string())
+    print(must_show_line(results, args.seeds))
+    return chosen
+
+
+def run_competition(chosen: dict, trained: dict) -> None:
+    folder = competition_data()
+    p = chosen.get("edlae", {}).get("p", 0.25)
+    settings = {
+        "ease": {"lam": COMPETITION_EASE_LAM},
+        "edlae": {"lam": COMPETITION_EASE_LAM, "p": p},
+        "user_ease": COMPETITION_USER_EASE,
+    }
+    print(f"\ncompetition preset ({folder}), split seed {TUNING_SEED}, top {COMPETITION_K}:")
+    header = f"  {'model':<15} {'settings':<42} {'fit s':>7} {'top100 s':>9} {'total s':>8}"
+    print(header + "  base GB  peak GB  overall   last  random")
+    for model, values in settings.items():
+        task = {"task": "competition", "model": model, "settings": values, "raw_dir": str(folder)}
+        r = in_subprocess(task)
+        print(
+            f"  {LABELS[model]:<15} {format_settings(values):<42} {r['fit_s']:7.1f} "
+            f"{r['top100_s']:9.1f} {r['fit_s'] + r['top100_s']:8.1f}  {r['base_gb']:7.2f}  "
+            f"{r['peak_gb']:7.2f}  {r['recall@10']:.4f} {r['recall@10_last']:.4f} "
+            f"{r['recall@10_random']:.4f}",
+            flush=True,
+        )
+    task = {"task": "estimate", "raw_dir": str(folder), "sample_settings": trained}
+    e = in_subprocess(task)
+    print(
+        f"  skipped on this CPU (estimates at {e['n_items']:,} items):\n"
+        f"    ADMM-SLIM: float64 factorisation {e['admm_factor_s']:.1f}s + "
+        f"{e['admm_iterations']} iterations × 2 items³ products × {e['admm_product_s']:.1f}s "
+        f"≈ {e['admm_fit_s'] / 60:.0f} min a fit\n"
+        f"    Multi-VAE: {e['multivae_update_s']:.2f}s an update × {e['multivae_budget']} "
+        f"(conf budget) ≈ {e['multivae_fit_s'] / 60:.0f} min a fit, before validation\n"
+        f"    RecVAE:    {e['recvae_update_s']:.2f}s an update × {e['recvae_budget']} "
+        f"(conf budget) ≈ {e['recvae_fit_s'] / 60:.0f} min a fit, before validation"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="competition")
-    parser.add_argument("--raw-dir", type=Path, default=None, help="read train_ratings.csv here")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--lam", type=float, default=400.0)
-    parser.add_argument("--multivae-epochs", type=int, default=3)
-    parser.add_argument("--models", nargs="+", default=["ease", "multivae"])
-    args = parser.parse_args()
-
-    device = resolve_device(args.device)
-    start = time.perf_counter()
-    data = prepare(load_ratings(args.preset, args.raw_dir, args.seed))
-    matrix = data["matrix"]
-    print(
-        f"data: {matrix.shape[0]:,} users × {matrix.shape[1]:,} items, {matrix.nnz:,} training "
-        f"interactions, prepared in {time.perf_counter() - start:.1f}s; device {device}, "
-        f"{torch.get_num_threads()} torch threads"
+    parser.add_argument("--raw-dir", type=Path, default=REPO_ROOT / "data" / "01_raw")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 1, 2])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--competition", action="store_true", help="also the competition preset")
+    parser.add_argument("--multivae-max-updates", type=int, default=2000)
+    parser.add_argument(
+        "--recvae-max-updates", type=int, default=2000, help="about 0.5 s an update on 2 cores"
     )
-    popular = recall_at_k(top_k_unseen(MostPopular(matrix).score, matrix, 10), data["answers"])
-    print(f"{'popular':<12} recall@10 {popular['recall@10']:.4f}")
-    if "ease" in args.models:
-        bench_ease(data, args.lam, device)
-    if "multivae" in args.models:
-        bench_multivae(data, args.multivae_epochs, device, args.seed)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(run_worker(json.loads(args.worker))))
+        return
+    trained = {
+        "multivae": {
+            **MultiVAEConfig().to_dict(),
+            "max_updates": args.multivae_max_updates,
+            "eval_every": 25,
+            "patience": 8,
+        },
+        "recvae": {
+            **RecVAEConfig(**RECVAE_SAMPLE).to_dict(),
+            "max_updates": args.recvae_max_updates,
+            "eval_every": 50,
+            "patience": 8,
+        },
+    }
+    print(f"{torch.get_num_threads()} torch threads; split {SPLIT}")
+    started = time.perf_counter()
+    chosen = run_sample(args, trained)
+    print(f"sample done in {time.perf_counter() - started:.0f}s")
+    if args.competition:
+        run_competition(chosen, trained)
 
 
 if __name__ == "__main__":
