@@ -106,14 +106,17 @@ def nested(params: dict) -> dict:
     return result
 
 
-def run_pipeline(project: Path, pipeline: str | None = None, params: dict | None = None) -> None:
+def run_pipeline(
+    project: Path, pipeline: str | None = None, params: dict | None = None, **run_options
+) -> None:
     """Run a pipeline of ``project`` in a real KedroSession (``None`` = ``__default__``).
 
-    ``params`` are runtime parameters; dotted keys override nested parameters.
+    ``params`` are runtime parameters; dotted keys override nested parameters;
+    ``run_options`` go to ``KedroSession.run`` (e.g. ``only_missing_outputs=True``).
     """
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
     bootstrap_project(project)
     with KedroSession.create(project_path=project, runtime_params=nested(params or {})) as session:
-        session.run(pipeline_name=pipeline)
+        session.run(pipeline_name=pipeline, **run_options)

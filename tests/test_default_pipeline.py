@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -33,10 +35,14 @@ TINY_PARAMS: dict[str, object] = {
 }
 
 
+def _storage(project: Path) -> dict[str, str]:
+    return {"tuning.storage_dir": str(project / "data" / "06_models")}
+
+
 @pytest.mark.slow
-def test_the_default_pipeline_ends_in_a_valid_submission_and_the_report(kedro_project):
-    storage = {"tuning.storage_dir": str(kedro_project / "data" / "06_models")}
-    run_pipeline(kedro_project, None, {**TINY_PARAMS, **storage})
+def test_the_default_pipeline_ends_in_a_valid_submission_and_the_report(kedro_project, tmp_path):
+    interrupted = shutil.copytree(kedro_project, tmp_path / "interrupted")
+    run_pipeline(kedro_project, None, {**TINY_PARAMS, **_storage(kedro_project)})
     data = kedro_project / "data"
     submission = pd.read_csv(data / "07_model_output" / "submission.csv")
     user_map = pd.read_parquet(data / "03_primary" / "user_map.parquet")
@@ -58,3 +64,15 @@ def test_the_default_pipeline_ends_in_a_valid_submission_and_the_report(kedro_pr
     assert table.loc[table["kind"] == "model", "model"].tolist() == enabled
     page = (data / "08_reporting" / "report.html").read_text()
     assert re.search(r'src="data:image/png;base64,', page)
+
+    # The same run, made to fail at the ranker (LightGBM refuses one leaf) after every first
+    # stage has finished, then resumed: only the missing outputs are computed, and the
+    # submission is byte for byte the uninterrupted run's.
+    params = {**TINY_PARAMS, **_storage(interrupted)}
+    with pytest.raises(Exception, match="num_leaves"):
+        run_pipeline(interrupted, None, {**params, "tabular_rec.lgbm.num_leaves": 1})
+    assert not (interrupted / "data" / "07_model_output" / "submission.csv").exists()
+    assert (interrupted / "data" / "07_model_output" / "sasrec_candidates_final.parquet").exists()
+    run_pipeline(interrupted, None, params, only_missing_outputs=True)
+    resumed = interrupted / "data" / "07_model_output" / "submission.csv"
+    assert resumed.read_bytes() == (data / "07_model_output" / "submission.csv").read_bytes()
