@@ -28,6 +28,7 @@ from kedro.pipeline import Node, Pipeline
 from movie_rec.evaluation import ScoreFn, empty_candidates, top_k_unseen
 from movie_rec.model_outputs import model_metrics, stopwatch
 from movie_rec.models import tuning
+from movie_rec.models.config import ParamsConfig
 from movie_rec.models.training import TrainConfig
 from movie_rec.registry import FitRun, Fitted, TrainingData, spec
 from movie_rec.runtime import is_enabled, resolve_device, seed_everything
@@ -73,6 +74,13 @@ class Validation:
         return tuning.validation_recall(score_fn, self.seen, self.answers, users, self.batch_size)
 
 
+def own_hyperparameters(model: str, hyperparameters: dict[str, Any]) -> dict[str, Any]:
+    """The hyperparameters a model's config reads (a section merged over ``common`` may
+    carry others, e.g. the neural models' defaults beside a transition model's)."""
+    config = spec(model).config(hyperparameters)
+    return config.to_dict() if isinstance(config, ParamsConfig) else dict(hyperparameters)
+
+
 def skipped(model: str) -> dict[str, Any]:
     return {"model": model, "skipped": True}
 
@@ -114,7 +122,7 @@ class ModelNodes:
     ) -> tuple[dict[str, Any], pd.DataFrame]:
         """Best hyperparameters of a resumable Optuna study, or the fixed ones."""
         settings = self._settings(common, own)
-        fixed = dict(settings.get("hyperparameters", {}))
+        fixed = own_hyperparameters(self.model, settings.get("hyperparameters", {}))
         study_settings = settings.get("tuning", {})
         if not self._enabled(settings, runtime) or not study_settings.get("enabled", False):
             return fixed, tuning.trials_frame(None)
