@@ -282,7 +282,8 @@ def plot_recall_by_kind(table: pd.DataFrame) -> Figure:
 
 def plot_recall_vs_updates(history: pd.DataFrame) -> Figure:
     """Validation Recall@10 against optimizer updates: one line per iteratively trained
-    model, a star at its best update (:func:`training_history`'s frame)."""
+    model, a star at its best update (:func:`training_history`'s frame). Each line is the
+    signal that model stops on (``stop_on``: all answers, or the ``last`` ones)."""
     if history.empty:
         return _message_figure("Recall@10 against updates", "no iterative model trained")
     figure = Figure(figsize=(7, 4), layout="constrained")
@@ -294,7 +295,7 @@ def plot_recall_vs_updates(history: pd.DataFrame) -> Figure:
         star = {"marker": "*", "s": 120, "zorder": 3, "color": line.get_color()}
         axes.scatter(best["update"], best["recall@10"].astype(float), **star)
     axes.set_xlabel("optimizer updates")
-    axes.set_ylabel("validation Recall@10")
+    axes.set_ylabel("validation Recall@10 of the answers it stops on")
     axes.set_title("Recall@10 against updates (★ best update, kept by the final fit)")
     axes.legend(fontsize="small")
     return figure
