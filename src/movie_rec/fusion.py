@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from movie_rec.evaluation import empty_candidates
+
 logger = logging.getLogger(__name__)
 
 METHODS = ("weighted_rank", "priority")
@@ -33,15 +35,9 @@ SUBMISSION_K = 10
 
 
 def empty_recommendations() -> pd.DataFrame:
-    """A recommendation frame with no rows and the candidate columns and dtypes."""
-    return pd.DataFrame(
-        {
-            "user_idx": pd.Series(dtype="int64"),
-            "item_idx": pd.Series(dtype="int64"),
-            "score": pd.Series(dtype="float64"),
-            "rank": pd.Series(dtype="int64"),
-        }
-    )
+    """An empty candidate frame (:func:`movie_rec.evaluation.empty_candidates`) whose fused
+    scores are float64."""
+    return empty_candidates().astype({"score": "float64"})
 
 
 def usable_candidates(

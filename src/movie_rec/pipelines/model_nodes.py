@@ -91,9 +91,6 @@ class ModelNodes:
 
     model: str
 
-    def _settings(self, common: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
-        return merged_settings(common, own)
-
     def _enabled(self, settings: dict[str, Any], runtime: dict[str, Any]) -> bool:
         return is_enabled(settings.get("enabled", False), resolve_device(runtime["device"]))
 
@@ -121,7 +118,7 @@ class ModelNodes:
         runtime: dict[str, Any],
     ) -> tuple[dict[str, Any], pd.DataFrame]:
         """Best hyperparameters of a resumable Optuna study, or the fixed ones."""
-        settings = self._settings(common, own)
+        settings = merged_settings(common, own)
         fixed = own_hyperparameters(self.model, settings.get("hyperparameters", {}))
         study_settings = settings.get("tuning", {})
         if not self._enabled(settings, runtime) or not study_settings.get("enabled", False):
@@ -179,7 +176,7 @@ class ModelNodes:
         **extras: Any,
     ) -> tuple[pd.DataFrame, dict[str, Any]]:
         """Fit on ``split_train``: candidates for every user and the fit's report."""
-        settings = self._settings(common, own)
+        settings = merged_settings(common, own)
         if not self._enabled(settings, runtime):
             logger.info("%s is disabled: writing empty outputs", self.model)
             return empty_candidates(), skipped(self.model)
@@ -206,7 +203,7 @@ class ModelNodes:
         **extras: Any,
     ) -> tuple[pd.DataFrame, Any, dict[str, Any]]:
         """Fit on all interactions (for the validation fit's best update count)."""
-        settings = self._settings(common, own)
+        settings = merged_settings(common, own)
         if not self._enabled(settings, runtime):
             return empty_candidates(), skipped(self.model), skipped(self.model)
         run = self._run(settings, runtime, stop_at=valid_report.get("best_update"), extras=extras)
