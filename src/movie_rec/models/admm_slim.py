@@ -24,12 +24,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-import scipy.sparse as sp
 import torch
 
 from movie_rec.models.config import ParamsConfig
-from movie_rec.models.ease import ItemWeights, gram_matrix, regularised_inverse
+from movie_rec.models.ease import ItemItemModel, regularised_inverse
 
 
 @dataclass(frozen=True)
@@ -89,8 +87,8 @@ def admm_slim_weights(
     return weights, history
 
 
-class ADMMSLIM:
-    """Fitted ADMM SLIM weights plus the interaction matrix they score.
+class ADMMSLIM(ItemItemModel):
+    """Fitted ADMM SLIM weights ``C`` plus the interaction matrix they score.
 
     Args:
         config: λ₁, λ₂, ρ and the iteration count.
@@ -98,34 +96,14 @@ class ADMMSLIM:
     """
 
     def __init__(self, config: ADMMSLIMConfig, device: torch.device) -> None:
-        self.config = config
-        self.device = device
-        self.item_weights: ItemWeights | None = None
-        self.matrix: sp.csr_matrix | None = None
+        super().__init__(config, device)
         self.objective_history: list[float] = []
 
-    def fit(self, matrix: sp.spmatrix, gram: torch.Tensor | None = None) -> ADMMSLIM:
-        """Fit on a users×items matrix; pass ``gram`` to reuse a precomputed ``XᵀX``."""
-        self.matrix = sp.csr_matrix(matrix, dtype=np.float32)
-        gram = gram_matrix(self.matrix, self.device) if gram is None else gram
-        weights, self.objective_history = admm_slim_weights(gram.to(self.device), self.config)
-        self.item_weights = ItemWeights(weights, self.device)
-        return self
-
-    @property
-    def weights(self) -> torch.Tensor:
-        """``C`` as one row-major float32 tensor."""
-        if self.item_weights is None:
-            raise RuntimeError("ADMMSLIM.weights read before fit")
-        return self.item_weights.to_tensor()
+    def solve_weights(self, gram: torch.Tensor) -> torch.Tensor:
+        weights, self.objective_history = admm_slim_weights(gram, self.config)
+        return weights
 
     @property
     def density(self) -> float:
         """Share of non-zero weights (ADMM SLIM's point: a sparse C)."""
         return float((self.weights > 0).float().mean())
-
-    def score(self, users: np.ndarray) -> torch.Tensor:
-        """Scores of every item for ``users``: ``X[users] @ C``, a tensor on the device."""
-        if self.item_weights is None or self.matrix is None:
-            raise RuntimeError("ADMMSLIM.score called before fit")
-        return self.item_weights.left_multiply(self.matrix[users])

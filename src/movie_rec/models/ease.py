@@ -30,6 +30,7 @@ from __future__ import annotations
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -209,8 +210,52 @@ class ItemWeights:
         return torch.from_numpy(np.hstack(self.panels))
 
 
-class EASE:
-    """Fitted EASE weights plus the interaction matrix they score.
+def fit_inputs(
+    matrix: sp.spmatrix, device: torch.device, gram: torch.Tensor | None = None
+) -> tuple[sp.csr_matrix, torch.Tensor]:
+    """``matrix`` as a float32 CSR matrix and its ``XᵀX`` on ``device`` (``gram`` when given:
+    a Gram matrix computed once and shared by several fits)."""
+    matrix = sp.csr_matrix(matrix, dtype=np.float32)
+    gram = gram_matrix(matrix, device) if gram is None else gram
+    return matrix, gram.to(device)
+
+
+class ItemItemModel:
+    """Item×item weights ``W`` solved from ``XᵀX``, plus the interaction matrix ``X`` whose
+    rows they score (``x_u W``): what EASE and ADMM SLIM share. A subclass solves ``W``."""
+
+    def __init__(self, config: ParamsConfig, device: torch.device) -> None:
+        self.config = config
+        self.device = device
+        self.item_weights: ItemWeights | None = None
+        self.matrix: sp.csr_matrix | None = None
+
+    def solve_weights(self, gram: torch.Tensor) -> torch.Tensor:
+        """The items×items weights for the Gram matrix ``XᵀX`` (on the device)."""
+        raise NotImplementedError
+
+    def fit(self, matrix: sp.spmatrix, gram: torch.Tensor | None = None) -> Self:
+        """Fit on a users×items matrix; pass ``gram`` to reuse a precomputed ``XᵀX``."""
+        self.matrix, gram = fit_inputs(matrix, self.device, gram)
+        self.item_weights = ItemWeights(self.solve_weights(gram), self.device)
+        return self
+
+    @property
+    def weights(self) -> torch.Tensor:
+        """``W`` as one row-major float32 tensor."""
+        if self.item_weights is None:
+            raise RuntimeError(f"{type(self).__name__}.weights read before fit")
+        return self.item_weights.to_tensor()
+
+    def score(self, users: np.ndarray) -> torch.Tensor:
+        """Scores of every item for ``users``: a ``(len(users), n_items)`` tensor on the device."""
+        if self.item_weights is None or self.matrix is None:
+            raise RuntimeError(f"{type(self).__name__}.score called before fit")
+        return self.item_weights.left_multiply(self.matrix[users])
+
+
+class EASE(ItemItemModel):
+    """Fitted EASE weights ``B`` plus the interaction matrix they score.
 
     Args:
         config: λ and EDLAE's ``p``.
@@ -221,29 +266,8 @@ class EASE:
     def __init__(
         self, config: EASEConfig, device: torch.device, dtype: torch.dtype = torch.float32
     ) -> None:
-        self.config = config
-        self.device = device
+        super().__init__(config, device)
         self.dtype = dtype
-        self.item_weights: ItemWeights | None = None
-        self.matrix: sp.csr_matrix | None = None
 
-    def fit(self, matrix: sp.spmatrix, gram: torch.Tensor | None = None) -> EASE:
-        """Fit on a users×items matrix; pass ``gram`` to reuse a precomputed ``XᵀX``."""
-        self.matrix = sp.csr_matrix(matrix, dtype=np.float32)
-        gram = gram_matrix(self.matrix, self.device) if gram is None else gram
-        weights = ease_weights(gram.to(self.device), self.config.lam, self.config.p, self.dtype)
-        self.item_weights = ItemWeights(weights, self.device)
-        return self
-
-    @property
-    def weights(self) -> torch.Tensor:
-        """``B`` as one row-major float32 tensor."""
-        if self.item_weights is None:
-            raise RuntimeError("EASE.weights read before fit")
-        return self.item_weights.to_tensor()
-
-    def score(self, users: np.ndarray) -> torch.Tensor:
-        """Scores of every item for ``users``: a ``(len(users), n_items)`` tensor on the device."""
-        if self.item_weights is None or self.matrix is None:
-            raise RuntimeError("EASE.score called before fit")
-        return self.item_weights.left_multiply(self.matrix[users])
+    def solve_weights(self, gram: torch.Tensor) -> torch.Tensor:
+        return ease_weights(gram, self.config.lam, self.config.p, self.dtype)

@@ -35,7 +35,7 @@ from movie_rec.models.ease import (
     EASEConfig,
     ItemWeights,
     check_regularisation,
-    gram_matrix,
+    fit_inputs,
     regularised_inverse,
 )
 
@@ -87,8 +87,7 @@ class UserItemEASE:
 
     def fit(self, matrix: sp.spmatrix, gram: torch.Tensor | None = None) -> UserItemEASE:
         """Fit both models; pass ``gram`` to reuse a precomputed ``XᵀX``."""
-        self.matrix = sp.csr_matrix(matrix, dtype=np.float32)
-        gram = gram_matrix(self.matrix, self.device) if gram is None else gram.to(self.device)
+        self.matrix, gram = fit_inputs(matrix, self.device, gram)
         self.item_model.fit(self.matrix, gram)
         inverse = regularised_inverse(gram, self.config.user_lam, self.dtype)
         self.user_inverse = ItemWeights(inverse, self.device)
