@@ -26,7 +26,6 @@ from typing import Any
 import click
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from kedro.framework.session import KedroSession
 
 from movie_rec.explain import FOLD_IN_MODELS, Explainer, Reason, top_unseen, user_top_unseen
@@ -99,12 +98,22 @@ def quiet() -> Iterator[None]:
             logger.setLevel(level)
 
 
+def processed_dataset(name: str) -> cached_property:
+    """A ``ProjectData`` attribute: the data_processing output ``name``, loaded on first use."""
+    return cached_property(lambda project: project.load(name, DATA_PROCESSING_RUN))
+
+
 @dataclass
 class ProjectData:
     """The catalog's datasets, loaded on first use, with clear errors for missing files."""
 
     catalog: Any
     project_path: Path
+
+    user_map = processed_dataset("user_map")
+    item_map = processed_dataset("item_map")
+    seen = processed_dataset("train_matrix_full")
+    interactions = processed_dataset("interactions")
 
     @classmethod
     def open(cls, project_path: Path, env: str | None) -> ProjectData:
@@ -124,24 +133,8 @@ class ProjectData:
         return str(path.relative_to(self.project_path) if inside else path)
 
     @cached_property
-    def user_map(self) -> pd.DataFrame:
-        return self.load("user_map", DATA_PROCESSING_RUN)
-
-    @cached_property
-    def item_map(self) -> pd.DataFrame:
-        return self.load("item_map", DATA_PROCESSING_RUN)
-
-    @cached_property
     def item_features(self) -> pd.DataFrame:
         return self.load("item_features", DATA_PROCESSING_RUN).set_index("item_idx")
-
-    @cached_property
-    def seen(self) -> sp.csr_matrix:
-        return self.load("train_matrix_full", DATA_PROCESSING_RUN)
-
-    @cached_property
-    def interactions(self) -> pd.DataFrame:
-        return self.load("interactions", DATA_PROCESSING_RUN)
 
     def user_index(self, user_id: int) -> int:
         match = self.user_map.loc[self.user_map["user"] == user_id, "user_idx"]

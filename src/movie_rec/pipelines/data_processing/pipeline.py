@@ -12,6 +12,9 @@ from .nodes import (
     split_validation,
 )
 
+# the users×items matrix of each interaction table (validation fits read split_train's)
+MATRIX_HISTORIES = {"train_matrix_valid": "split_train", "train_matrix_full": "interactions"}
+
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
@@ -51,17 +54,9 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["split_train", "valid_answers"],
                 name="split_validation",
             ),
-            Node(
-                interaction_matrix,
-                ["split_train", "user_map", "item_map"],
-                "train_matrix_valid",
-                name="train_matrix_valid",
-            ),
-            Node(
-                interaction_matrix,
-                ["interactions", "user_map", "item_map"],
-                "train_matrix_full",
-                name="train_matrix_full",
+            *(
+                Node(interaction_matrix, [history, "user_map", "item_map"], matrix, name=matrix)
+                for matrix, history in MATRIX_HISTORIES.items()
             ),
         ]
     )

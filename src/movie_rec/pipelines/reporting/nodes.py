@@ -65,27 +65,6 @@ def build_recall_by_activity(
     return report.recall_by_activity(lists, valid_answers, buckets)
 
 
-def _examples(
-    recommendations: pd.DataFrame,
-    interactions: pd.DataFrame,
-    item_features: pd.DataFrame,
-    user_map: pd.DataFrame,
-    params: dict[str, Any],
-    answers: pd.DataFrame | None = None,
-) -> pd.DataFrame:
-    examples = params["example_users"]
-    return report.example_users(
-        recommendations,
-        interactions,
-        item_features,
-        user_map,
-        n_users=int(examples["count"]),
-        n_watched=int(examples["watched"]),
-        seed=int(examples["seed"]),
-        answers=answers,
-    )
-
-
 def with_reasons(
     examples: pd.DataFrame,
     model: Any,
@@ -118,38 +97,35 @@ def with_reasons(
 
 
 def build_example_users(
-    ensemble_recommendations_final: pd.DataFrame,
-    interactions: pd.DataFrame,
+    recommendations: pd.DataFrame,
+    history: pd.DataFrame,
     item_features: pd.DataFrame,
     user_map: pd.DataFrame,
     item_map: pd.DataFrame,
     ease_model: Any,
     params: dict[str, Any],
+    answers: pd.DataFrame | None = None,
+    ensemble_weights: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """Recent titles → submitted titles, each with its reason, for a seeded sample of users."""
-    examples = _examples(
-        ensemble_recommendations_final, interactions, item_features, user_map, params
+    """Recent titles of ``history`` → recommended titles, each with its reason, for a seeded
+    sample of users: the submitted lists over all interactions, or (given the held-out
+    ``answers`` and ``ensemble_weights``) the submitted method's validation lists over
+    ``split_train``, with the held-out movies marked."""
+    if ensemble_weights is not None:
+        chosen = recommendations["method"] == ensemble_weights.get("method")
+        recommendations = recommendations[chosen]
+    sample = params["example_users"]
+    examples = report.example_users(
+        recommendations,
+        history,
+        item_features,
+        user_map,
+        n_users=int(sample["count"]),
+        n_watched=int(sample["watched"]),
+        seed=int(sample["seed"]),
+        answers=answers,
     )
-    return with_reasons(examples, ease_model, interactions, user_map, item_map, item_features)
-
-
-def build_validation_examples(
-    ensemble_recommendations_valid: pd.DataFrame,
-    ensemble_weights: dict[str, Any],
-    split_train: pd.DataFrame,
-    valid_answers: pd.DataFrame,
-    item_features: pd.DataFrame,
-    user_map: pd.DataFrame,
-    item_map: pd.DataFrame,
-    ease_model: Any,
-    params: dict[str, Any],
-) -> pd.DataFrame:
-    """Recent training titles → the submitted method's validation list, with the held-out
-    movies marked and each movie's reason, for a seeded sample of validated users."""
-    lists = ensemble_recommendations_valid
-    chosen = lists[lists["method"] == ensemble_weights.get("method")]
-    examples = _examples(chosen, split_train, item_features, user_map, params, valid_answers)
-    return with_reasons(examples, ease_model, split_train, user_map, item_map, item_features)
+    return with_reasons(examples, ease_model, history, user_map, item_map, item_features)
 
 
 def draw_plots(

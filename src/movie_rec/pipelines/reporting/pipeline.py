@@ -15,10 +15,18 @@ from .nodes import (
     build_recall_by_mix,
     build_release_filter_ablation,
     build_training_history,
-    build_validation_examples,
     draw_plots,
     render_report,
 )
+
+# what both example tables (the submission's and validation's) read besides their lists
+EXAMPLE_INPUTS = {
+    "item_features": "item_features",
+    "user_map": "user_map",
+    "item_map": "item_map",
+    "ease_model": "ease.model",
+    "params": "params:reporting",
+}
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -68,31 +76,23 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 build_example_users,
-                [
-                    "ensemble_recommendations_final",
-                    "interactions",
-                    "item_features",
-                    "user_map",
-                    "item_map",
-                    "ease.model",
-                    "params:reporting",
-                ],
+                {
+                    "recommendations": "ensemble_recommendations_final",
+                    "history": "interactions",
+                    **EXAMPLE_INPUTS,
+                },
                 "example_users",
                 name="build_example_users",
             ),
             Node(
-                build_validation_examples,
-                [
-                    "ensemble_recommendations_valid",
-                    "ensemble_weights",
-                    "split_train",
-                    "valid_answers",
-                    "item_features",
-                    "user_map",
-                    "item_map",
-                    "ease.model",
-                    "params:reporting",
-                ],
+                build_example_users,
+                {
+                    "recommendations": "ensemble_recommendations_valid",
+                    "history": "split_train",
+                    **EXAMPLE_INPUTS,
+                    "answers": "valid_answers",
+                    "ensemble_weights": "ensemble_weights",
+                },
                 "example_users_valid",
                 name="build_validation_examples",
             ),
