@@ -17,27 +17,22 @@ Multi-VAE (Liang et al. 2018) with four changes:
 
 Training goes through the shared loop :func:`movie_rec.models.training.train`, handed an
 :class:`AlternatingOptimizer` that steps one part at a time. Scores decode the latent mean.
+Batches, scoring and state are Multi-VAE's (:mod:`movie_rec.models.autoencoder`).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from movie_rec.evaluation import ScoreFn
-from movie_rec.models.config import ParamsConfig
-from movie_rec.models.ease import dense_rows
-from movie_rec.models.training import TrainConfig, TrainResult, train
-from movie_rec.runtime import autocast, seed_everything
+from movie_rec.models.autoencoder import AutoencoderConfig, UserAutoencoder
 
 ENCODER_LAYERS = 5
 LAYER_NORM_EPS = 0.1
@@ -47,18 +42,14 @@ ENCODER, DECODER = "encoder", "decoder"
 
 
 @dataclass(frozen=True)
-class RecVAEConfig(ParamsConfig):
+class RecVAEConfig(AutoencoderConfig):
     """Hyperparameters (paper defaults: 600→200, γ 0.005, dropout 0.5, Adam 5e-4, batch 500).
 
     ``encoder_updates`` / ``decoder_updates`` are the updates of each phase of one cycle.
     """
 
-    hidden: int = 600
-    latent: int = 200
-    gamma: float = 0.005
-    dropout: float = 0.5
     lr: float = 5e-4
-    batch_size: int = 500
+    gamma: float = 0.005
     encoder_updates: int = 189
     decoder_updates: int = 63
 
@@ -195,32 +186,17 @@ class AlternatingOptimizer:
             self.on_phase(self.phase)
 
 
-class RecVAE:
+class RecVAE(UserAutoencoder):
     """Trains a :class:`RecVAENet` on a users×items matrix and scores users with it."""
 
+    name = "recvae"
+
     def __init__(self, config: RecVAEConfig, device: torch.device, seed: int) -> None:
-        self.config = config
-        self.device = device
-        self.seed = seed
-        self.net: RecVAENet | None = None
-        self.matrix: sp.csr_matrix | None = None
+        super().__init__(config, device, seed)
         self.optimizer: AlternatingOptimizer | None = None
 
-    def fit(
-        self,
-        matrix: sp.spmatrix,
-        train_config: TrainConfig,
-        evaluate: Callable[[ScoreFn], float] | None = None,
-        stop_at: int | None = None,
-    ) -> TrainResult:
-        """Train with early stopping on ``evaluate(self.score)`` (validation Recall@10).
-
-        With ``evaluate=None`` it trains exactly ``stop_at`` (or ``max_updates``) updates:
-        the final fit on all interactions, for the update count the validation fit kept.
-        """
-        seed_everything(self.seed)
-        self.matrix = sp.csr_matrix(matrix, dtype=np.float32)
-        self.net = RecVAENet(self.matrix.shape[1], self.config.hidden, self.config.latent)
+    def _build(self, n_items: int) -> AlternatingOptimizer:
+        self.net = RecVAENet(n_items, self.config.hidden, self.config.latent)
         self.net.to(self.device)
         self.optimizer = AlternatingOptimizer(
             torch.optim.Adam(self.net.encoder.parameters(), lr=self.config.lr),
@@ -229,17 +205,7 @@ class RecVAE:
             self.config.decoder_updates,
             self._enter_phase,
         )
-        return train(
-            self.net,
-            self.optimizer,
-            self._batches,
-            self._loss,
-            None if evaluate is None else lambda: evaluate(self.score),
-            train_config,
-            self.device,
-            "recvae",
-            stop_at=stop_at,
-        )
+        return self.optimizer
 
     def _enter_phase(self, phase: str) -> None:
         """Freeze the part not being trained; an encoder phase starts from a fresh prior."""
@@ -248,35 +214,6 @@ class RecVAE:
         self.net.encoder.requires_grad_(phase == ENCODER)
         self.net.decoder.requires_grad_(phase == DECODER)
 
-    def _batches(self, pass_index: int) -> Iterator[np.ndarray]:
-        """One pass of user batches: users with any history, shuffled by (seed, pass)."""
-        active = np.flatnonzero(np.diff(self.matrix.indptr) > 0)
-        order = np.random.default_rng([self.seed, pass_index]).permutation(active)
-        for start in range(0, len(order), self.config.batch_size):
-            yield order[start : start + self.config.batch_size]
-
     def _loss(self, users: np.ndarray) -> torch.Tensor:
         dropout = self.config.dropout if self.optimizer.phase == ENCODER else 0.0
-        x = dense_rows(self.matrix, users).to(self.device)
-        return self.net(x, dropout, self.config.gamma)
-
-    def score(self, users: np.ndarray) -> torch.Tensor:
-        """Item logits of ``users`` from their latent means (eval mode, no gradients)."""
-        if self.net is None or self.matrix is None:
-            raise RuntimeError("RecVAE.score called before fit")
-        was_training = self.net.training
-        self.net.eval()
-        with torch.no_grad(), autocast(self.device):
-            logits = self.net.decode_mean(dense_rows(self.matrix, users).to(self.device)).float()
-        self.net.train(was_training)
-        return logits
-
-    def state(self) -> dict[str, Any]:
-        """What to persist: hyperparameters, item count and CPU weights."""
-        if self.net is None or self.matrix is None:
-            raise RuntimeError("RecVAE.state called before fit")
-        return {
-            "hyperparameters": self.config.to_dict(),
-            "n_items": self.matrix.shape[1],
-            "state_dict": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
-        }
+        return self.net(self._rows(users), dropout, self.config.gamma)

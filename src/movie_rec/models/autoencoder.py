@@ -1,0 +1,124 @@
+"""What Multi-VAE and RecVAE share: training on users' binary histories and scoring them.
+
+Both fit a network on the rows of a users × items matrix with the shared loop
+(:func:`movie_rec.models.training.train`): passes of shuffled batches of the users that
+have a history, early stopping on ``evaluate(self.score)`` (validation Recall@10). Both
+score a user by decoding the mean of their latent (eval mode, no gradients) and persist
+the same state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from movie_rec.evaluation import ScoreFn
+from movie_rec.models.config import ParamsConfig
+from movie_rec.models.ease import dense_rows
+from movie_rec.models.training import TrainConfig, TrainResult, train
+from movie_rec.runtime import autocast, seed_everything
+
+
+@dataclass(frozen=True)
+class AutoencoderConfig(ParamsConfig):
+    """What both autoencoders' configs hold: the encoder's ``n_items → hidden → latent``
+    widths, the input dropout, Adam's learning rate and the users per update (Multi-VAE's
+    paper defaults)."""
+
+    hidden: int = 600
+    latent: int = 200
+    dropout: float = 0.5
+    lr: float = 1e-3
+    batch_size: int = 500
+
+
+class UserAutoencoder:
+    """A recommender that encodes and decodes users' rows of the interaction matrix.
+
+    A subclass sets ``name`` and defines ``_build(n_items)`` (sets ``self.net``, a module
+    with ``decode_mean(x)``: item logits from the latent mean, and returns its optimiser)
+    and ``_loss(users)``.
+    """
+
+    name: str
+
+    def __init__(self, config: AutoencoderConfig, device: torch.device, seed: int) -> None:
+        self.config = config
+        self.device = device
+        self.seed = seed
+        self.net: nn.Module | None = None
+        self.matrix: sp.csr_matrix | None = None
+
+    def fit(
+        self,
+        matrix: sp.spmatrix,
+        train_config: TrainConfig,
+        evaluate: Callable[[ScoreFn], float] | None = None,
+        stop_at: int | None = None,
+    ) -> TrainResult:
+        """Train with early stopping on ``evaluate(self.score)`` (validation Recall@10).
+
+        With ``evaluate=None`` it trains exactly ``stop_at`` (or ``max_updates``) updates:
+        the final fit on all interactions, for the update count the validation fit kept.
+        """
+        seed_everything(self.seed)
+        self.matrix = sp.csr_matrix(matrix, dtype=np.float32)
+        optimizer = self._build(self.matrix.shape[1])
+        return train(
+            self.net,
+            optimizer,
+            self._batches,
+            self._loss,
+            None if evaluate is None else lambda: evaluate(self.score),
+            train_config,
+            self.device,
+            self.name,
+            stop_at=stop_at,
+        )
+
+    def _batches(self, pass_index: int) -> Iterator[np.ndarray]:
+        """One pass of user batches: users with any history, shuffled by (seed, pass)."""
+        active = np.flatnonzero(np.diff(self.matrix.indptr) > 0)
+        order = np.random.default_rng([self.seed, pass_index]).permutation(active)
+        for start in range(0, len(order), self.config.batch_size):
+            yield order[start : start + self.config.batch_size]
+
+    def _rows(self, users: np.ndarray) -> torch.Tensor:
+        """The users' binary histories, dense, on the device."""
+        return dense_rows(self.matrix, users).to(self.device)
+
+    def _build(self, n_items: int) -> Any:
+        raise NotImplementedError
+
+    def _loss(self, users: np.ndarray) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _fitted(self, method: str) -> nn.Module:
+        if self.net is None or self.matrix is None:
+            raise RuntimeError(f"{type(self).__name__}.{method} called before fit")
+        return self.net
+
+    def score(self, users: np.ndarray) -> torch.Tensor:
+        """Item logits of ``users`` from their latent means (eval mode, no gradients)."""
+        net = self._fitted("score")
+        was_training = net.training
+        net.eval()
+        with torch.no_grad(), autocast(self.device):
+            logits = net.decode_mean(self._rows(users)).float()
+        net.train(was_training)
+        return logits
+
+    def state(self) -> dict[str, Any]:
+        """What to persist: hyperparameters, item count and CPU weights."""
+        net = self._fitted("state")
+        return {
+            "hyperparameters": self.config.to_dict(),
+            "n_items": self.matrix.shape[1],
+            "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+        }
