@@ -38,7 +38,7 @@ from common import competition_data, scratch_project, timed_kedro_run
 from movie_rec.evaluation import recall_at_k, top_k_unseen
 from movie_rec.models import ranker
 from movie_rec.models import ranker_features as rf
-from movie_rec.models.baselines import ItemCooccurrence, LastItemTransition
+from movie_rec.models.baselines import ItemCooccurrence
 from movie_rec.models.markov import Markov, MarkovConfig
 from movie_rec.models.sequences import user_sequences
 
@@ -79,7 +79,7 @@ def stand_ins(history: pd.DataFrame, matrix: sp.csr_matrix) -> dict[str, pd.Data
     n_items = matrix.shape[1]
     scorers: dict[str, Callable] = {
         "cooc": ItemCooccurrence(matrix).score,
-        "last_item": LastItemTransition(sequences, n_items).score,
+        "last_item": Markov(MarkovConfig(k=1, lags=1)).fit(sequences, n_items).score,
         "markov_1": Markov(MarkovConfig(k=1)).fit(sequences, n_items).score,
         "markov_3": Markov(MarkovConfig(k=3)).fit(sequences, n_items).score,
         "markov_10": Markov(MarkovConfig(k=10, lags=5)).fit(sequences, n_items).score,

@@ -9,7 +9,8 @@ import scipy.sparse as sp
 
 from movie_rec import fusion, fusion_tuning, submission
 from movie_rec.evaluation import check_candidates, per_user_recall, recall_at_k, top_k_unseen
-from movie_rec.models.baselines import ItemCooccurrence, LastItemTransition, MostPopular
+from movie_rec.models.baselines import ItemCooccurrence, MostPopular
+from movie_rec.models.markov import Markov, MarkovConfig
 from movie_rec.models.sequences import user_sequences
 
 
@@ -32,10 +33,11 @@ def top_items(recommendations: pd.DataFrame, user: int) -> list[int]:
 def baseline_candidates(tiny_data) -> dict[str, pd.DataFrame]:
     matrix = tiny_data["train_matrix_valid"]
     n_users, n_items = matrix.shape
-    sequences = user_sequences(tiny_data["split_train"], n_users)
+    last_item = Markov(MarkovConfig(k=1, lags=1))
+    last_item.fit(user_sequences(tiny_data["split_train"], n_users), n_items)
     return {
         "ease": top_k_unseen(ItemCooccurrence(matrix).score, matrix, 30),
-        "sasrec": top_k_unseen(LastItemTransition(sequences, n_items).score, matrix, 30),
+        "sasrec": top_k_unseen(last_item.score, matrix, 30),
         "multivae": top_k_unseen(MostPopular(matrix).score, matrix, 30),
     }
 

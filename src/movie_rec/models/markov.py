@@ -15,7 +15,7 @@ than the last one:
 ``tie_break`` adds that weight times the item's popularity (scaled to [0, 1]) to the scores
 of users who have a history, so the items the transitions leave at zero (or tied) come in
 popularity order; a user without history keeps a zero row. ``Markov(k=1, lags=1)`` is the
-``baselines.LastItemTransition`` reference, normalised.
+last-item transition model: what others watched right after the user's last movie.
 
 Scoring builds only the ``(len(users), n_items)`` block: a sparse matrix of the users'
 recent items (weighted by recency) times the sparse ``T``.

@@ -19,8 +19,9 @@ import torch
 from movie_rec.evaluation import top_k_unseen
 from movie_rec.fusion import empty_recommendations
 from movie_rec.model_outputs import model_metrics
-from movie_rec.models.baselines import ItemCooccurrence, LastItemTransition, MostPopular
+from movie_rec.models.baselines import ItemCooccurrence, MostPopular
 from movie_rec.models.ease import EASE, EASEConfig
+from movie_rec.models.markov import Markov, MarkovConfig
 from movie_rec.models.sequences import user_sequences
 from movie_rec.registry import MODELS
 from tests.conftest import run_pipeline
@@ -31,9 +32,11 @@ CANDIDATES_K = 30
 
 def _scorers(matrix: sp.csr_matrix, interactions: pd.DataFrame) -> dict:
     n_users, n_items = matrix.shape
+    last_item = Markov(MarkovConfig(k=1, lags=1))
+    last_item.fit(user_sequences(interactions, n_users), n_items)
     return {
         "ease": ItemCooccurrence(matrix).score,
-        "sasrec": LastItemTransition(user_sequences(interactions, n_users), n_items).score,
+        "sasrec": last_item.score,
         "multivae": MostPopular(matrix).score,
     }
 
