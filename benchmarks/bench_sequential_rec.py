@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +35,17 @@ import torch
 import yaml
 
 from common import RAW_FILES, REPO_ROOT, competition_data
-from movie_rec.evaluation import recall_at_k
+from movie_rec.evaluation import recall_at_k, top_k_unseen
 from movie_rec.models.sequences import user_sequences
 from movie_rec.models.sequential import fit as seq
-from movie_rec.models.sequential.s3rec import attribute_matrix
+from movie_rec.models.sequential.s3rec import S3RecConfig, attribute_matrix
 from movie_rec.models.training import TrainConfig, train
 from movie_rec.pipelines.data_processing import nodes as dp
+from movie_rec.pipelines.model_nodes import Validation
 from movie_rec.runtime import resolve_device, seed_everything
 
 SEED = 42
-NEURAL = ("gru4rec", "sasrec", "bert4rec", "srgnn", "s3rec_sasrec", "s3rec_bert4rec")
+NEURAL = tuple(seq.ARCHITECTURES)
 
 
 def processed(raw_dir: Path, users: int | None) -> dict[str, Any]:
@@ -93,27 +95,32 @@ def settings_of(params: dict[str, Any], name: str, overrides: list[str]) -> dict
 
 
 def built(name: str, data: dict, params: dict, args: argparse.Namespace, device: torch.device):
-    """The model ``name`` (S3Rec models on a backbone pre-trained for 10 updates)."""
+    """The model ``name`` (S3Rec models on a backbone pre-trained for 10 updates) and its
+    flat settings (its config holds the hyperparameters)."""
     settings = settings_of(params, name, args.set)
     seed_everything(SEED)
     pretrained = None
-    if name.startswith("s3rec_"):
+    n_items = data["matrix"].shape[1]
+    if name in seq.FINE_TUNED:
         pre = {**settings_of(params, "s3rec", args.set), "pretrain_updates": 10}
-        n_items = data["matrix"].shape[1]
-        attributes = attribute_matrix(*data["people"], n_items, list(pre["attributes"]))
-        config = TrainConfig.from_params(pre)
-        pretrained, _ = seq.pretrain_s3rec(data["sequences"], attributes, pre, config, device, SEED)
-    model = seq.build_model(name, data["matrix"].shape[1], settings, SEED, pretrained)
+        s3rec = S3RecConfig.from_params(pre)
+        attributes = attribute_matrix(*data["people"], n_items, list(s3rec.attributes))
+        train_config = TrainConfig.from_params(pre)
+        pretrained, _ = seq.pretrain_s3rec(
+            data["sequences"], attributes, s3rec, train_config, device, SEED
+        )
+    config = seq.architecture(name).config.from_params(settings)
+    model = seq.build_model(name, n_items, config, SEED, pretrained)
     return model.to(device), settings
 
 
 def updates_per_second(
-    model: torch.nn.Module, settings: dict, data: dict, updates: int, device: torch.device
+    model: torch.nn.Module, data: dict, updates: int, device: torch.device
 ) -> tuple[float, int, int]:
     """Rate over ``updates`` timed updates (after 2 untimed); windows and updates a pass."""
     examples = model.build_examples(data["sequences"], device)
-    batches = examples.batches(settings["batch_size"], SEED)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
+    batches = examples.batches(model.config.batch_size, SEED)
+    optimizer = torch.optim.Adam(model.parameters(), lr=model.config.lr)
     config = TrainConfig(max_updates=updates + 2, eval_every=updates + 2, progress=False)
     train(model, optimizer, batches, model.loss, None, config, device, "warm-up", stop_at=2)
     if device.type == "cuda":
@@ -124,30 +131,31 @@ def updates_per_second(
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     rate = updates / (time.perf_counter() - started)
-    return rate, len(examples), int(np.ceil(len(examples) / settings["batch_size"]))
+    return rate, len(examples), int(np.ceil(len(examples) / model.config.batch_size))
 
 
 def speed(data: dict, params: dict, args: argparse.Namespace, device: torch.device) -> None:
     print(f"{'model':15s} {'updates/s':>10s} {'examples':>9s} {'updates/pass':>13s} "
           f"{'s/pass':>8s}")  # fmt: skip
     for name in args.models:
-        model, settings = built(name, data, params, args, device)
-        rate, examples, per_pass = updates_per_second(model, settings, data, args.updates, device)
+        model, _ = built(name, data, params, args, device)
+        rate, examples, per_pass = updates_per_second(model, data, args.updates, device)
         print(f"{name:15s} {rate:10.2f} {examples:9d} {per_pass:13d} {per_pass / rate:8.1f}")
 
 
 def one_pass(data: dict, params: dict, args: argparse.Namespace, device: torch.device) -> None:
-    model, settings = built("sasrec", data, params, args, device)
+    model, _ = built("sasrec", data, params, args, device)
+    hyperparameters = model.config
     examples = model.build_examples(data["sequences"], device)
-    per_pass = int(np.ceil(len(examples) / settings["batch_size"]))
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
+    per_pass = int(np.ceil(len(examples) / hyperparameters.batch_size))
+    optimizer = torch.optim.Adam(model.parameters(), lr=hyperparameters.lr)
     config = TrainConfig(max_updates=per_pass, eval_every=per_pass, progress=True)
     started = time.perf_counter()
-    result = train(model, optimizer, examples.batches(settings["batch_size"], SEED), model.loss,
-                   None, config, device, "sasrec pass")  # fmt: skip
+    result = train(model, optimizer, examples.batches(hyperparameters.batch_size, SEED),
+                   model.loss, None, config, device, "sasrec pass")  # fmt: skip
     seconds = time.perf_counter() - started
     print(f"sasrec: one pass = {result.updates} updates over {len(examples)} windows "
-          f"(max_len {settings['max_len']}, loss {settings['loss']}) in {seconds:.1f} s "
+          f"(max_len {hyperparameters.max_len}, loss {hyperparameters.loss}) in {seconds:.1f} s "
           f"({result.updates / seconds:.2f} updates/s)")  # fmt: skip
 
 
@@ -158,12 +166,13 @@ def losses(data: dict, params: dict, args: argparse.Namespace, device: torch.dev
         args_loss = argparse.Namespace(**{**vars(args), "set": [*args.set, f"loss={loss}"]})
         model, settings = built("sasrec", data, params, args_loss, device)
         config = replace(TrainConfig.from_params(settings), max_updates=args.max_updates)
-        evaluate = seq.evaluator(model, data["sequences"], data["matrix"], data["answers"],
-                                 device, settings["stop_on"])  # fmt: skip
+        scorer = seq.SequenceScorer(model, data["sequences"], device)
+        validation = Validation.on(data["answers"], data["matrix"], settings["stop_on"], 1024)
         started = time.perf_counter()
-        result = seq.fit(model, data["sequences"], settings, config, device, SEED, loss, evaluate)
+        evaluate = partial(validation.recall, scorer.score)
+        result = seq.fit(model, data["sequences"], config, device, SEED, loss, evaluate)
         seconds = time.perf_counter() - started
-        top = seq.predict(model, data["sequences"], data["matrix"], 10, device)
+        top = top_k_unseen(scorer.score, data["matrix"], 10)
         recall = recall_at_k(top, data["answers"])
         print(
             f"{loss:8s} {result.updates / seconds:10.2f} {result.best_update:6d} "

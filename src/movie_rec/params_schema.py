@@ -5,10 +5,10 @@
 ``<file>: <dotted key> = <value>: <what is allowed>``. The static sections are pydantic
 models; the model sections of ``general_rec`` and ``sequential_rec`` are checked against
 the registry: a section's name must be a registered model of that pipeline, its
-hyperparameters the fields of the model's config (the config dataclass, or
-:class:`SequentialHyperparameters` for the neural sequence models) and every value its
-Optuna search space can draw must build a valid config. A new model therefore needs no
-edit here. :class:`movie_rec.hooks.RuntimeHooks` calls it in ``after_context_created``.
+hyperparameters the fields of the model's config dataclass (the neural sequence models'
+fields get the ranges of :data:`SEQUENTIAL_RANGES`) and every value its Optuna search
+space can draw must build a valid config. A new model therefore needs no edit here.
+:class:`movie_rec.hooks.RuntimeHooks` calls it in ``after_context_created``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from movie_rec.fusion import METHODS
-from movie_rec.models.sequential.s3rec import ATTRIBUTE_KINDS
+from movie_rec.models.sequential.data import SequentialConfig
+from movie_rec.models.sequential.s3rec import ATTRIBUTE_KINDS, OBJECTIVE_WEIGHTS, S3RecConfig
 from movie_rec.models.sequential.sasrec import LOSSES
 from movie_rec.models.training import TrainConfig
 from movie_rec.pipelines.model_nodes import STOP_SIGNALS, merged_settings
@@ -182,27 +183,64 @@ def registered(names: list[str] | None) -> list[str] | None:
 RegisteredNames = Annotated[list[str], AfterValidator(registered)]
 
 
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+ObjectiveWeights = create_model(
+    "ObjectiveWeights",
+    __base__=Section,
+    **{name: (NonNegativeFloat, weight) for name, weight in OBJECTIVE_WEIGHTS.items()},
+)  # S3Rec's `weights:`
+
+
+SEQUENTIAL_RANGES: dict[str, Any] = {
+    "max_len": Count,
+    "hidden": Count,
+    "dropout": Share,
+    "batch_size": Count,
+    "lr": Rate,
+    "weight_decay": NonNegativeFloat,
+    "heads": Count,
+    "layers": Count,
+    "loss": Annotated[str, one_of(*LOSSES)],
+    "horizon": Count,
+    "negatives": Count,
+    "mask_prob": Annotated[float, Field(gt=0, lt=1)],
+    "last_mask_prob": Probability,
+    "steps": Count,
+    "pretrain_updates": Count,
+    "attributes": Annotated[list[Annotated[str, one_of(*ATTRIBUTE_KINDS)]], Field(min_length=1)],
+    "weights": ObjectiveWeights,
+}  # what each field of the neural sequence configs may hold
+
+
 @functools.cache
 def dataclass_schema(config: type) -> type[Section]:
-    """A strict :class:`Section` with the fields and types of a config dataclass."""
+    """A strict :class:`Section` with the fields, types and defaults of a config dataclass
+    (the fields of a neural sequence config take their range from :data:`SEQUENTIAL_RANGES`)."""
     hints = typing.get_type_hints(config)
+    ranges = SEQUENTIAL_RANGES if issubclass(config, SequentialConfig) else {}
     fields = {
-        field.name: (hints[field.name], field.default)
+        field.name: (ranges.get(field.name, hints[field.name]), default(field))
         for field in dataclasses.fields(config)
         if field.init
     }
     return create_model(f"{config.__name__}Parameters", __base__=Section, **fields)
 
 
+def default(field: dataclasses.Field) -> Any:
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default
+
+
 Train = dataclass_schema(TrainConfig)  # a `train:` section
 
 
-def config_complaint(schema: type[Section], build: Any, values: dict[str, Any]) -> str | None:
+def config_complaint(schema: type[Section], build: type, values: dict[str, Any]) -> str | None:
     """The first complaint of ``schema`` (then of the config ``build``) about ``values``."""
     errors = validated(schema, values, ())
     if errors:
         return f"{dotted(errors[0].path)}{errors[0].detail}"
-    return built(build, values) if build is not None else None
+    return built(build, values)
 
 
 def built(config: type, values: dict[str, Any]) -> str | None:
@@ -368,73 +406,21 @@ class ModelSection(Section):
     tuning: Study = Study()
 
 
-class SequentialHyperparameters(Section):
-    """Every key the neural sequence models read (:func:`movie_rec.models.sequential.fit.build_model`,
-    the optimiser in :func:`~movie_rec.models.sequential.fit.fit`)."""
-
-    max_len: Count = 200
-    hidden: Count = 64
-    heads: Count = 2
-    layers: Count = 2
-    dropout: Share = 0.2
-    loss: Annotated[str, one_of(*LOSSES)] = "ce"
-    horizon: Count = 1
-    negatives: Count = 256
-    mask_prob: Annotated[float, Field(gt=0, lt=1)] = 0.2
-    last_mask_prob: Probability = 0.1
-    steps: Count = 1
-    batch_size: Count = 128
-    lr: Rate = 1e-3
-    weight_decay: Annotated[float, Field(ge=0)] = 0.0
-
-    @model_validator(mode="after")
-    def heads_divide_hidden(self) -> SequentialHyperparameters:
-        if self.hidden % self.heads:
-            raise inconsistent(f"hidden = {self.hidden} must be a multiple of heads = {self.heads}")
-        return self
-
-
-class ObjectiveWeights(Section):
-    aap: Annotated[float, Field(ge=0)] = 0.2
-    mip: Annotated[float, Field(ge=0)] = 1.0
-    map: Annotated[float, Field(ge=0)] = 1.0
-    sp: Annotated[float, Field(ge=0)] = 0.5
-
-
-class S3RecHyperparameters(Section):
-    """S3Rec pre-training (:func:`movie_rec.models.sequential.fit.pretrain_s3rec`)."""
-
-    max_len: Count = 200
-    hidden: Count = 64
-    heads: Count = 2
-    layers: Count = 2
-    dropout: Share = 0.2
-    mask_prob: Annotated[float, Field(gt=0, lt=1)] = 0.2
-    pretrain_updates: Count = 1000
-    attributes: Annotated[list[Annotated[str, one_of(*ATTRIBUTE_KINDS)]], Field(min_length=1)]
-    weights: ObjectiveWeights = ObjectiveWeights()
-    batch_size: Count = 128
-    lr: Rate = 1e-3
-    weight_decay: Annotated[float, Field(ge=0)] = 0.0
-
-    @model_validator(mode="after")
-    def heads_divide_hidden(self) -> S3RecHyperparameters:
-        if self.hidden % self.heads:
-            raise inconsistent(f"hidden = {self.hidden} must be a multiple of heads = {self.heads}")
-        return self
-
-
 class S3RecSection(Section):
     hyperparameters: dict[str, Any] = {}
     train: dict[str, Any] = {}
 
 
+S3RecHyperparameters = dataclass_schema(S3RecConfig)  # pre-training's hyperparameters
+
+
 def hyperparameter_schema(entry: ModelSpec) -> type[Section]:
-    """What a model's hyperparameters may hold: its config dataclass, or the neural keys."""
-    config = entry.config({}) if entry.config else {}
-    if dataclasses.is_dataclass(config):
-        return dataclass_schema(type(config))
-    return SequentialHyperparameters
+    """What a model's hyperparameters may hold: the fields of its config dataclass."""
+    return dataclass_schema(config_class(entry))
+
+
+def config_class(entry: ModelSpec) -> type:
+    return type(entry.config({}))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -467,7 +453,7 @@ def holds(section: Any, keys: tuple[str | int, ...]) -> bool:
 
 
 def hyperparameter_problems(
-    source: ModelSource, schema: type[Section], hyperparameters: Mapping[str, Any], build: Any
+    source: ModelSource, schema: type[Section], hyperparameters: Mapping[str, Any], build: type
 ) -> list[Problem]:
     """Own keys outside ``schema``, bad values, and the config's own complaints."""
     allowed = ", ".join(schema.model_fields)
@@ -479,13 +465,13 @@ def hyperparameter_problems(
     ]  # fmt: skip
     values = {key: value for key, value in hyperparameters.items() if key in schema.model_fields}
     found = source.moved(validated(schema, values, ("hyperparameters",)))
-    if not found and build is not None and (complaint := built(build, values)):
+    if not found and (complaint := built(build, values)):
         found.append(Problem(source.path("hyperparameters"), f": {complaint}"))
     return problems + found
 
 
 def search_space_problems(
-    source: ModelSource, schema: type[Section], study: Study, fixed: dict[str, Any], build: Any
+    source: ModelSource, schema: type[Section], study: Study, fixed: dict[str, Any], build: type
 ) -> list[Problem]:
     """Every search-space key is a hyperparameter and every value drawn builds a config."""
     problems = []
@@ -525,8 +511,7 @@ def model_problems(entry: ModelSpec, common: Mapping[str, Any], own: Any) -> lis
     if not train_problems and (complaint := built(TrainConfig, settings.train)):
         train_problems.append(Problem(source.path("train"), f": {complaint}"))
     schema = hyperparameter_schema(entry)
-    config = entry.config({}) if entry.config else None
-    build = type(config) if dataclasses.is_dataclass(config) else None
+    build = config_class(entry)
     fixed = {k: v for k, v in settings.hyperparameters.items() if k in schema.model_fields}
     problems += train_problems
     value_problems = hyperparameter_problems(source, schema, settings.hyperparameters, build)
@@ -544,7 +529,7 @@ def s3rec_problems(common: Mapping[str, Any], own: Any) -> list[Problem]:
     source = ModelSource("sequential_rec", "s3rec", own, common)
     merged = merged_settings(dict(common), dict(own))
     hyperparameters = merged.get("hyperparameters", {})
-    return hyperparameter_problems(source, S3RecHyperparameters, hyperparameters, None)
+    return hyperparameter_problems(source, S3RecHyperparameters, hyperparameters, S3RecConfig)
 
 
 EXTRA_SECTIONS = {"sequential_rec": {"s3rec": (S3RecHyperparameters, s3rec_problems)}}

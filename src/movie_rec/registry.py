@@ -33,6 +33,7 @@ from movie_rec.models.multivae import MultiVAE, MultiVAEConfig
 from movie_rec.models.recvae import RecVAE, RecVAEConfig
 from movie_rec.models.sequences import UserSequences, user_sequences
 from movie_rec.models.sequential import fit as seq
+from movie_rec.models.sequential.data import SequentialConfig
 from movie_rec.models.sknn import SKNN, SKNNConfig
 from movie_rec.models.training import TrainConfig, TrainResult
 from movie_rec.models.user_ease import UserItemEASE, UserItemEASEConfig
@@ -168,15 +169,13 @@ def _fit_sknn(config: SKNNConfig, data: TrainingData, run: FitRun) -> Fitted:
 def _sequential(name: str) -> FitFn:
     """The adapter of a neural sequential model: the shared sequence toolkit does the work."""
 
-    def fit(settings: dict[str, Any], data: TrainingData, run: FitRun) -> Fitted:
-        model = seq.build_model(
-            name, data.n_items, settings, run.seed, run.extras.get("s3rec_pretrained")
-        )
+    def fit(config: SequentialConfig, data: TrainingData, run: FitRun) -> Fitted:
+        pretrained = run.extras.get("s3rec_pretrained")
+        model = seq.build_model(name, data.n_items, config, run.seed, pretrained)
         scorer = seq.SequenceScorer(model, data.sequences, run.device)
         result = seq.fit(
             model,
             data.sequences,
-            settings,
             run.train,
             run.device,
             run.seed,
@@ -189,13 +188,10 @@ def _sequential(name: str) -> FitFn:
     return fit
 
 
-def _settings(params: dict[str, Any]) -> dict[str, Any]:
-    return dict(params)
-
-
 def _neural(name: str, *extra_inputs: str) -> ModelSpec:
+    config = seq.architecture(name).config.from_params
     return ModelSpec(
-        name, "sequential_rec", "sequential", _settings, _sequential(name), True, extra_inputs
+        name, "sequential_rec", "sequential", config, _sequential(name), True, extra_inputs
     )
 
 

@@ -1,6 +1,5 @@
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 import torch
 
 from movie_rec.models.sequences import user_sequences
@@ -9,7 +8,6 @@ from movie_rec.models.sequential.data import (
     PrefixExamples,
     WindowExamples,
     batch_order,
-    candidates,
     left_padded,
     mask_id,
     next_items,
@@ -89,22 +87,6 @@ def test_negatives_are_real_items():
     generator = torch.Generator().manual_seed(0)
     drawn = sample_negatives((20_000,), 7, generator, CPU)
     assert drawn.min() >= 0 and drawn.max() == 6
-
-
-def test_candidates_score_from_the_latest_items_and_skip_seen():
-    inputs = np.array([[9, 1, 2], [9, 9, 3]])
-    seen = sp.csr_matrix(np.array([[0, 1, 1, 0], [0, 0, 0, 1]], dtype=np.float32))
-
-    def score_next(rows: torch.Tensor) -> torch.Tensor:
-        # score = 1 for the item after the last one (cyclic), small for the rest
-        scores = torch.full((len(rows), 4), 0.1)
-        scores[torch.arange(len(rows)), (rows[:, -1] + 1) % 4] = 1.0
-        return scores
-
-    top = candidates(score_next, inputs, seen, k=2, pad=9, device=CPU)
-    first = top[top["rank"] == 1].set_index("user_idx")["item_idx"]
-    assert first.to_dict() == {0: 3, 1: 0}
-    assert not top.merge(pd.DataFrame({"user_idx": [0, 0, 1], "item_idx": [1, 2, 3]})).shape[0]
 
 
 def test_one_pass_of_windows_targets_every_later_item_of_long_histories_once():

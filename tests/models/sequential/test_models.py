@@ -4,12 +4,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from movie_rec.models.sequential.bert4rec import BERT4Rec, cloze_mask
+from movie_rec.models.sequential.bert4rec import BERT4Rec, BERT4RecConfig, cloze_mask
 from movie_rec.models.sequential.data import sample_negatives
-from movie_rec.models.sequential.fit import build_model
-from movie_rec.models.sequential.gru4rec import GRU4Rec
-from movie_rec.models.sequential.sasrec import SASRec, sampled_softmax_loss
-from movie_rec.models.sequential.srgnn import SRGNN, session_graph
+from movie_rec.models.sequential.fit import architecture, build_model
+from movie_rec.models.sequential.gru4rec import GRU4Rec, GRU4RecConfig
+from movie_rec.models.sequential.sasrec import SASRec, SASRecConfig, sampled_softmax_loss
+from movie_rec.models.sequential.srgnn import SRGNN, SRGNNConfig, session_graph
 
 from .conftest import losses_fall
 
@@ -18,7 +18,7 @@ SMALL = {"max_len": 16, "hidden": 16, "heads": 2, "layers": 1, "dropout": 0.1}
 
 
 def test_sasrec_causal_mask_hides_the_future():
-    model = SASRec(30, **SMALL).eval()
+    model = SASRec(30, SASRecConfig(**SMALL)).eval()
     rows = torch.tensor([[30, 30, 3, 4, 5, 6, 7, 8]])
     changed = rows.clone()
     changed[0, 5:] = torch.tensor([20, 21, 22])
@@ -29,7 +29,11 @@ def test_sasrec_causal_mask_hides_the_future():
 
 
 def test_left_padding_does_not_change_predictions():
-    for model in (SASRec(30, **SMALL), GRU4Rec(30, max_len=16, hidden=16), SRGNN(30, 16, 16)):
+    for model in (
+        SASRec(30, SASRecConfig(**SMALL)),
+        GRU4Rec(30, GRU4RecConfig(max_len=16, hidden=16)),
+        SRGNN(30, SRGNNConfig(max_len=16, hidden=16)),
+    ):
         model.eval()
         short = torch.tensor([[3, 4, 5]])
         padded = torch.tensor([[30, 30, 3, 4, 5]])
@@ -49,7 +53,7 @@ def test_cloze_mask_masks_the_share_and_never_padding():
 
 
 def test_bert4rec_masks_with_the_mask_token_and_scores_after_it():
-    model = BERT4Rec(30, **SMALL, mask_prob=0.5, last_mask_prob=0.0)
+    model = BERT4Rec(30, BERT4RecConfig(**SMALL, mask_prob=0.5, last_mask_prob=0.0))
     windows = torch.tensor([[30, 30, 1, 2, 3, 4, 5, 6]])
     rows, inputs, masked = model.masked_batch(windows)
     assert masked.sum() == 3 and (inputs[masked] == model.mask).all()
@@ -70,8 +74,8 @@ def test_srgnn_graph_of_a_sequence_with_repeats():
 @pytest.mark.parametrize("name", ["gru4rec", "sasrec", "bert4rec", "srgnn"])
 def test_training_loss_falls(name, tiny_sequences):
     sequences, n_items = tiny_sequences
-    settings = {**SMALL, "max_len": 12, "steps": 1}
-    model = build_model(name, n_items, settings, seed=0)
+    config = architecture(name).config.from_params({**SMALL, "max_len": 12, "steps": 1})
+    model = build_model(name, n_items, config, seed=0)
     assert losses_fall(model, sequences)
 
 
@@ -80,15 +84,15 @@ def test_training_loss_falls(name, tiny_sequences):
 )
 def test_sasrec_losses_fall(loss, horizon, tiny_sequences):
     sequences, n_items = tiny_sequences
-    settings = {**SMALL, "loss": loss, "horizon": horizon}
-    model = build_model("sasrec", n_items, settings, seed=0)
+    config = SASRecConfig(**SMALL, loss=loss, horizon=horizon)
+    model = build_model("sasrec", n_items, config, seed=0)
     assert losses_fall(model, sequences)
 
 
 def test_sasrec_horizon_loss_averages_the_next_items_log_likelihood():
     windows = torch.tensor([[30, 30, 3, 4, 5, 6], [30, 7, 8, 9, 10, 11]])
     for horizon in (1, 3):
-        model = SASRec(30, **SMALL, horizon=horizon).eval()
+        model = SASRec(30, SASRecConfig(**SMALL, horizon=horizon)).eval()
         with torch.no_grad():
             log_probs = F.log_softmax(
                 model.backbone.item_logits(model.states(windows[:, :-1])), dim=-1
@@ -120,7 +124,7 @@ def test_sampled_softmax_by_hand():
 
 def test_sasrec_sampled_loss_uses_one_shared_draw_of_real_items():
     windows = torch.tensor([[30, 30, 3, 4, 5, 6], [30, 7, 8, 9, 10, 11]])
-    model = SASRec(30, **SMALL, loss="sampled", negatives=5, horizon=2).eval()
+    model = SASRec(30, SASRecConfig(**SMALL, loss="sampled", negatives=5, horizon=2)).eval()
     with torch.no_grad():
         loss = model.loss(windows)
         model.generator.reset()

@@ -3,8 +3,13 @@ import pytest
 import torch
 
 from movie_rec.models.sequential.data import WindowExamples
-from movie_rec.models.sequential.fit import build_model, pretrain_s3rec
-from movie_rec.models.sequential.s3rec import OBJECTIVES, S3RecPretrainer, attribute_matrix
+from movie_rec.models.sequential.fit import architecture, build_model, pretrain_s3rec
+from movie_rec.models.sequential.s3rec import (
+    OBJECTIVES,
+    S3RecConfig,
+    S3RecPretrainer,
+    attribute_matrix,
+)
 from movie_rec.models.training import TrainConfig
 
 CPU = torch.device("cpu")
@@ -58,7 +63,7 @@ def objective_values(model: S3RecPretrainer, batch: torch.Tensor) -> dict[str, f
 def test_each_objective_is_finite_and_falls(tiny_sequences, genres):
     sequences, n_items = tiny_sequences
     torch.manual_seed(0)
-    model = S3RecPretrainer(n_items, genres, **SHAPE, dropout=0.0)
+    model = S3RecPretrainer(n_items, genres, S3RecConfig(**SHAPE, dropout=0.0))
     examples = WindowExamples.build(sequences, SHAPE["max_len"], model.pad, CPU)
     batch = examples.windows[:128]
     before = objective_values(model, batch)
@@ -79,17 +84,21 @@ def test_each_objective_is_finite_and_falls(tiny_sequences, genres):
 @pytest.mark.parametrize("name", ["s3rec_sasrec", "s3rec_bert4rec"])
 def test_fine_tuning_starts_from_the_pretrained_weights(name, tiny_sequences, genres):
     sequences, _ = tiny_sequences
-    settings = {**SHAPE, "pretrain_updates": 3, "batch_size": 64}
-    config = TrainConfig(eval_every=2, progress=False)
-    pretrained, result = pretrain_s3rec(sequences, genres, settings, config, CPU, seed=0)
+    s3rec = S3RecConfig(**SHAPE, pretrain_updates=3, batch_size=64)
+    train = TrainConfig(eval_every=2, progress=False)
+    pretrained, result = pretrain_s3rec(sequences, genres, s3rec, train, CPU, seed=0)
     assert result.updates == 3 and [row["update"] for row in result.history] == [2, 3]
-    model = build_model(name, genres.shape[0], {"dropout": 0.1}, seed=1, pretrained=pretrained)
+    assert pretrained["config"] == {"n_items": genres.shape[0], **SHAPE}
+    config = architecture(name).config(dropout=0.1)  # the backbone's shape is the default
+    model = build_model(name, genres.shape[0], config, seed=1, pretrained=pretrained)
+    assert model.config == type(config)(dropout=0.1, **SHAPE)
     torch.testing.assert_close(
         model.backbone.item_embedding.weight, pretrained["backbone"]["item_embedding.weight"]
     )
-    fresh = build_model(name.removeprefix("s3rec_"), genres.shape[0], SHAPE, seed=1)
+    fresh_config = architecture(name).config(**SHAPE)
+    fresh = build_model(name.removeprefix("s3rec_"), genres.shape[0], fresh_config, seed=1)
     assert not torch.allclose(
         fresh.backbone.item_embedding.weight, pretrained["backbone"]["item_embedding.weight"]
     )
     with pytest.raises(ValueError, match="item set"):
-        build_model(name, genres.shape[0] + 1, {}, seed=1, pretrained=pretrained)
+        build_model(name, genres.shape[0] + 1, config, seed=1, pretrained=pretrained)

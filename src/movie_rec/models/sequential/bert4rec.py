@@ -9,13 +9,24 @@ token is appended after the history and its output scores the next item.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from movie_rec.models.sequences import UserSequences
 from movie_rec.models.sequential.data import SeededGenerator, WindowExamples, trim_padding
-from movie_rec.models.sequential.transformer import TransformerBackbone
+from movie_rec.models.sequential.transformer import TransformerBackbone, TransformerConfig
+
+
+@dataclass(frozen=True)
+class BERT4RecConfig(TransformerConfig):
+    """The share of each sequence's items the cloze masks (``mask_prob``) and the share of
+    sequences that mask only their last item (``last_mask_prob``)."""
+
+    mask_prob: float = 0.2
+    last_mask_prob: float = 0.1
 
 
 def cloze_mask(
@@ -42,22 +53,12 @@ def last_only_mask(rows: torch.Tensor, pad: int) -> torch.Tensor:
 
 
 class BERT4Rec(nn.Module):
-    def __init__(
-        self,
-        n_items: int,
-        max_len: int = 200,
-        hidden: int = 64,
-        heads: int = 2,
-        layers: int = 2,
-        dropout: float = 0.2,
-        mask_prob: float = 0.2,
-        last_mask_prob: float = 0.1,
-        seed: int = 0,
-    ) -> None:
+    """``seed`` seeds the cloze masks."""
+
+    def __init__(self, n_items: int, config: BERT4RecConfig, seed: int = 0) -> None:
         super().__init__()
-        self.n_items, self.max_len = n_items, max_len
-        self.mask_prob, self.last_mask_prob = mask_prob, last_mask_prob
-        self.backbone = TransformerBackbone(n_items, max_len, hidden, heads, layers, dropout)
+        self.n_items, self.max_len, self.config = n_items, config.max_len, config
+        self.backbone = TransformerBackbone(n_items, config)
         self.pad, self.mask = self.backbone.pad, self.backbone.mask
         self.generator = SeededGenerator(seed)
 
@@ -71,9 +72,9 @@ class BERT4Rec(nn.Module):
         """The items, the cloze inputs (masked items replaced by the mask id), the bool mask."""
         rows = trim_padding(windows[:, 1:], self.pad)
         generator = self.generator.on(rows.device)
-        masked = cloze_mask(rows, self.mask_prob, self.pad, generator)
+        masked = cloze_mask(rows, self.config.mask_prob, self.pad, generator)
         draw = torch.rand(len(rows), generator=generator, device=generator.device)
-        last_only = (draw < self.last_mask_prob).to(rows.device)[:, None]
+        last_only = (draw < self.config.last_mask_prob).to(rows.device)[:, None]
         masked = torch.where(last_only, last_only_mask(rows, self.pad), masked)
         return rows, rows.masked_fill(masked, self.mask), masked
 

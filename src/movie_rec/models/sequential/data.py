@@ -13,28 +13,39 @@ token, both extra embedding rows. Models score only the ``n_items`` real items.
 * :class:`PrefixExamples` — one example per position (the window ending before it and the
   item at it), gathered lazily, for models that read one target per sequence (SRGNN).
 * :func:`sample_negatives` — negatives drawn from the real items only.
-* :func:`candidates` / :class:`RecallEvaluator` — the one prediction path: score all items
-  from the user's full (last ``max_len``) sequence and keep the top unseen ones with
-  :func:`movie_rec.evaluation.top_k_unseen`.
+* :class:`SequentialConfig` — what every neural sequence model's config holds: input
+  length, width, dropout and the optimiser's batch size, learning rate and weight decay.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
-import scipy.sparse as sp
 import torch
 
-from movie_rec.evaluation import recall_at_k, top_k_unseen
+from movie_rec.models.config import ParamsConfig
 from movie_rec.models.sequences import UserSequences
-from movie_rec.runtime import autocast
 
 IGNORE = -100  # target value the losses skip (cross_entropy's ignore_index)
 
-ScoreNext = Callable[[torch.Tensor], torch.Tensor]
+
+@dataclass(frozen=True)
+class SequentialConfig(ParamsConfig):
+    """What every neural sequence model reads; each model's config adds its own fields.
+
+    ``max_len`` is how many of the latest items the model reads, ``hidden`` the width of
+    its item embeddings; ``batch_size`` (training examples per update), ``lr`` and
+    ``weight_decay`` set the Adam optimiser of :func:`movie_rec.models.sequential.fit.fit`.
+    """
+
+    max_len: int = 200
+    hidden: int = 64
+    dropout: float = 0.2
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
 
 
 def pad_id(n_items: int) -> int:
@@ -239,71 +250,3 @@ def sample_negatives(
     """Uniform negatives over the real items ``0..n_items-1`` (never padding or mask ids)."""
     drawn = torch.randint(0, n_items, shape, generator=generator, device=generator.device)
     return drawn.to(device)
-
-
-def score_function(
-    score_next: ScoreNext, inputs: np.ndarray, pad: int, device: torch.device
-) -> Callable[[np.ndarray], torch.Tensor]:
-    """``score_fn(users)`` for ``top_k_unseen``: next-item scores from each user's input row."""
-
-    def score(users: np.ndarray) -> torch.Tensor:
-        rows = trim_padding(torch.as_tensor(inputs[users], device=device), pad)
-        with torch.no_grad(), autocast(device):
-            return score_next(rows).float()
-
-    return score
-
-
-def candidates(
-    score_next: ScoreNext,
-    inputs: np.ndarray,
-    seen: sp.csr_matrix,
-    k: int,
-    pad: int,
-    device: torch.device,
-    users: np.ndarray | None = None,
-    batch_size: int = 512,
-) -> pd.DataFrame:
-    """Top ``k`` unseen items per user from the model's next-item scores.
-
-    Users are scored in order of history length, so each batch carries little padding.
-    """
-    users = np.arange(len(inputs)) if users is None else np.asarray(users)
-    users = users[np.argsort((inputs[users] != pad).sum(1), kind="stable")]
-    score = score_function(score_next, inputs, pad, device)
-    top = top_k_unseen(score, seen, k, users=users, batch_size=batch_size)
-    return top.sort_values(["user_idx", "rank"], ignore_index=True)
-
-
-SIGNALS = ("overall", "last")
-
-
-@dataclass
-class RecallEvaluator:
-    """Validation Recall@10 of a model's candidates for the users with held-out answers.
-
-    ``signal`` picks the score early stopping follows: ``overall`` (all answers) or
-    ``last`` (only the ``last`` answers, what a sequential model adds; the overall figure
-    is mostly the random ones). ``metrics`` keeps every figure of the latest call.
-    """
-
-    score_next: ScoreNext
-    inputs: np.ndarray
-    seen: sp.csr_matrix
-    answers: pd.DataFrame
-    pad: int
-    device: torch.device
-    signal: str = "overall"
-    metrics: dict[str, float] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.signal not in SIGNALS:
-            raise ValueError(f"signal must be one of {SIGNALS}, got {self.signal!r}")
-
-    def __call__(self) -> float:
-        users = np.unique(self.answers["user_idx"].to_numpy())
-        top = candidates(
-            self.score_next, self.inputs, self.seen, 10, self.pad, self.device, users=users
-        )
-        self.metrics = recall_at_k(top, self.answers, k=10)
-        return self.metrics["recall@10" if self.signal == "overall" else "recall@10_last"]

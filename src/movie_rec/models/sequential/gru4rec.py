@@ -8,35 +8,46 @@ padding never enters the recurrent state.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from movie_rec.models.sequences import UserSequences
-from movie_rec.models.sequential.data import IGNORE, WindowExamples, next_items, pad_id
+from movie_rec.models.sequential.data import (
+    IGNORE,
+    SequentialConfig,
+    WindowExamples,
+    next_items,
+    pad_id,
+)
+
+
+@dataclass(frozen=True)
+class GRU4RecConfig(SequentialConfig):
+    """``layers`` stacked GRU layers."""
+
+    layers: int = 1
 
 
 class GRU4Rec(nn.Module):
-    def __init__(
-        self,
-        n_items: int,
-        max_len: int = 200,
-        hidden: int = 64,
-        layers: int = 1,
-        dropout: float = 0.2,
-    ) -> None:
+    """Built as every sequential model is; ``seed`` is unused (it draws only dropout)."""
+
+    def __init__(self, n_items: int, config: GRU4RecConfig, seed: int = 0) -> None:
         super().__init__()
-        self.n_items, self.max_len, self.pad = n_items, max_len, pad_id(n_items)
+        self.n_items, self.max_len, self.config = n_items, config.max_len, config
+        self.pad, hidden = pad_id(n_items), config.hidden
         self.item_embedding = nn.Embedding(n_items + 1, hidden, padding_idx=self.pad)
         self.gru = nn.GRU(
             hidden,
             hidden,
-            num_layers=layers,
+            num_layers=config.layers,
             batch_first=True,
-            dropout=dropout if layers > 1 else 0.0,
+            dropout=config.dropout if config.layers > 1 else 0.0,
         )
-        self.drop = nn.Dropout(dropout)
+        self.drop = nn.Dropout(config.dropout)
         self.output = nn.Linear(hidden, n_items)
         nn.init.normal_(self.item_embedding.weight, std=0.02)
         with torch.no_grad():

@@ -18,6 +18,8 @@ The pre-trained backbone then initialises SASRec and BERT4Rec (:func:`fine_tune_
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -35,11 +37,23 @@ from movie_rec.models.sequential.data import (
     trim_padding,
 )
 from movie_rec.models.sequential.sasrec import SASRec
-from movie_rec.models.sequential.transformer import TransformerBackbone
+from movie_rec.models.sequential.transformer import TransformerBackbone, TransformerConfig
 
 ATTRIBUTE_KINDS = ("genre", "director", "writer", "year")
-OBJECTIVES = ("aap", "mip", "map", "sp")
+OBJECTIVE_WEIGHTS = {"aap": 0.2, "mip": 1.0, "map": 1.0, "sp": 0.5}
+OBJECTIVES = tuple(OBJECTIVE_WEIGHTS)
 BACKBONE_KEYS = ("max_len", "hidden", "heads", "layers")
+
+
+@dataclass(frozen=True)
+class S3RecConfig(TransformerConfig):
+    """Pre-training: the cloze share (``mask_prob``), the budget (``pretrain_updates``), the
+    attribute kinds and each objective's weight in the loss (unnamed ones keep theirs)."""
+
+    mask_prob: float = 0.2
+    pretrain_updates: int = 1000
+    attributes: tuple[str, ...] = ("genre",)
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(OBJECTIVE_WEIGHTS))
 
 
 def attribute_matrix(
@@ -79,24 +93,18 @@ def _one_hot(items: np.ndarray, values: pd.Series, n_items: int) -> np.ndarray:
 
 
 class S3RecPretrainer(nn.Module):
+    """``attributes`` is the items' multi-hot matrix (:func:`attribute_matrix`); ``seed``
+    seeds the masks, segments and negatives."""
+
     def __init__(
-        self,
-        n_items: int,
-        attributes: np.ndarray,
-        max_len: int = 200,
-        hidden: int = 64,
-        heads: int = 2,
-        layers: int = 2,
-        dropout: float = 0.2,
-        mask_prob: float = 0.2,
-        weights: dict[str, float] | None = None,
-        seed: int = 0,
+        self, n_items: int, attributes: np.ndarray, config: S3RecConfig, seed: int = 0
     ) -> None:
         super().__init__()
-        self.n_items, self.max_len, self.mask_prob = n_items, max_len, mask_prob
-        self.weights = {"aap": 0.2, "mip": 1.0, "map": 1.0, "sp": 0.5, **(weights or {})}
-        self.backbone = TransformerBackbone(n_items, max_len, hidden, heads, layers, dropout)
+        self.n_items, self.max_len, self.config = n_items, config.max_len, config
+        self.weights = {**OBJECTIVE_WEIGHTS, **config.weights}
+        self.backbone = TransformerBackbone(n_items, config)
         self.pad, self.mask = self.backbone.pad, self.backbone.mask
+        hidden = config.hidden
         padded = np.zeros((n_items + 2, attributes.shape[1]), dtype=np.float32)
         padded[:n_items] = attributes
         self.register_buffer("attributes", torch.as_tensor(padded))
@@ -136,7 +144,7 @@ class S3RecPretrainer(nn.Module):
             "aap": self._attribute_loss(backbone.item_embedding(rows[real]), "aap", rows[real])
         }
 
-        masked = cloze_mask(rows, self.mask_prob, self.pad, self.generator.on(rows.device))
+        masked = cloze_mask(rows, self.config.mask_prob, self.pad, self.generator.on(rows.device))
         states = backbone(rows.masked_fill(masked, self.mask), causal=False)[masked]
         originals = rows[masked]
         negatives = sample_negatives(
@@ -165,15 +173,10 @@ class S3RecPretrainer(nn.Module):
 
     def pretrained(self) -> dict[str, Any]:
         """What fine-tuning needs: the backbone's settings and weights (on the CPU)."""
+        shape = {key: getattr(self.config, key) for key in BACKBONE_KEYS}
         return {
             "backbone": {k: v.detach().cpu() for k, v in self.backbone.state_dict().items()},
-            "config": {
-                "n_items": self.n_items,
-                "max_len": self.max_len,
-                "hidden": self.backbone.hidden,
-                "heads": self.backbone.blocks[0].attention.heads if self.backbone.blocks else 1,
-                "layers": len(self.backbone.blocks),
-            },
+            "config": {"n_items": self.n_items, **shape},
         }
 
 
@@ -185,35 +188,17 @@ def _pair_loss(positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
 
 
 def fine_tune_model(
-    kind: str, pretrained: dict[str, Any], settings: dict[str, Any], seed: int
+    model_class: type[SASRec] | type[BERT4Rec],
+    pretrained: dict[str, Any],
+    config: TransformerConfig,
+    seed: int,
 ) -> SASRec | BERT4Rec:
-    """A SASRec (``kind="sasrec"``) or BERT4Rec whose backbone holds the pre-trained weights.
+    """A SASRec or BERT4Rec whose backbone holds the pre-trained weights.
 
     The backbone's shape (max_len, hidden, heads, layers) comes from the pre-trained
-    model; ``settings`` give the rest (dropout, loss, horizon, masking).
+    model; ``config`` gives the rest (dropout, loss, horizon, masking, the optimiser).
     """
-    config = pretrained["config"]
-    shape = {key: config[key] for key in BACKBONE_KEYS}
-    if kind == "sasrec":
-        model = SASRec(
-            config["n_items"],
-            **shape,
-            dropout=settings.get("dropout", 0.2),
-            loss=settings.get("loss", "ce"),
-            horizon=settings.get("horizon", 1),
-            negatives=settings.get("negatives", 256),
-            seed=seed,
-        )
-    elif kind == "bert4rec":
-        model = BERT4Rec(
-            config["n_items"],
-            **shape,
-            dropout=settings.get("dropout", 0.2),
-            mask_prob=settings.get("mask_prob", 0.2),
-            last_mask_prob=settings.get("last_mask_prob", 0.1),
-            seed=seed,
-        )
-    else:
-        raise ValueError(f"S3Rec fine-tunes 'sasrec' or 'bert4rec', not {kind!r}")
+    shape = {key: pretrained["config"][key] for key in BACKBONE_KEYS}
+    model = model_class(pretrained["config"]["n_items"], replace(config, **shape), seed)
     model.backbone.load_state_dict(pretrained["backbone"])
     return model

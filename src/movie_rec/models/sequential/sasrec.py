@@ -18,6 +18,8 @@ the next few watches; ``horizon=1`` is the paper's next-item SASRec.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -30,33 +32,35 @@ from movie_rec.models.sequential.data import (
     next_items,
     sample_negatives,
 )
-from movie_rec.models.sequential.transformer import TransformerBackbone
+from movie_rec.models.sequential.transformer import TransformerBackbone, TransformerConfig
 
 LOSSES = ("ce", "sampled", "bce")
 
 
+@dataclass(frozen=True)
+class SASRecConfig(TransformerConfig):
+    """The loss (``ce`` | ``sampled`` | ``bce``), how many next items each position
+    predicts (``horizon``) and the shared negatives of the sampled softmax."""
+
+    loss: str = "ce"
+    horizon: int = 1
+    negatives: int = 256
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.horizon < 1:
+            raise ValueError(f"horizon must be at least 1, got {self.horizon}")
+
+
 class SASRec(nn.Module):
-    def __init__(
-        self,
-        n_items: int,
-        max_len: int = 200,
-        hidden: int = 64,
-        heads: int = 2,
-        layers: int = 2,
-        dropout: float = 0.2,
-        loss: str = "ce",
-        horizon: int = 1,
-        negatives: int = 256,
-        seed: int = 0,
-    ) -> None:
+    """``seed`` seeds the negatives the ``sampled`` and ``bce`` losses draw."""
+
+    def __init__(self, n_items: int, config: SASRecConfig, seed: int = 0) -> None:
         super().__init__()
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-        if horizon < 1:
-            raise ValueError(f"horizon must be at least 1, got {horizon}")
-        self.n_items, self.max_len, self.loss_name = n_items, max_len, loss
-        self.horizon, self.negatives = horizon, negatives
-        self.backbone = TransformerBackbone(n_items, max_len, hidden, heads, layers, dropout)
+        self.n_items, self.max_len, self.config = n_items, config.max_len, config
+        self.backbone = TransformerBackbone(n_items, config)
         self.pad = self.backbone.pad
         self.generator = SeededGenerator(seed)
 
@@ -67,7 +71,7 @@ class SASRec(nn.Module):
         return self.backbone(rows, causal=True)
 
     def loss(self, windows: torch.Tensor) -> torch.Tensor:
-        inputs, targets = next_items(windows, self.pad, self.horizon)
+        inputs, targets = next_items(windows, self.pad, self.config.horizon)
         states = self.states(inputs)
         keep = targets[..., 0] != IGNORE
         return self.loss_at(states[keep], targets[keep])
@@ -77,14 +81,15 @@ class SASRec(nn.Module):
         ``(N, hidden)`` states."""
         valid = targets != IGNORE
         targets = targets.clamp(min=0)
-        if self.loss_name == "ce":
+        if self.config.loss == "ce":
             log_probs = F.log_softmax(self.backbone.item_logits(states).float(), dim=-1)
             return -log_probs.gather(1, targets)[valid].mean()
         embedding = self.backbone.item_embedding
         positive = (states[:, None] * embedding(targets)).sum(-1).float()
         generator = self.generator.on(states.device)
-        if self.loss_name == "sampled":
-            negatives = sample_negatives((self.negatives,), self.n_items, generator, states.device)
+        if self.config.loss == "sampled":
+            shape = (self.config.negatives,)
+            negatives = sample_negatives(shape, self.n_items, generator, states.device)
             return sampled_softmax_loss(
                 positive, (states @ embedding(negatives).T).float(), targets, negatives, valid
             )

@@ -9,12 +9,22 @@ scores every item. Trained on every position of every history (next-item cross-e
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from movie_rec.models.sequences import UserSequences
-from movie_rec.models.sequential.data import PrefixExamples, pad_id
+from movie_rec.models.sequential.data import PrefixExamples, SequentialConfig, pad_id
+
+
+@dataclass(frozen=True)
+class SRGNNConfig(SequentialConfig):
+    """The session graph covers the last ``max_len`` items; ``steps`` propagation steps."""
+
+    max_len: int = 50
+    steps: int = 1
 
 
 def session_graph(rows: torch.Tensor, pad: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,22 +70,19 @@ class GatedGraphCell(nn.Module):
 
 
 class SRGNN(nn.Module):
-    def __init__(
-        self,
-        n_items: int,
-        max_len: int = 50,
-        hidden: int = 64,
-        steps: int = 1,
-        dropout: float = 0.2,
-    ) -> None:
+    """Built as every sequential model is (``Model(n_items, config, seed)``); ``seed`` is
+    unused: SR-GNN draws only dropout, from torch's global generator."""
+
+    def __init__(self, n_items: int, config: SRGNNConfig, seed: int = 0) -> None:
         super().__init__()
-        self.n_items, self.max_len, self.pad = n_items, max_len, pad_id(n_items)
+        self.n_items, self.max_len, self.config = n_items, config.max_len, config
+        self.pad, hidden = pad_id(n_items), config.hidden
         self.item_embedding = nn.Embedding(n_items + 1, hidden, padding_idx=self.pad)
-        self.cells = nn.ModuleList(GatedGraphCell(hidden) for _ in range(steps))
+        self.cells = nn.ModuleList(GatedGraphCell(hidden) for _ in range(config.steps))
         self.query_last, self.query_all = nn.Linear(hidden, hidden), nn.Linear(hidden, hidden)
         self.attention = nn.Linear(hidden, 1, bias=False)
         self.combine = nn.Linear(2 * hidden, hidden, bias=False)
-        self.drop = nn.Dropout(dropout)
+        self.drop = nn.Dropout(config.dropout)
         nn.init.normal_(self.item_embedding.weight, std=hidden**-0.5)  # as the paper's uniform
         with torch.no_grad():
             self.item_embedding.weight[self.pad].zero_()

@@ -9,19 +9,30 @@ gets the last position embedding, whatever the padding.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from movie_rec.models.sequential.data import mask_id, pad_id
+from movie_rec.models.sequential.data import SequentialConfig, mask_id, pad_id
+
+
+@dataclass(frozen=True)
+class TransformerConfig(SequentialConfig):
+    """A Transformer model's shape: ``layers`` blocks of ``heads``-headed self-attention."""
+
+    heads: int = 2
+    layers: int = 2
+
+    def __post_init__(self) -> None:
+        if self.heads < 1 or self.hidden % self.heads:
+            raise ValueError(f"hidden = {self.hidden} must be a multiple of heads = {self.heads}")
 
 
 class SelfAttention(nn.Module):
     def __init__(self, hidden: int, heads: int, dropout: float) -> None:
         super().__init__()
-        if hidden % heads:
-            raise ValueError(f"hidden ({hidden}) must be a multiple of heads ({heads})")
         self.heads, self.dropout = heads, dropout
         self.qkv = nn.Linear(hidden, 3 * hidden)
         self.out = nn.Linear(hidden, hidden)
@@ -71,17 +82,18 @@ def attention_mask(rows: torch.Tensor, pad: int, causal: bool) -> torch.Tensor:
 class TransformerBackbone(nn.Module):
     """Item + position embeddings, ``layers`` blocks, a final LayerNorm."""
 
-    def __init__(
-        self, n_items: int, max_len: int, hidden: int, heads: int, layers: int, dropout: float
-    ) -> None:
+    def __init__(self, n_items: int, config: TransformerConfig) -> None:
         super().__init__()
-        self.n_items, self.max_len, self.hidden = n_items, max_len, hidden
+        hidden = config.hidden
+        self.n_items, self.max_len, self.hidden = n_items, config.max_len, hidden
         self.pad, self.mask = pad_id(n_items), mask_id(n_items)
         self.item_embedding = nn.Embedding(n_items + 2, hidden, padding_idx=self.pad)
-        self.position_embedding = nn.Embedding(max_len, hidden)
-        self.blocks = nn.ModuleList(Block(hidden, heads, dropout) for _ in range(layers))
+        self.position_embedding = nn.Embedding(config.max_len, hidden)
+        self.blocks = nn.ModuleList(
+            Block(hidden, config.heads, config.dropout) for _ in range(config.layers)
+        )
         self.norm = nn.LayerNorm(hidden)
-        self.drop = nn.Dropout(dropout)
+        self.drop = nn.Dropout(config.dropout)
         nn.init.normal_(self.item_embedding.weight, std=0.02)
         nn.init.normal_(self.position_embedding.weight, std=0.02)
         with torch.no_grad():

@@ -14,14 +14,12 @@ import scipy.sparse as sp
 
 from movie_rec.models.sequences import user_sequences
 from movie_rec.models.sequential import fit as seq
-from movie_rec.models.sequential.s3rec import attribute_matrix
+from movie_rec.models.sequential.s3rec import S3RecConfig, attribute_matrix
 from movie_rec.models.training import TrainConfig
 from movie_rec.pipelines.model_nodes import merged_settings
 from movie_rec.runtime import resolve_device, seed_everything
 
 logger = logging.getLogger(__name__)
-
-S3REC_MODELS = ("s3rec_sasrec", "s3rec_bert4rec")
 
 
 def pretrain_s3rec(
@@ -37,21 +35,21 @@ def pretrain_s3rec(
 
     It runs only when one of the S3Rec fine-tuning models is enabled.
     """
-    if not any(params.get(model, {}).get("enabled", False) for model in S3REC_MODELS):
+    if not any(params.get(model, {}).get("enabled", False) for model in seq.FINE_TUNED):
         logger.info("s3rec fine-tuning models are disabled: skipping pre-training")
         return {"skipped": True}
     settings = merged_settings(params["common"], params["s3rec"])
     device = resolve_device(runtime["device"])
     seed_everything(runtime["seed"])
     n_users, n_items = train_matrix.shape
-    hyperparameters = settings["hyperparameters"]
+    config = S3RecConfig.from_params(settings["hyperparameters"])
     attributes = attribute_matrix(
-        item_features, item_directors, item_writers, n_items, list(hyperparameters["attributes"])
+        item_features, item_directors, item_writers, n_items, list(config.attributes)
     )
     pretrained, result = seq.pretrain_s3rec(
         user_sequences(interactions, n_users),
         attributes,
-        hyperparameters,
+        config,
         TrainConfig.from_params(settings["train"]),
         device,
         int(runtime["seed"]),
