@@ -6,12 +6,14 @@ A benchmark runs ``kedro run`` in a scratch copy of the project (``conf/`` and
 
 from __future__ import annotations
 
-import resource
+import os
 import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from movie_rec.synthetic import describe, generate, write_raw
 
@@ -27,8 +29,13 @@ RAW_FILES = (
 )
 
 
-def competition_data(cache: Path = DEFAULT_CACHE, regenerate: bool = False, seed: int = 42) -> Path:
-    """The folder holding the ``competition`` preset, generated once and then reused."""
+def competition_data(cache: Path | None = None, regenerate: bool = False, seed: int = 42) -> Path:
+    """The folder holding the ``competition`` preset, generated once and then reused.
+
+    The default cache is ``DEFAULT_CACHE`` for seed 42 and a sibling folder per other seed.
+    """
+    if cache is None:
+        cache = DEFAULT_CACHE if seed == 42 else DEFAULT_CACHE.with_name(f"competition_seed{seed}")
     if regenerate or not all((cache / name).exists() for name in RAW_FILES):
         started = time.perf_counter()
         tables = generate("competition", seed=seed)
@@ -47,16 +54,47 @@ def scratch_project(root: Path) -> Path:
     return root
 
 
+@dataclass(frozen=True)
+class ChildRun:
+    """One finished child process: wall seconds, its own peak RSS and its exit status."""
+
+    seconds: float
+    peak_rss_gb: float
+    returncode: int
+
+
+def measured_run(
+    command: list[str], cwd: Path, env: dict[str, str], output: IO | None = None
+) -> ChildRun:
+    """Run ``command`` and measure it alone.
+
+    The peak RSS is the child's own (``os.wait4``), not ``RUSAGE_CHILDREN``, which is the
+    maximum over every child this process has waited for so far. Linux reports
+    ``ru_maxrss`` in KB.
+    """
+    started = time.perf_counter()
+    child = subprocess.Popen(command, cwd=cwd, env=env, stdout=output, stderr=output)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    return ChildRun(seconds, usage.ru_maxrss / 1024**2, child.returncode)
+
+
+def kedro_command(*args: str) -> list[str]:
+    """``kedro run ARGS`` with the kedro of this Python's environment."""
+    return [str(Path(sys.executable).with_name("kedro")), "run", *args]
+
+
+def kedro_env() -> dict[str, str]:
+    """This process's environment, with Kedro's telemetry off and this venv first on PATH."""
+    bin_dir = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "/usr/bin:/bin")
+    return {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "PATH": f"{bin_dir}:{path}"}
+
+
 def timed_kedro_run(project: Path, *args: str) -> tuple[float, float]:
     """Run ``kedro run ARGS`` in ``project``; return (wall seconds, peak RSS of the run in GB)."""
-    kedro = Path(sys.executable).with_name("kedro")
-    started = time.perf_counter()
-    subprocess.run(
-        [str(kedro), "run", *args],
-        cwd=project,
-        check=True,
-        env={"KEDRO_DISABLE_TELEMETRY": "1", "PATH": str(kedro.parent) + ":/usr/bin:/bin"},
-    )
-    seconds = time.perf_counter() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, peak_kb / 1024**2
+    run = measured_run(kedro_command(*args), project, kedro_env())
+    if run.returncode != 0:
+        raise subprocess.CalledProcessError(run.returncode, kedro_command(*args))
+    return run.seconds, run.peak_rss_gb
