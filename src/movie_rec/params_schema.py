@@ -202,6 +202,7 @@ SEQUENTIAL_RANGES: dict[str, Any] = {
     "layers": Count,
     "loss": Annotated[str, one_of(*LOSSES)],
     "horizon": Count,
+    "horizon_decay": Annotated[float, Field(gt=0, le=1)],
     "negatives": Count,
     "mask_prob": Annotated[float, Field(gt=0, lt=1)],
     "last_mask_prob": Probability,

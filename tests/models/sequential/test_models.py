@@ -8,7 +8,7 @@ from movie_rec.models.sequential.bert4rec import BERT4Rec, BERT4RecConfig, cloze
 from movie_rec.models.sequential.data import sample_negatives
 from movie_rec.models.sequential.fit import architecture, build_model
 from movie_rec.models.sequential.gru4rec import GRU4Rec, GRU4RecConfig
-from movie_rec.models.sequential.sasrec import SASRec, SASRecConfig, sampled_softmax_loss
+from movie_rec.models.sequential.sasrec import SASRec, SASRecConfig, sampled_softmax_losses
 from movie_rec.models.sequential.srgnn import SRGNN, SRGNNConfig, session_graph
 
 from .conftest import losses_fall
@@ -107,19 +107,36 @@ def test_sasrec_horizon_loss_averages_the_next_items_log_likelihood():
             torch.testing.assert_close(model.loss(windows), torch.stack(expected).mean())
 
 
+def test_sasrec_horizon_decay_discounts_later_targets_by_hand():
+    windows = torch.tensor([[30, 30, 3, 4, 5, 6], [30, 7, 8, 9, 10, 11]])
+    model = SASRec(30, SASRecConfig(**SMALL, horizon=3, horizon_decay=0.5)).eval()
+    with torch.no_grad():
+        log_probs = F.log_softmax(model.backbone.item_logits(model.states(windows[:, :-1])), -1)
+        total, weight = 0.0, 0.0
+        for row, window in enumerate(windows.tolist()):
+            for position in range(len(window) - 1):
+                if window[position] == 30:
+                    continue
+                following = window[position + 1 : position + 4]
+                for place, target in enumerate(following):
+                    total += -(0.5**place) * log_probs[row, position, target].item()
+                    weight += 0.5**place
+        assert model.loss(windows).item() == pytest.approx(total / weight, rel=1e-5)
+
+
 def test_sampled_softmax_by_hand():
     positive = torch.tensor([[2.0, 0.5], [1.0, -1.0]])  # (N=2, H=2) logits of the targets
     negative = torch.tensor([[0.0, 1.0, 3.0], [0.5, -0.5, 2.0]])  # (N, S=3) shared negatives
     targets = torch.tensor([[4, 7], [9, 5]])
     negatives = torch.tensor([7, 1, 9])  # 7 is row 0's 2nd target, 9 is row 1's 1st
-    valid = torch.tensor([[True, True], [True, False]])
     expected = [
         -2.0 + math.log(math.exp(2.0) + math.exp(0.0) + math.exp(1.0) + math.exp(3.0)),
         -0.5 + math.log(math.exp(0.5) + math.exp(1.0) + math.exp(3.0)),  # 7 left out
         -1.0 + math.log(math.exp(1.0) + math.exp(0.5) + math.exp(-0.5)),  # 9 left out
+        1.0 + math.log(math.exp(-1.0) + math.exp(0.5) + math.exp(-0.5) + math.exp(2.0)),
     ]
-    loss = sampled_softmax_loss(positive, negative, targets, negatives, valid)
-    assert loss.item() == pytest.approx(sum(expected) / 3)
+    losses = sampled_softmax_losses(positive, negative, targets, negatives)
+    assert losses.flatten().tolist() == pytest.approx(expected)
 
 
 def test_sasrec_sampled_loss_uses_one_shared_draw_of_real_items():

@@ -13,7 +13,10 @@ Three losses:
 ``horizon > 1`` trains every position to predict each of the next ``horizon`` items, not
 only the next one: the dense all-action loss of PinnerFormer (Pancha et al., KDD 2022).
 The test holds out a user's last items as a set, so the model is asked for what comes in
-the next few watches; ``horizon=1`` is the paper's next-item SASRec.
+the next few watches; ``horizon=1`` is the paper's next-item SASRec. ``horizon_decay``
+weighs the item ``d`` places after the next by ``horizon_decay ** d`` (1 = PinnerFormer's
+equal weights), so the next item stays the main target while later ones still count: the
+same discount a transition model gives its longer lags.
 """
 
 from __future__ import annotations
@@ -40,10 +43,12 @@ LOSSES = ("ce", "sampled", "bce")
 @dataclass(frozen=True)
 class SASRecConfig(TransformerConfig):
     """The loss (``ce`` | ``sampled`` | ``bce``), how many next items each position
-    predicts (``horizon``) and the shared negatives of the sampled softmax."""
+    predicts (``horizon``) and with what discount per place (``horizon_decay``), and the
+    shared negatives of the sampled softmax."""
 
     loss: str = "ce"
     horizon: int = 1
+    horizon_decay: float = 1.0
     negatives: int = 256
 
     def __post_init__(self) -> None:
@@ -52,6 +57,8 @@ class SASRecConfig(TransformerConfig):
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.horizon < 1:
             raise ValueError(f"horizon must be at least 1, got {self.horizon}")
+        if not 0.0 < self.horizon_decay <= 1.0:
+            raise ValueError(f"horizon_decay must be in (0, 1], got {self.horizon_decay}")
 
 
 class SASRec(nn.Module):
@@ -77,49 +84,52 @@ class SASRec(nn.Module):
         return self.loss_at(states[keep], targets[keep])
 
     def loss_at(self, states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Mean loss of predicting ``(N, horizon)`` ``targets`` (``IGNORE`` skipped) from
-        ``(N, hidden)`` states."""
+        """Loss of predicting ``(N, horizon)`` ``targets`` (``IGNORE`` skipped) from
+        ``(N, hidden)`` states: the mean over targets, discounted by place."""
         valid = targets != IGNORE
         targets = targets.clamp(min=0)
+        weights = self.config.horizon_decay ** torch.arange(
+            targets.shape[1], device=states.device, dtype=torch.float32
+        )
+        weights = weights.expand_as(targets)[valid]
+        return (self.target_losses(states, targets)[valid] * weights).sum() / weights.sum()
+
+    def target_losses(self, states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """``(N, horizon)`` loss of each target under the configured loss."""
         if self.config.loss == "ce":
             log_probs = F.log_softmax(self.backbone.item_logits(states).float(), dim=-1)
-            return -log_probs.gather(1, targets)[valid].mean()
+            return -log_probs.gather(1, targets)
         embedding = self.backbone.item_embedding
         positive = (states[:, None] * embedding(targets)).sum(-1).float()
         generator = self.generator.on(states.device)
         if self.config.loss == "sampled":
             shape = (self.config.negatives,)
             negatives = sample_negatives(shape, self.n_items, generator, states.device)
-            return sampled_softmax_loss(
-                positive, (states @ embedding(negatives).T).float(), targets, negatives, valid
+            return sampled_softmax_losses(
+                positive, (states @ embedding(negatives).T).float(), targets, negatives
             )
         negatives = sample_negatives(targets.shape, self.n_items, generator, states.device)
-        negative = (states[:, None] * embedding(negatives)).sum(-1).float()[valid]
-        positive = positive[valid]
-        return F.binary_cross_entropy_with_logits(
-            torch.cat([positive, negative]),
-            torch.cat([torch.ones_like(positive), torch.zeros_like(negative)]),
-        )
+        negative = (states[:, None] * embedding(negatives)).sum(-1).float()
+        return (F.softplus(-positive) + F.softplus(negative)) / 2  # BCE of both, averaged
 
     def score_next(self, rows: torch.Tensor) -> torch.Tensor:
         """``(B, n_items)`` next-item scores from left-padded histories ``(B, W)``."""
         return self.backbone.item_logits(self.states(rows)[:, -1])
 
 
-def sampled_softmax_loss(
+def sampled_softmax_losses(
     positive: torch.Tensor,
     negative: torch.Tensor,
     targets: torch.Tensor,
     negatives: torch.Tensor,
-    valid: torch.Tensor,
 ) -> torch.Tensor:
-    """Mean cross-entropy of each positive against the shared negatives.
+    """Cross-entropy of each positive against the shared negatives, ``(N, H)``.
 
     ``positive`` ``(N, H)`` logits of the targets, ``negative`` ``(N, S)`` logits of the
     ``S`` shared ``negatives``; a negative equal to a row's target is left out of that
-    row's softmax. Only ``valid`` ``(N, H)`` entries count.
+    row's softmax.
     """
     hits = negatives[None, None, :] == targets[:, :, None]
     negative = negative[:, None, :].expand(-1, targets.shape[1], -1).masked_fill(hits, -torch.inf)
     logits = torch.cat([positive[..., None], negative], dim=-1)
-    return -F.log_softmax(logits, dim=-1)[..., 0][valid].mean()
+    return -F.log_softmax(logits, dim=-1)[..., 0]
