@@ -268,6 +268,7 @@ class Runtime(Section):
     device: Annotated[str, AfterValidator(device_name)] = "auto"
     seed: Seed = 42
     torch_threads: Count | None = None
+    auto_cpu_max_cells: Annotated[int, Field(ge=0)] = 0
 
 
 class Candidates(Section):

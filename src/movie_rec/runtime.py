@@ -41,11 +41,18 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def is_enabled(setting: bool | str, device: torch.device) -> bool:
-    """A model's ``enabled`` switch: ``true``, ``false`` or ``auto`` (on only on a GPU, for
-    models too slow for the CPU at the competition's scale)."""
+def is_enabled(
+    setting: bool | str, device: torch.device, cells: int = 0, cpu_max_cells: int = 0
+) -> bool:
+    """A model's ``enabled`` switch: ``true``, ``false`` or ``auto``.
+
+    ``auto`` is for models too slow for the CPU at the competition's scale: on with a GPU,
+    and on the CPU only while the data's users × items ``cells`` are at most
+    ``cpu_max_cells`` (what a pass of a softmax or autoencoder over every user costs). The
+    shape is the same for the validation and the final fit, so both make the same choice.
+    """
     if setting == "auto":
-        return device.type == "cuda"
+        return device.type == "cuda" or cells <= cpu_max_cells
     if isinstance(setting, bool):
         return setting
     raise ValueError(f"enabled must be true, false or auto, got {setting!r}")

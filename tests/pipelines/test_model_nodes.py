@@ -42,9 +42,13 @@ def test_models_of_a_pipeline_and_unknown_names():
         models_of("ensembling")
 
 
-def test_enabled_auto_resolves_by_device():
-    assert is_enabled("auto", torch.device("cuda")) is True
-    assert is_enabled("auto", torch.device("cpu")) is False
+def test_enabled_auto_resolves_by_device_and_data_size():
+    assert is_enabled("auto", torch.device("cuda"), cells=10**9, cpu_max_cells=100) is True
+    assert is_enabled("auto", torch.device("cpu"), cells=10**9, cpu_max_cells=100) is False
+    assert is_enabled("auto", torch.device("cpu"), cells=100, cpu_max_cells=100) is True
+    assert is_enabled("auto", torch.device("cpu")) is True  # an empty matrix
+    assert is_enabled("auto", torch.device("cpu"), cells=1) is False
+    assert is_enabled(False, torch.device("cuda")) is False
     assert is_enabled(True, torch.device("cpu")) is True
     with pytest.raises(ValueError, match="true, false or auto"):
         is_enabled("yes", torch.device("cpu"))

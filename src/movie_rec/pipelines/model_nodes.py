@@ -81,6 +81,17 @@ def own_hyperparameters(model: str, hyperparameters: dict[str, Any]) -> dict[str
     return config.to_dict() if isinstance(config, ParamsConfig) else dict(hyperparameters)
 
 
+def model_enabled(settings: dict[str, Any], runtime: dict[str, Any], matrix: sp.spmatrix) -> bool:
+    """Whether a model section's ``enabled`` (``true`` | ``false`` | ``auto``) is on for this
+    device and this users × items ``matrix`` (see :func:`movie_rec.runtime.is_enabled`)."""
+    return is_enabled(
+        settings.get("enabled", False),
+        resolve_device(runtime["device"]),
+        cells=matrix.shape[0] * matrix.shape[1],
+        cpu_max_cells=int(runtime.get("auto_cpu_max_cells", 0)),
+    )
+
+
 def skipped(model: str) -> dict[str, Any]:
     return {"model": model, "skipped": True}
 
@@ -90,9 +101,6 @@ class ModelNodes:
     """The node functions of one registered model (bound to it, so each node is plain)."""
 
     model: str
-
-    def _enabled(self, settings: dict[str, Any], runtime: dict[str, Any]) -> bool:
-        return is_enabled(settings.get("enabled", False), resolve_device(runtime["device"]))
 
     def _run(self, settings: dict[str, Any], runtime: dict[str, Any], **fields: Any) -> FitRun:
         seed_everything(int(runtime["seed"]))
@@ -121,7 +129,7 @@ class ModelNodes:
         settings = merged_settings(common, own)
         fixed = own_hyperparameters(self.model, settings.get("hyperparameters", {}))
         study_settings = settings.get("tuning", {})
-        if not self._enabled(settings, runtime) or not study_settings.get("enabled", False):
+        if not model_enabled(settings, runtime, matrix) or not study_settings.get("enabled", False):
             return fixed, tuning.trials_frame(None)
         seed = int(runtime["seed"])
         _, sampled = tuning.evaluation_users(answers, tuning_params.get("max_eval_users"), seed)
@@ -177,7 +185,7 @@ class ModelNodes:
     ) -> tuple[pd.DataFrame, dict[str, Any]]:
         """Fit on ``split_train``: candidates for every user and the fit's report."""
         settings = merged_settings(common, own)
-        if not self._enabled(settings, runtime):
+        if not model_enabled(settings, runtime, matrix):
             logger.info("%s is disabled: writing empty outputs", self.model)
             return empty_candidates(), skipped(self.model)
         evaluate = None
@@ -204,7 +212,7 @@ class ModelNodes:
     ) -> tuple[pd.DataFrame, Any, dict[str, Any]]:
         """Fit on all interactions (for the validation fit's best update count)."""
         settings = merged_settings(common, own)
-        if not self._enabled(settings, runtime):
+        if not model_enabled(settings, runtime, matrix):
             return empty_candidates(), skipped(self.model), skipped(self.model)
         run = self._run(settings, runtime, stop_at=valid_report.get("best_update"), extras=extras)
         fitted, ranked, report = self._fit_and_rank(

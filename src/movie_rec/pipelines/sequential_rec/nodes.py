@@ -16,7 +16,7 @@ from movie_rec.models.sequences import user_sequences
 from movie_rec.models.sequential import fit as seq
 from movie_rec.models.sequential.s3rec import S3RecConfig, attribute_matrix
 from movie_rec.models.training import TrainConfig
-from movie_rec.pipelines.model_nodes import merged_settings
+from movie_rec.pipelines.model_nodes import merged_settings, model_enabled
 from movie_rec.runtime import resolve_device, seed_everything
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,8 @@ def pretrain_s3rec(
 
     It runs only when one of the S3Rec fine-tuning models is enabled.
     """
-    if not any(params.get(model, {}).get("enabled", False) for model in seq.FINE_TUNED):
+    fine_tuned = (params.get(model, {}) for model in seq.FINE_TUNED)
+    if not any(model_enabled(section, runtime, train_matrix) for section in fine_tuned):
         logger.info("s3rec fine-tuning models are disabled: skipping pre-training")
         return {"skipped": True}
     settings = merged_settings(params["common"], params["s3rec"])
