@@ -107,11 +107,24 @@ def test_sasrec_horizon_loss_averages_the_next_items_log_likelihood():
             torch.testing.assert_close(model.loss(windows), torch.stack(expected).mean())
 
 
-def test_sasrec_horizon_decay_discounts_later_targets_by_hand():
+@pytest.mark.parametrize(
+    "model",
+    [
+        SASRec(30, SASRecConfig(**SMALL, horizon=3, horizon_decay=0.5)),
+        GRU4Rec(30, GRU4RecConfig(max_len=16, hidden=16, horizon=3, horizon_decay=0.5)),
+    ],
+)
+def test_horizon_decay_discounts_later_targets_by_hand(model):
     windows = torch.tensor([[30, 30, 3, 4, 5, 6], [30, 7, 8, 9, 10, 11]])
-    model = SASRec(30, SASRecConfig(**SMALL, horizon=3, horizon_decay=0.5)).eval()
+    model.eval()
     with torch.no_grad():
-        log_probs = F.log_softmax(model.backbone.item_logits(model.states(windows[:, :-1])), -1)
+        states = model.states(windows[:, :-1])
+        logits = (
+            model.backbone.item_logits(states)
+            if isinstance(model, SASRec)
+            else model.logits(states)
+        )
+        log_probs = F.log_softmax(logits, -1)
         total, weight = 0.0, 0.0
         for row, window in enumerate(windows.tolist()):
             for position in range(len(window) - 1):

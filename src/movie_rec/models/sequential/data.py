@@ -48,6 +48,22 @@ class SequentialConfig(ParamsConfig):
     weight_decay: float = 0.0
 
 
+@dataclass(frozen=True)
+class HorizonConfig(SequentialConfig):
+    """What a next-item model trained on several next items reads: every position predicts
+    the ``horizon`` items that follow it, the one ``d`` places after the next weighted
+    ``horizon_decay ** d`` (:func:`discounted_mean`). ``horizon=1`` is next-item training."""
+
+    horizon: int = 1
+    horizon_decay: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.horizon < 1:
+            raise ValueError(f"horizon must be at least 1, got {self.horizon}")
+        if not 0.0 < self.horizon_decay <= 1.0:
+            raise ValueError(f"horizon_decay must be in (0, 1], got {self.horizon_decay}")
+
+
 def pad_id(n_items: int) -> int:
     return n_items
 
@@ -165,6 +181,15 @@ def next_items(
     for step in range(min(horizon, width)):
         targets[:, : width - step, step] = windows[:, 1 + step :]
     return inputs, targets.masked_fill((inputs == pad)[..., None], IGNORE)
+
+
+def discounted_mean(losses: torch.Tensor, targets: torch.Tensor, decay: float) -> torch.Tensor:
+    """Mean of ``(N, horizon)`` per-target ``losses`` over the targets that are not
+    ``IGNORE``, the one ``d`` places after the next weighing ``decay ** d``."""
+    valid = targets != IGNORE
+    places = torch.arange(targets.shape[1], device=losses.device, dtype=torch.float32)
+    weights = (decay**places).expand_as(losses)[valid]
+    return (losses[valid] * weights).sum() / weights.sum()
 
 
 @dataclass

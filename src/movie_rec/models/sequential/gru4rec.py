@@ -2,7 +2,8 @@
 ICLR 2016.
 
 A GRU reads the history and predicts the next item at every position (cross-entropy over
-all items through an output layer of its own). Histories are packed, so the left
+all items through an output layer of its own; with ``horizon > 1`` also the items after
+it, discounted as in SASRec). Histories are packed, so the left
 padding never enters the recurrent state.
 """
 
@@ -18,16 +19,17 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from movie_rec.models.sequences import UserSequences
 from movie_rec.models.sequential.data import (
     IGNORE,
-    SequentialConfig,
+    HorizonConfig,
     WindowExamples,
+    discounted_mean,
     next_items,
     pad_id,
 )
 
 
 @dataclass(frozen=True)
-class GRU4RecConfig(SequentialConfig):
-    """``layers`` stacked GRU layers."""
+class GRU4RecConfig(HorizonConfig):
+    """``layers`` stacked GRU layers, trained on the next ``horizon`` items."""
 
     layers: int = 1
 
@@ -77,10 +79,12 @@ class GRU4Rec(nn.Module):
         return self.output(states)
 
     def loss(self, windows: torch.Tensor) -> torch.Tensor:
-        inputs, targets = next_items(windows, self.pad)
-        targets = targets[..., 0]
-        keep = targets != IGNORE
-        return F.cross_entropy(self.logits(self.states(inputs)[keep]).float(), targets[keep])
+        inputs, targets = next_items(windows, self.pad, self.config.horizon)
+        keep = targets[..., 0] != IGNORE
+        targets = targets[keep]
+        log_probs = F.log_softmax(self.logits(self.states(inputs)[keep]).float(), dim=-1)
+        losses = -log_probs.gather(1, targets.clamp(min=0))
+        return discounted_mean(losses, targets, self.config.horizon_decay)
 
     def score_next(self, rows: torch.Tensor) -> torch.Tensor:
         return self.logits(self.states(rows)[:, -1])

@@ -30,8 +30,10 @@ from torch import nn
 from movie_rec.models.sequences import UserSequences
 from movie_rec.models.sequential.data import (
     IGNORE,
+    HorizonConfig,
     SeededGenerator,
     WindowExamples,
+    discounted_mean,
     next_items,
     sample_negatives,
 )
@@ -41,24 +43,18 @@ LOSSES = ("ce", "sampled", "bce")
 
 
 @dataclass(frozen=True)
-class SASRecConfig(TransformerConfig):
-    """The loss (``ce`` | ``sampled`` | ``bce``), how many next items each position
-    predicts (``horizon``) and with what discount per place (``horizon_decay``), and the
-    shared negatives of the sampled softmax."""
+class SASRecConfig(TransformerConfig, HorizonConfig):
+    """The loss (``ce`` | ``sampled`` | ``bce``), the next items each position predicts
+    (:class:`HorizonConfig`) and the shared negatives of the sampled softmax."""
 
     loss: str = "ce"
-    horizon: int = 1
-    horizon_decay: float = 1.0
     negatives: int = 256
 
     def __post_init__(self) -> None:
-        super().__post_init__()
+        TransformerConfig.__post_init__(self)
+        HorizonConfig.__post_init__(self)
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        if self.horizon < 1:
-            raise ValueError(f"horizon must be at least 1, got {self.horizon}")
-        if not 0.0 < self.horizon_decay <= 1.0:
-            raise ValueError(f"horizon_decay must be in (0, 1], got {self.horizon_decay}")
 
 
 class SASRec(nn.Module):
@@ -86,13 +82,8 @@ class SASRec(nn.Module):
     def loss_at(self, states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Loss of predicting ``(N, horizon)`` ``targets`` (``IGNORE`` skipped) from
         ``(N, hidden)`` states: the mean over targets, discounted by place."""
-        valid = targets != IGNORE
-        targets = targets.clamp(min=0)
-        weights = self.config.horizon_decay ** torch.arange(
-            targets.shape[1], device=states.device, dtype=torch.float32
-        )
-        weights = weights.expand_as(targets)[valid]
-        return (self.target_losses(states, targets)[valid] * weights).sum() / weights.sum()
+        losses = self.target_losses(states, targets.clamp(min=0))
+        return discounted_mean(losses, targets, self.config.horizon_decay)
 
     def target_losses(self, states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """``(N, horizon)`` loss of each target under the configured loss."""
