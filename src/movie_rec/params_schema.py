@@ -575,6 +575,11 @@ def pipeline_problems(pipeline: str, section: Mapping[str, Any]) -> list[Problem
 # --- parameters_tabular_rec.yml, parameters_ensembling.yml, parameters_reporting.yml ------
 
 
+class KindGain(Section):
+    last: Annotated[float, Field(ge=0)] = 1.0
+    random: Annotated[float, Field(ge=0)] = 1.0
+
+
 class TabularRec(Section):
     """The LightGBM ranker (:mod:`movie_rec.pipelines.tabular_rec.nodes`)."""
 
@@ -593,6 +598,7 @@ class TabularRec(Section):
     max_rounds: Count
     max_train_users: Count | None = None
     num_threads: NonNegative
+    kind_gain: KindGain = KindGain()
     lgbm: dict[str, int | float | str | bool] = {}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -123,3 +125,23 @@ def test_sample_users_keeps_whole_groups_of_a_seeded_user_sample():
     pd.testing.assert_frame_equal(rows, again)
     unchanged, _ = ranker.sample_users(features, labels, max_users=None, seed=0)
     assert len(unchanged) == len(features)
+
+
+def test_kind_gain_is_the_label_gain_of_each_kinds_grade_and_steers_the_ranker():
+    assert ranker.RankerConfig(kind_gain={"last": 1.0, "random": 3.0}).label_gain() == [0, 1, 3]
+    # per user: the row with the largest `signal` is a `last` answer (grade 1), the one with
+    # the largest `noise` a `random` answer (grade 2); the gains decide which comes first
+    features, _ = _planted()
+    by_user = features.groupby("user_idx")
+    grades = np.zeros(len(features), dtype=np.int8)
+    grades[by_user["noise"].idxmax().to_numpy()] = 2
+    grades[by_user["signal"].idxmax().to_numpy()] = 1
+    share_random_first = {}
+    for gain in (0.1, 10.0):
+        tilted = replace(FAST, kind_gain={"last": 1.0, "random": gain})
+        booster, _ = ranker.fit_ranker(features, grades, tilted, rounds=20)
+        scores = ranker.predict(booster, features)
+        first = pd.Series(scores).groupby(features["user_idx"].to_numpy()).idxmax().to_numpy()
+        share_random_first[gain] = (grades[first] == 2).mean()
+    assert share_random_first[10.0] > 0.8
+    assert share_random_first[0.1] < 0.2

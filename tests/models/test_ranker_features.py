@@ -310,6 +310,8 @@ def test_label_pairs_marks_held_out_answers():
     pairs = pd.DataFrame({"user_idx": [0, 0, 1], "item_idx": [1, 2, 1]})
     answers = pd.DataFrame({"user_idx": [0, 1], "item_idx": [2, 5], "kind": ["last", "random"]})
     assert rf.label_pairs(pairs, answers).tolist() == [0, 1, 0]
+    pairs = pd.DataFrame({"user_idx": [0, 0, 1, 1], "item_idx": [1, 2, 1, 5]})
+    assert rf.label_pairs(pairs, answers).tolist() == [0, 1, 0, 2]  # last 1, random 2
 
 
 def test_feature_config_round_trips_through_params():

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from movie_rec.evaluation import CANDIDATE_COLUMNS
-from movie_rec.models.ranker_features import CATEGORICAL, feature_columns
+from movie_rec.models.ranker_features import CATEGORICAL, KIND_GRADES, feature_columns
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,9 @@ class RankerConfig:
             plenty for a few dozen features.
         seed: seeds LightGBM and the user splits.
         num_threads: LightGBM threads (0 = OpenMP default).
+        kind_gain: what a held-out answer of each kind (``last``, ``random``) is worth in
+            the lambdarank NDCG (LightGBM's ``label_gain`` of its grade); equal gains train
+            for the split's own mix of kinds.
     """
 
     lgbm: dict[str, Any] = field(default_factory=dict)
@@ -60,6 +63,14 @@ class RankerConfig:
     max_train_users: int | None = None
     seed: int = 42
     num_threads: int = 0
+    kind_gain: dict[str, float] = field(default_factory=lambda: {"last": 1.0, "random": 1.0})
+
+    def label_gain(self) -> list[float]:
+        """LightGBM's gain of each grade (0 = not an answer, then :data:`KIND_GRADES`)."""
+        gains = [0.0] * (max(KIND_GRADES.values()) + 1)
+        for kind, grade in KIND_GRADES.items():
+            gains[grade] = float(self.kind_gain[kind])
+        return gains
 
     def params(self) -> dict[str, Any]:
         """Training parameters: lambdarank, NDCG@10, seeded and deterministic."""
@@ -68,6 +79,7 @@ class RankerConfig:
             "objective": "lambdarank",
             "metric": "ndcg",
             "eval_at": [10],
+            "label_gain": self.label_gain(),
             "seed": self.seed,
             "deterministic": True,
             "force_col_wise": True,

@@ -561,8 +561,13 @@ def feature_columns(features: pd.DataFrame) -> list[str]:
     return [c for c in features.columns if c not in PAIR]
 
 
+KIND_GRADES = {"last": 1, "random": 2}  # the relevance grade of a held-out answer, by kind
+
+
 def label_pairs(pairs: pd.DataFrame, answers: pd.DataFrame) -> np.ndarray:
-    """1 where ``(user_idx, item_idx)`` is a held-out answer, else 0."""
-    truth = answers[PAIR].drop_duplicates().assign(_label=1)
+    """The grade of ``(user_idx, item_idx)``: :data:`KIND_GRADES` of its kind where it is a
+    held-out answer, else 0. The ranker's ``kind_gain`` says what each grade is worth."""
+    truth = answers[[*PAIR, "kind"]].drop_duplicates(PAIR)
+    truth = truth.assign(_label=truth["kind"].map(KIND_GRADES))[[*PAIR, "_label"]]
     labelled = pairs[PAIR].merge(truth, on=PAIR, how="left", sort=False)
     return labelled["_label"].fillna(0).to_numpy(dtype=np.int8)

@@ -123,6 +123,7 @@ def _config(params: dict[str, Any], runtime: dict[str, Any]) -> ranker.RankerCon
         max_train_users=params.get("max_train_users"),
         seed=int(runtime["seed"]),
         num_threads=int(params["num_threads"]),
+        kind_gain={"last": 1.0, "random": 1.0, **params.get("kind_gain", {})},
     )
 
 
@@ -193,7 +194,7 @@ def train_and_rank(
 
 def _candidate_recall(labels: np.ndarray, answers: pd.DataFrame) -> float:
     """Share of the held-out answers the candidate union contains (the ranker's ceiling)."""
-    return float(labels.sum() / max(len(answers[rf.PAIR].drop_duplicates()), 1))
+    return float((labels > 0).sum() / max(len(answers[rf.PAIR].drop_duplicates()), 1))
 
 
 def _first_stage_top(features: pd.DataFrame, name: str) -> pd.DataFrame:
