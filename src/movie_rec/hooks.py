@@ -10,7 +10,7 @@ import torch
 from kedro.framework.hooks import hook_impl
 
 from movie_rec.params_schema import validate_parameters
-from movie_rec.runtime import resolve_device, seed_everything
+from movie_rec.runtime import prepare_run
 
 logger = logging.getLogger(__name__)
 
@@ -23,14 +23,12 @@ class RuntimeHooks:
     def after_context_created(self, context: Any) -> None:
         validate_parameters(context.params)
         runtime = context.params["runtime"]
-        seed = int(runtime.get("seed", 42))
-        seed_everything(seed)
-        device = resolve_device(str(runtime.get("device", "auto")))
+        device = prepare_run(runtime)
         if runtime.get("torch_threads"):
             torch.set_num_threads(int(runtime["torch_threads"]))
         logger.info(
             "movie_rec runtime: seed=%d device=%s torch threads=%d",
-            seed,
+            int(runtime.get("seed", 42)),
             device,
             torch.get_num_threads(),
         )

@@ -269,6 +269,7 @@ class Runtime(Section):
     seed: Seed = 42
     torch_threads: Count | None = None
     auto_cpu_max_cells: Annotated[int, Field(ge=0)] = 0
+    cuda_deterministic: bool = False
 
 
 class Candidates(Section):

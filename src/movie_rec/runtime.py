@@ -59,12 +59,31 @@ def is_enabled(
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch and make CPU kernels deterministic."""
+    """Seed Python, numpy and torch."""
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 - libraries still draw from the legacy global RNG
     torch.manual_seed(seed)
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def configure_kernels(device: torch.device, cuda_deterministic: bool = False) -> None:
+    """Deterministic kernels on the CPU (the same submission on any machine) and, on CUDA,
+    only when asked (the deterministic CUDA kernels are slow and warn); TF32 matmuls on
+    CUDA (a 10-bit mantissa inside matmuls only: scores stay float32)."""
+    cuda = device.type == "cuda"
+    torch.backends.cuda.matmul.allow_tf32 = cuda
+    torch.backends.cudnn.allow_tf32 = cuda
+    if cuda and cuda_deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(not cuda or cuda_deterministic, warn_only=True)
+
+
+def prepare_run(runtime: dict) -> torch.device:
+    """The ``runtime`` parameters applied: the device resolved, every generator seeded and
+    the kernels configured for it. Returns the device."""
+    device = resolve_device(str(runtime.get("device", "auto")))
+    seed_everything(int(runtime.get("seed", 42)))
+    configure_kernels(device, bool(runtime.get("cuda_deterministic", False)))
+    return device
 
 
 @contextlib.contextmanager

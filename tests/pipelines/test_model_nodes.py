@@ -11,7 +11,7 @@ import yaml
 from movie_rec.evaluation import CANDIDATE_COLUMNS, check_candidates
 from movie_rec.pipelines.model_nodes import ModelNodes, Validation, merged_settings
 from movie_rec.registry import KINDS, MODELS, PIPELINES, models_of, spec
-from movie_rec.runtime import is_enabled
+from movie_rec.runtime import configure_kernels, is_enabled
 from tests.conftest import REPO_ROOT, TEST_SPLIT, process
 
 RUNTIME = {"device": "cpu", "seed": 5}
@@ -132,3 +132,16 @@ def test_a_study_resumes_on_the_same_split_and_restarts_on_another(tiny_raw, tin
     other_split = process(tiny_raw, {**TEST_SPLIT, "seed": TEST_SPLIT["seed"] + 1})
     tune(other_split)
     assert sorted(studies().values()) == [3, 3]  # another split: a study of its own
+
+
+def test_kernels_deterministic_on_the_cpu_and_on_cuda_only_when_asked():
+    try:
+        configure_kernels(torch.device("cuda"))
+        assert not torch.are_deterministic_algorithms_enabled()
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+        configure_kernels(torch.device("cuda"), cuda_deterministic=True)
+        assert torch.are_deterministic_algorithms_enabled()
+    finally:
+        configure_kernels(torch.device("cpu"))
+    assert torch.are_deterministic_algorithms_enabled()
+    assert not torch.backends.cuda.matmul.allow_tf32

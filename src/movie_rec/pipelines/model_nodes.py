@@ -31,7 +31,7 @@ from movie_rec.models import tuning
 from movie_rec.models.config import ParamsConfig
 from movie_rec.models.training import TrainConfig
 from movie_rec.registry import FitRun, Fitted, TrainingData, spec
-from movie_rec.runtime import is_enabled, resolve_device, seed_everything
+from movie_rec.runtime import is_enabled, prepare_run, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -103,9 +103,8 @@ class ModelNodes:
     model: str
 
     def _run(self, settings: dict[str, Any], runtime: dict[str, Any], **fields: Any) -> FitRun:
-        seed_everything(int(runtime["seed"]))
         return FitRun(
-            device=resolve_device(runtime["device"]),
+            device=prepare_run(runtime),
             seed=int(runtime["seed"]),
             train=TrainConfig.from_params(settings.get("train", {})),
             **fields,

@@ -17,7 +17,7 @@ from movie_rec.models.sequential import fit as seq
 from movie_rec.models.sequential.s3rec import S3RecConfig, attribute_matrix
 from movie_rec.models.training import TrainConfig
 from movie_rec.pipelines.model_nodes import merged_settings, model_enabled
-from movie_rec.runtime import resolve_device, seed_everything
+from movie_rec.runtime import prepare_run
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +40,7 @@ def pretrain_s3rec(
         logger.info("s3rec fine-tuning models are disabled: skipping pre-training")
         return {"skipped": True}
     settings = merged_settings(params["common"], params["s3rec"])
-    device = resolve_device(runtime["device"])
-    seed_everything(runtime["seed"])
+    device = prepare_run(runtime)
     n_users, n_items = train_matrix.shape
     config = S3RecConfig.from_params(settings["hyperparameters"])
     attributes = attribute_matrix(
