@@ -263,6 +263,23 @@ def test_recent_cooccurrence_decays_with_the_position_from_the_end():
     assert three[0] == pytest.approx(0.5 / 1.75 / np.sqrt(2), rel=1e-6)
 
 
+def test_gap_fit_is_the_mean_two_step_path_through_the_movie_over_consecutive_pairs():
+    # u0 0→1→2, u1 0→2, u2 3→1→2, u3 0→2→2, u4 only 3. Next-movie transitions:
+    # T[0] = {1: 1/3, 2: 2/3}, T[1] = {2: 1}, T[2] = {2: 1}, T[3] = {1: 1}
+    items = [[0, 1, 2], [0, 2], [3, 1, 2], [0, 2, 2], [3]]
+    history = pd.DataFrame(
+        [(u, i, t) for u, seq in enumerate(items) for t, i in enumerate(seq)],
+        columns=["user_idx", "item_idx", "time"],
+    )
+    pairs = pd.DataFrame({"user_idx": [0, 1, 2, 2, 3, 4], "item_idx": [3, 1, 0, 2, 1, 1]})
+
+    fit = rf.gap_fit(pairs, user_sequences(history, 5), n_items=4, batch_size=8)
+
+    # u0/3: no path through 3; u1/1: T[0,1]·T[1,2]; u2/0: none; u2/2: (T[3,2]·T[2,1] +
+    # T[1,2]·T[2,2]) / 2; u3/1: (T[0,1]·T[1,2] + T[2,1]·T[1,2]) / 2; u4: no consecutive pair
+    np.testing.assert_allclose(fit, [0.0, 1 / 3, 0.0, 0.5, 1 / 6, 0.0], rtol=1e-6)
+
+
 def test_first_stage_ranks_get_a_sentinel_when_the_model_did_not_rank_the_movie(hand):
     pairs = pd.DataFrame({"user_idx": [0, 0, 1], "item_idx": [3, 4, 4]})
     m = _candidates([(0, 4, 0.5)])

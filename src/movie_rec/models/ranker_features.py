@@ -24,7 +24,7 @@ import scipy.sparse as sp
 
 from movie_rec.evaluation import top_k_unseen
 from movie_rec.models.baselines import ItemCooccurrence, MostPopular
-from movie_rec.models.markov import Markov, MarkovConfig, recent_positions
+from movie_rec.models.markov import Markov, MarkovConfig, recent_positions, transition_matrix
 from movie_rec.models.sequences import UserSequences, user_sequences
 
 PAIR = ["user_idx", "item_idx"]
@@ -41,6 +41,9 @@ FEATURES: dict[str, str] = {
     "n_models": "first-stage models that ranked the movie",
     "n_models_top10": "first-stage models that ranked the movie in their top 10",
     "markov_<k>": "transition score (Markov, lags 3) voted by the user's last <k> movies",
+    "gap_fit": "how well the movie fills a gap of the user's history: the mean over the "
+    "history's consecutive movies (a, b) of T[a, movie] · T[movie, b], T the next-movie "
+    "transition probabilities (a → movie → b)",
     "recent_cooc": "cosine co-occurrence with the user's last cooc_window movies, the j-th "
     "most recent weighted cooc_decay^(j-1), divided by the weights' sum",
     "item_pop": "interactions of the movie in the history",
@@ -352,6 +355,45 @@ def transition_features(
     return pd.DataFrame(columns)
 
 
+def consecutive_pairs(
+    sequences: UserSequences, users: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair of consecutive items of the users' histories: ``rows`` (index into
+    ``users``), the earlier item and the later one."""
+    users = np.asarray(users, dtype=np.int64)
+    counts = np.maximum(sequences.lengths()[users] - 1, 0)
+    rows = np.repeat(np.arange(len(users)), counts)
+    steps = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+    positions = sequences.offsets[users][rows] + steps
+    return rows, sequences.items[positions], sequences.items[positions + 1]
+
+
+def gap_fit(
+    pairs: pd.DataFrame, sequences: UserSequences, n_items: int, batch_size: int
+) -> np.ndarray:
+    """``gap_fit``: the mean over the user's consecutive movies ``(a, b)`` of
+    ``T[a, movie] · T[movie, b]``, ``T`` the row-normalised next-movie transitions.
+
+    The test drops movies at random from the middle of each history, so each dropped
+    movie sat between two movies that are now consecutive; a movie that others watch
+    right after ``a`` and right before ``b`` probably filled that gap. This is the
+    two-step path probability of a first-order Markov chain (Rendle et al., WWW 2010),
+    read in both directions as the cloze task of BERT4Rec (Sun et al., CIKM 2019) is.
+    """
+    transitions = transition_matrix(sequences, n_items, lags=1, lag_decay=1.0)
+    into = transitions.T.tocsr()  # into[b, movie] = T[movie, b]
+
+    def block(users: np.ndarray) -> np.ndarray:
+        rows, before, after = consecutive_pairs(sequences, users)
+        paths = transitions[before].multiply(into[after]).tocsr()
+        counts = np.bincount(rows, minlength=len(users))
+        weights = 1.0 / np.maximum(counts[rows], 1)
+        mean = sp.csr_matrix((weights, (rows, np.arange(len(rows)))), shape=(len(users), len(rows)))
+        return (mean @ paths).toarray()
+
+    return _gather_per_user(pairs, block, max(1, batch_size // 8))
+
+
 def cosine_cooccurrence(matrix: sp.csr_matrix) -> np.ndarray:
     """Dense items × items ``|U_a ∩ U_b| / sqrt(|U_a| |U_b|)`` with a zero diagonal (float32)."""
     counts = ItemCooccurrence(matrix).cooccurrence.tocoo()
@@ -504,6 +546,7 @@ def build_features(
     )
     columns = pd.DataFrame(
         {
+            "gap_fit": gap_fit(pairs, sequences, n_items, config.batch_size),
             "recent_cooc": recent_cooc,
             **{c: item_part[c].to_numpy() for c in ("item_pop", "item_pop_recent", "item_trend")},
             "item_pop_before_user_end": before,
