@@ -24,11 +24,14 @@ and their ranking on it means something:
   for the catalogue, leaning to similar movies (b following a says nothing about a
   following b). Each movie a block's taste model picks (an *anchor*) starts a run: after
   every watch, the next part of a series comes next (``SEQUEL_FOLLOW``), otherwise with
-  chance ``RUN_CONTINUE`` one of the movie's successors does (rank-weighted; one already
-  seen or not yet released passes the turn to the next), otherwise the block's next
+  chance ``RUN_CONTINUE`` one of the movie's unseen, released successors does, drawn by
+  its rank and by the user's taste (``SUCCESSOR_TASTE``), otherwise the block's next
   anchor. The same successors recur across users, so a model of transitions learns them;
-  a dropped item in the middle keeps its neighbours on both sides, which a
-  co-occurrence model like EASE uses.
+  which of a movie's 30 successors comes next depends on who is watching, so a model
+  that reads the whole history (SASRec, GRU4Rec) can narrow them to a top 10 where a
+  transition model from the last items cannot. A dropped item in the middle keeps its
+  neighbours on both sides, which a co-occurrence model like EASE uses. The sign-up
+  block has no runs.
 * **Release time**: a movie cannot be watched before its release (a random day of its
   year) and is watched most in the months after it, so what a user watches late in
   their history is what came out then; only the order of a history tells when that is.
@@ -88,13 +91,14 @@ TASTE_DRIFT = 0.5  # random-walk step of the taste between blocks
 SERIES_START = 0.05  # chance a movie starts a series
 ONBOARDING_ITEMS = 10  # a user's first block (the sign-up) is this long
 SEQUEL_FOLLOW = 0.8  # chance the next part is watched right after
-RUN_CONTINUE = 0.55  # chance a run goes on to a successor in the watch-next graph
-N_SUCCESSORS = 3  # successors per movie in the watch-next graph
+RUN_CONTINUE = 0.8  # chance a run goes on to a successor in the watch-next graph
+N_SUCCESSORS = 30  # successors per movie in the watch-next graph: more than a top 10 holds
 SUCCESSOR_SIMILARITY = 2.0  # weight of movie·movie similarity when successors are drawn
-# A run picks the successor of rank r (0 = first) with weight 1 / (r + 1).
-SUCCESSOR_CDF = np.cumsum(1.0 / np.arange(1, N_SUCCESSORS + 1)) / np.sum(
-    1.0 / np.arange(1, N_SUCCESSORS + 1)
-)
+# A run picks among the unseen, released successors by Gumbel-max on
+# log(1 / (rank + 1)) + SUCCESSOR_TASTE · taste·movie: the catalogue-wide order of a movie's
+# successors, bent by who is watching (after the same film a fan of one genre goes on to
+# another sequel-like pick than a fan of another), which the last item alone cannot tell.
+SUCCESSOR_TASTE = 5.0
 NOVELTY_WEIGHT = 3.0  # bonus for a movie on its release day ...
 NOVELTY_DAYS = 365.0  # ... fading by a factor e every this many days
 SESSION_GAP_DAYS = (2.0, 60.0)  # range (log-uniform) of a user's mean days between sessions
@@ -134,7 +138,7 @@ PRESETS: dict[str, Preset] = {
     ),
     "sample": Preset(
         n_users=2_000, n_items=600, mean_history=50, min_history=16, max_history=400,
-        n_directors=170, n_writers=330,
+        n_directors=170, n_writers=330, onboarding_fame=1.45,
     ),
     "competition": Preset(
         n_users=31_360, n_items=6_807, mean_history=164.4, min_history=16, max_history=2_912,
@@ -322,13 +326,12 @@ def _user_tastes(
 
 
 def _novelty(release_time: np.ndarray, now: np.ndarray) -> np.ndarray:
-    """Per user (rows) and movie: the float32 release bonus at time ``now``, -inf before
-    release. ``exp(-(now - release) / NOVELTY_DAYS)`` is built as an outer product."""
-    scale = NOVELTY_DAYS * DAY
-    user_factor = NOVELTY_WEIGHT * np.exp(-(now - TIME_START) / scale)
-    movie_factor = np.exp((release_time - TIME_START) / scale)
-    bonus = np.outer(user_factor, movie_factor).astype(np.float32)
-    return np.where(now[:, None] >= release_time[None, :], bonus, np.float32(-np.inf))
+    """The float32 release bonus ``NOVELTY_WEIGHT · exp(-(now - release) / NOVELTY_DAYS)``
+    of movies released at ``release_time`` watched at ``now`` (broadcast against each
+    other), -inf before release."""
+    age = (now - release_time).astype(np.float32) / np.float32(NOVELTY_DAYS * DAY)
+    bonus = np.float32(NOVELTY_WEIGHT) * np.exp(-np.maximum(age, np.float32(0)))
+    return np.where(age >= 0, bonus, np.float32(-np.inf))
 
 
 def _fame(catalogue: Catalogue) -> np.ndarray:
@@ -404,13 +407,15 @@ def _sample_sequences(
             scores = taste[active].astype(np.float32) @ movie_taste
             scores += mood_bonus[mood[active]]
             scores += np.where(signing_up, onboarding, popularity)
-            scores += _novelty(catalogue.release_time, now)
+            scores += _novelty(catalogue.release_time[None, :], now[:, None])
             scores[seen[active]] = -np.inf
             anchors = _gumbel_top_k(scores, take, rng)
             quota = np.minimum(
                 np.where(position == 0, ONBOARDING_ITEMS, block_size), remaining[active]
             )
-            placed = _fill_blocks(anchors, quota, seen, active, now, catalogue, rng)
+            placed = _fill_blocks(
+                anchors, quota, ~signing_up[:, 0], seen, active, now, taste[active], catalogue, rng
+            )
             counts = (placed >= 0).sum(axis=1)
             for row, a in enumerate(active):
                 drawn[a].append(placed[row, : counts[row]])
@@ -424,14 +429,17 @@ def _sample_sequences(
 def _fill_blocks(
     anchors: np.ndarray,
     quota: np.ndarray,
+    runs: np.ndarray,
     seen: np.ndarray,
     rows: np.ndarray,
     now: np.ndarray,
+    taste: np.ndarray,
     catalogue: Catalogue,
     rng: np.random.Generator,
 ) -> np.ndarray:
     """One block per user (``rows`` of ``seen``): each unseen anchor in turn (``anchors``
-    best first, -1 = none), followed by its run of continuations, until ``quota`` items.
+    best first, -1 = none), followed by its run of continuations where ``runs`` (not in
+    the sign-up block, where a new user lists famous movies), until ``quota`` items.
 
     All users advance one slot at a time; the items are marked in ``seen``. Returns the
     ``(len(rows), quota.max())`` items, -1 after a user's last one.
@@ -439,7 +447,7 @@ def _fill_blocks(
     placed = np.full((len(rows), int(quota.max())), -1, dtype=np.int64)
     current = np.full(len(rows), -1, dtype=np.int64)
     for slot in range(placed.shape[1]):
-        current = _continuations(current, seen, rows, now, catalogue, rng)
+        current = _continuations(np.where(runs, current, -1), seen, rows, now, taste, catalogue, rng)
         run_ended = current < 0
         current[run_ended] = _first_unseen(anchors[run_ended], seen, rows[run_ended])
         current[slot >= quota] = -1
@@ -461,17 +469,18 @@ def _continuations(
     seen: np.ndarray,
     rows: np.ndarray,
     now: np.ndarray,
+    taste: np.ndarray,
     catalogue: Catalogue,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """What each user (``rows`` of ``seen``) watches right after ``current``, -1 when the
-    run ends (or there is no current item).
+    """What each user (``rows`` of ``seen``, current ``taste``) watches right after
+    ``current``, -1 when the run ends (or there is no current item).
 
     The next part of a series comes first (``SEQUEL_FOLLOW``); otherwise, with chance
-    ``RUN_CONTINUE``, a successor in the watch-next graph drawn by rank weight, where one
-    already seen or not yet released passes the turn to the next one.
+    ``RUN_CONTINUE``, one of the unseen, released successors in the watch-next graph,
+    drawn by rank, taste (``SUCCESSOR_TASTE``) and novelty; the run ends when none is left.
     """
-    follow_draw, continue_draw, rank_draw = rng.random((3, len(current)))
+    follow_draw, continue_draw = rng.random((2, len(current)))
     item = np.maximum(current, 0)
     released = catalogue.release_time
     sequel = np.maximum(catalogue.next_part[item], 0)
@@ -485,12 +494,17 @@ def _continuations(
         -1,
     )
     pending = (current >= 0) & (result < 0) & (continue_draw < RUN_CONTINUE)
-    first_rank = np.searchsorted(SUCCESSOR_CDF, rank_draw, side="right")
-    for offset in range(N_SUCCESSORS):
-        candidate = catalogue.successors[item, (first_rank + offset) % N_SUCCESSORS]
-        fits = pending & ~seen[rows, candidate] & (released[candidate] <= now)
-        result[fits] = candidate[fits]
-        pending &= ~fits
+    candidates = catalogue.successors[item]
+    fits = ~seen[rows[:, None], candidates] & (released[candidates] <= now[:, None])
+    fits &= pending[:, None]
+    rank_prior = -np.log(np.arange(1, N_SUCCESSORS + 1))
+    affinity = np.einsum("rk,rsk->rs", taste, catalogue.vectors[candidates])
+    logits = rank_prior + SUCCESSOR_TASTE * affinity + rng.gumbel(size=candidates.shape)
+    logits[fits] += _novelty(released[candidates], now[:, None])[fits]
+    logits[~fits] = -np.inf
+    chosen = np.argmax(logits, axis=1)
+    picked = fits.any(axis=1)
+    result[picked] = candidates[picked, chosen[picked]]
     return result
 
 
