@@ -447,7 +447,9 @@ def _fill_blocks(
     placed = np.full((len(rows), int(quota.max())), -1, dtype=np.int64)
     current = np.full(len(rows), -1, dtype=np.int64)
     for slot in range(placed.shape[1]):
-        current = _continuations(np.where(runs, current, -1), seen, rows, now, taste, catalogue, rng)
+        current = _continuations(
+            np.where(runs, current, -1), seen, rows, now, taste, catalogue, rng
+        )
         run_ended = current < 0
         current[run_ended] = _first_unseen(anchors[run_ended], seen, rows[run_ended])
         current[slot >= quota] = -1
