@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from movie_rec.models.sequential.bert4rec import BERT4Rec, BERT4RecConfig, cloze_mask
-from movie_rec.models.sequential.data import sample_negatives
+from movie_rec.models.sequential.data import Dropout, sample_negatives
 from movie_rec.models.sequential.fit import architecture, build_model
 from movie_rec.models.sequential.gru4rec import GRU4Rec, GRU4RecConfig
 from movie_rec.models.sequential.sasrec import SASRec, SASRecConfig, sampled_softmax_losses
@@ -173,3 +173,16 @@ def test_sasrec_sampled_loss_uses_one_shared_draw_of_real_items():
         model.generator.reset()
         torch.testing.assert_close(model.loss(windows), torch.stack(expected).mean())
     assert loss.isfinite()
+
+
+def test_dropout_keeps_each_value_with_chance_one_minus_p_scaled_up():
+    layer = Dropout(0.3)
+    x = torch.ones(200_000)
+    torch.manual_seed(0)
+    dropped = layer.train()(x)
+    kept = dropped != 0
+    assert kept.float().mean().item() == pytest.approx(0.7, abs=0.01)
+    assert torch.allclose(dropped[kept], torch.full_like(dropped[kept], 1 / 0.7))
+    assert torch.equal(layer.eval()(x), x)
+    with pytest.raises(ValueError, match="dropout"):
+        Dropout(1.0)

@@ -13,6 +13,7 @@ token, both extra embedding rows. Models score only the ``n_items`` real items.
 * :class:`PrefixExamples` — one example per position (the window ending before it and the
   item at it), gathered lazily, for models that read one target per sequence (SRGNN).
 * :func:`sample_negatives` — negatives drawn from the real items only.
+* :class:`Dropout` — dropout drawn from uniforms (fast on the CPU).
 * :class:`SequentialConfig` — what every neural sequence model's config holds: input
   length, width, dropout and the optimiser's batch size, learning rate and weight decay.
 """
@@ -62,6 +63,24 @@ class HorizonConfig(SequentialConfig):
             raise ValueError(f"horizon must be at least 1, got {self.horizon}")
         if not 0.0 < self.horizon_decay <= 1.0:
             raise ValueError(f"horizon_decay must be in (0, 1], got {self.horizon_decay}")
+
+
+class Dropout(torch.nn.Module):
+    """Inverted dropout whose mask compares uniform draws with ``p``: the same layer as
+    ``nn.Dropout`` (and the same global generator), but ``bernoulli_`` costs about three
+    times as much as ``rand_like`` on the CPU, where it took a third of SASRec's update."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.rand_like(x) >= self.p
+        return x * keep / (1.0 - self.p)
 
 
 def pad_id(n_items: int) -> int:

@@ -19,6 +19,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from movie_rec.models.sequences import UserSequences
 from movie_rec.models.sequential.data import (
     IGNORE,
+    Dropout,
     HorizonConfig,
     WindowExamples,
     discounted_mean,
@@ -49,7 +50,7 @@ class GRU4Rec(nn.Module):
             batch_first=True,
             dropout=config.dropout if config.layers > 1 else 0.0,
         )
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = Dropout(config.dropout)
         self.output = nn.Linear(hidden, n_items)
         nn.init.normal_(self.item_embedding.weight, std=0.02)
         with torch.no_grad():

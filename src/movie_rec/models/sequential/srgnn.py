@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from movie_rec.models.sequences import UserSequences
-from movie_rec.models.sequential.data import PrefixExamples, SequentialConfig, pad_id
+from movie_rec.models.sequential.data import Dropout, PrefixExamples, SequentialConfig, pad_id
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class SRGNN(nn.Module):
         self.query_last, self.query_all = nn.Linear(hidden, hidden), nn.Linear(hidden, hidden)
         self.attention = nn.Linear(hidden, 1, bias=False)
         self.combine = nn.Linear(2 * hidden, hidden, bias=False)
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = Dropout(config.dropout)
         nn.init.normal_(self.item_embedding.weight, std=hidden**-0.5)  # as the paper's uniform
         with torch.no_grad():
             self.item_embedding.weight[self.pad].zero_()

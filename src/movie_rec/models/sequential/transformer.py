@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from movie_rec.models.sequential.data import SequentialConfig, mask_id, pad_id
+from movie_rec.models.sequential.data import Dropout, SequentialConfig, mask_id, pad_id
 
 
 @dataclass(frozen=True)
@@ -57,10 +57,10 @@ class Block(nn.Module):
         self.feed_forward = nn.Sequential(
             nn.Linear(hidden, 4 * hidden),
             nn.GELU(),
-            nn.Dropout(dropout),
+            Dropout(dropout),
             nn.Linear(4 * hidden, hidden),
         )
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
         x = x + self.drop(self.attention(self.norm1(x), allowed))
@@ -93,7 +93,7 @@ class TransformerBackbone(nn.Module):
             Block(hidden, config.heads, config.dropout) for _ in range(config.layers)
         )
         self.norm = nn.LayerNorm(hidden)
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = Dropout(config.dropout)
         nn.init.normal_(self.item_embedding.weight, std=0.02)
         nn.init.normal_(self.position_embedding.weight, std=0.02)
         with torch.no_grad():
