@@ -15,6 +15,7 @@ Three measurements, each printed as a table row:
     python benchmarks/bench_sequential_rec.py speed [--data competition|sample] [--updates 20]
     python benchmarks/bench_sequential_rec.py pass [--data competition]
     python benchmarks/bench_sequential_rec.py losses [--data sample] [--max-updates 2000]
+    python benchmarks/bench_sequential_rec.py pass --raw-dir DIR   # the raw files of DIR
 
 Common options: ``--device auto``, ``--num-threads N``, ``--models ...``, ``--users N``
 (only the first N users), ``--set key=value`` (override a hyperparameter or train key).
@@ -41,7 +42,6 @@ from movie_rec.models.sequential import fit as seq
 from movie_rec.models.sequential.s3rec import S3RecConfig, attribute_matrix
 from movie_rec.models.training import TrainConfig, train
 from movie_rec.pipelines.data_processing import nodes as dp
-from movie_rec.pipelines.model_nodes import Validation
 from movie_rec.runtime import resolve_device, seed_everything
 
 SEED = 42
@@ -160,6 +160,10 @@ def one_pass(data: dict, params: dict, args: argparse.Namespace, device: torch.d
 
 
 def losses(data: dict, params: dict, args: argparse.Namespace, device: torch.device) -> None:
+    # imported here: `speed` and `pass` need only torch, numpy and pandas (no Kedro), so
+    # they run on a GPU machine that has nothing else installed
+    from movie_rec.pipelines.model_nodes import Validation  # noqa: PLC0415
+
     print(f"{'loss':8s} {'updates/s':>10s} {'best':>6s} {'updates':>8s} {'recall@10':>10s} "
           f"{'last':>7s} {'random':>7s}")  # fmt: skip
     for loss in ("ce", "sampled"):
@@ -188,6 +192,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(NEURAL), choices=NEURAL)
     parser.add_argument("--updates", type=int, default=20, help="timed updates (speed)")
     parser.add_argument("--max-updates", type=int, default=2000, help="budget (losses)")
+    parser.add_argument("--raw-dir", type=Path, default=None, help="raw files (overrides --data)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--users", type=int, default=None, help="only the first N users")
     parser.add_argument("--num-threads", type=int, default=None)
@@ -197,7 +202,9 @@ def main() -> None:
         torch.set_num_threads(args.num_threads)
     device = resolve_device(args.device)
     params = yaml.safe_load((REPO_ROOT / "conf/base/parameters_sequential_rec.yml").read_text())
-    raw_dir = competition_data() if args.data == "competition" else REPO_ROOT / "data" / "01_raw"
+    raw_dir = args.raw_dir or (
+        competition_data() if args.data == "competition" else REPO_ROOT / "data" / "01_raw"
+    )
     started = time.perf_counter()
     data = processed(raw_dir, args.users)
     lengths = np.diff(data["matrix"].indptr)
