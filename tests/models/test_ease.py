@@ -64,6 +64,14 @@ def test_gram_is_the_item_cooccurrence_matrix_for_short_and_long_histories():
     np.testing.assert_array_equal(gram.numpy(), (matrix.T @ matrix).toarray())
 
 
+@pytest.mark.parametrize("int8", [True, False])
+def test_both_dense_gram_kernels_count_cooccurrences_exactly(int8):
+    matrix = sp.csr_matrix((np.random.default_rng(2).random((70, 30)) < 0.4).astype(np.float32))
+    gram = ease._dense_gram(matrix, int8=int8)
+    assert gram.dtype == torch.float32
+    np.testing.assert_array_equal(gram.numpy(), (matrix.T @ matrix).toarray())
+
+
 def test_gram_of_a_weighted_matrix_is_exact():
     matrix = _random_matrix(seed=5) * 2.5
     np.testing.assert_array_equal(gram_matrix(matrix, CPU).numpy(), (matrix.T @ matrix).toarray())
