@@ -11,11 +11,15 @@ Three measurements, each printed as a table row:
 * ``losses``: SASRec with the full softmax (``loss: ce``) against the sampled softmax
   (``loss: sampled``) on the same data and budget: updates per second and validation
   Recall@10 overall / last / random with early stopping on the configured signal.
+* ``configs``: any list of configurations (``--configs sasrec:hidden=128,lr=0.003 ...``;
+  by default the grid behind this round's defaults) trained the same way, ``--jobs`` at a
+  time: how the defaults in ``parameters_sequential_rec.yml`` were chosen.
 
     python benchmarks/bench_sequential_rec.py speed [--data competition|sample] [--updates 20]
     python benchmarks/bench_sequential_rec.py pass [--data competition]
     python benchmarks/bench_sequential_rec.py losses [--data sample] [--max-updates 2000]
     python benchmarks/bench_sequential_rec.py pass --raw-dir DIR   # the raw files of DIR
+    python benchmarks/bench_sequential_rec.py configs --data sample --device cuda --jobs 14
 
 Common options: ``--device auto``, ``--num-threads N``, ``--models ...``, ``--users N``
 (only the first N users), ``--set key=value`` (override a hyperparameter or train key).
@@ -24,7 +28,9 @@ Common options: ``--device auto``, ``--num-threads N``, ``--models ...``, ``--us
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -46,6 +52,13 @@ from movie_rec.runtime import resolve_device, seed_everything
 
 SEED = 42
 NEURAL = tuple(seq.ARCHITECTURES)
+# The grid behind this round's defaults (README, "Defaults chosen on the realistic sample").
+DEFAULT_CONFIGS = (
+    "sasrec", "sasrec:layers=2", "sasrec:hidden=128", "sasrec:hidden=128,batch_size=512",
+    "sasrec:dropout=0.3", "sasrec:max_len=100", "sasrec:horizon=1", "sasrec:horizon_decay=0.7",
+    "sasrec:batch_size=256,lr=0.003", "gru4rec", "gru4rec:dropout=0.2,horizon=1",
+    "gru4rec:hidden=128", "bert4rec", "bert4rec:hidden=128",
+)  # fmt: skip
 
 
 def processed(raw_dir: Path, users: int | None) -> dict[str, Any]:
@@ -159,35 +172,98 @@ def one_pass(data: dict, params: dict, args: argparse.Namespace, device: torch.d
           f"({result.updates / seconds:.2f} updates/s)")  # fmt: skip
 
 
-def losses(data: dict, params: dict, args: argparse.Namespace, device: torch.device) -> None:
+def trained_recall(
+    name: str,
+    data: dict,
+    params: dict,
+    overrides: list[str],
+    device: torch.device,
+    max_updates: int | None = None,
+) -> dict[str, float]:
+    """Train ``name`` with ``overrides`` and early stopping on its ``stop_on`` answers, as
+    the pipeline's validation fit does; its speed, best update and validation Recall@10."""
     # imported here: `speed` and `pass` need only torch, numpy and pandas (no Kedro), so
     # they run on a GPU machine that has nothing else installed
     from movie_rec.pipelines.model_nodes import Validation  # noqa: PLC0415
 
-    print(f"{'loss':8s} {'updates/s':>10s} {'best':>6s} {'updates':>8s} {'recall@10':>10s} "
-          f"{'last':>7s} {'random':>7s}")  # fmt: skip
+    model, settings = built(name, data, params, argparse.Namespace(set=overrides), device)
+    config = TrainConfig.from_params(settings)
+    if max_updates is not None:
+        config = replace(config, max_updates=max_updates)
+    scorer = seq.SequenceScorer(model, data["sequences"], device)
+    validation = Validation.on(data["answers"], data["matrix"], settings["stop_on"], 1024)
+    started = time.perf_counter()
+    evaluate = partial(validation.recall, scorer.score)
+    result = seq.fit(model, data["sequences"], config, device, SEED, name, evaluate)
+    seconds = time.perf_counter() - started
+    recall = recall_at_k(top_k_unseen(scorer.score, data["matrix"], 10), data["answers"])
+    return {
+        "updates/s": result.updates / seconds,
+        "best": result.best_update,
+        "updates": result.updates,
+        "seconds": seconds,
+        **{key: value for key, value in recall.items() if key.startswith("recall")},
+    }
+
+
+ROW = "{:34s} {:>9s} {:>6s} {:>8s} {:>8s} {:>10s} {:>7s} {:>7s}"
+
+
+def print_row(label: str, row: dict[str, float]) -> None:
+    print(
+        ROW.format(
+            label, f"{row['updates/s']:.2f}", str(row["best"]), str(row["updates"]),
+            f"{row['seconds']:.0f}", f"{row['recall@10']:.4f}", f"{row['recall@10_last']:.4f}",
+            f"{row['recall@10_random']:.4f}",
+        ),
+        flush=True,
+    )  # fmt: skip
+
+
+def print_header(first: str) -> None:
+    print(ROW.format(first, "updates/s", "best", "updates", "seconds", "recall@10", "last",
+                     "random"))  # fmt: skip
+
+
+def losses(data: dict, params: dict, args: argparse.Namespace, device: torch.device) -> None:
+    print_header("loss")
     for loss in ("ce", "sampled"):
-        args_loss = argparse.Namespace(**{**vars(args), "set": [*args.set, f"loss={loss}"]})
-        model, settings = built("sasrec", data, params, args_loss, device)
-        config = replace(TrainConfig.from_params(settings), max_updates=args.max_updates)
-        scorer = seq.SequenceScorer(model, data["sequences"], device)
-        validation = Validation.on(data["answers"], data["matrix"], settings["stop_on"], 1024)
-        started = time.perf_counter()
-        evaluate = partial(validation.recall, scorer.score)
-        result = seq.fit(model, data["sequences"], config, device, SEED, loss, evaluate)
-        seconds = time.perf_counter() - started
-        top = top_k_unseen(scorer.score, data["matrix"], 10)
-        recall = recall_at_k(top, data["answers"])
-        print(
-            f"{loss:8s} {result.updates / seconds:10.2f} {result.best_update:6d} "
-            f"{result.updates:8d} {recall['recall@10']:10.4f} {recall['recall@10_last']:7.4f} "
-            f"{recall['recall@10_random']:7.4f}"
-        )
+        overrides = [*args.set, f"loss={loss}"]
+        print_row(loss, trained_recall("sasrec", data, params, overrides, device, args.max_updates))
+
+
+def _config_job(job: tuple[Path, int | None, str, list[str], str]) -> tuple[str, dict]:
+    """One ``configs`` entry in a worker process: its own data, one torch thread."""
+    raw_dir, users, spec, base, device = job
+    torch.set_num_threads(1)
+    name, _, overrides = spec.partition(":")
+    params = yaml.safe_load((REPO_ROOT / "conf/base/parameters_sequential_rec.yml").read_text())
+    extra = [*base, *filter(None, overrides.split(","))]
+    row = trained_recall(name, processed(raw_dir, users), params["sequential_rec"], extra,
+                         resolve_device(device))  # fmt: skip
+    return spec, row
+
+
+def configs(data: dict, params: dict, args: argparse.Namespace, device: torch.device) -> None:
+    """Every ``--configs`` entry (``model`` or ``model:key=value,key=value``) trained as the
+    validation fit is, ``--jobs`` at a time (each in its own process with one thread)."""
+    print_header("configuration")
+    if args.jobs <= 1:
+        for spec in args.configs:
+            name, _, overrides = spec.partition(":")
+            extra = [*args.set, *filter(None, overrides.split(","))]
+            print_row(spec, trained_recall(name, data, params, extra, device))
+        return
+    jobs = [(args.raw_dir_used, args.users, spec, args.set, str(device)) for spec in args.configs]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
+        for spec, row in pool.map(_config_job, jobs):
+            print_row(spec, row)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["speed", "pass", "losses"])
+    parser.add_argument("what", choices=["speed", "pass", "losses", "configs"])
     parser.add_argument("--data", choices=["competition", "sample"], default="competition")
     parser.add_argument("--models", nargs="+", default=list(NEURAL), choices=NEURAL)
     parser.add_argument("--updates", type=int, default=20, help="timed updates (speed)")
@@ -197,6 +273,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=None, help="only the first N users")
     parser.add_argument("--num-threads", type=int, default=None)
     parser.add_argument("--set", nargs="*", default=[], help="key=value overrides")
+    parser.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS),
+                        help="model or model:key=value,... (configs)")  # fmt: skip
+    parser.add_argument("--jobs", type=int, default=1, help="configurations at once (configs)")
     args = parser.parse_args()
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
@@ -205,6 +284,7 @@ def main() -> None:
     raw_dir = args.raw_dir or (
         competition_data() if args.data == "competition" else REPO_ROOT / "data" / "01_raw"
     )
+    args.raw_dir_used = raw_dir
     started = time.perf_counter()
     data = processed(raw_dir, args.users)
     lengths = np.diff(data["matrix"].indptr)
@@ -214,7 +294,7 @@ def main() -> None:
         f"prepared in {time.perf_counter() - started:.1f} s; device {device}, "
         f"torch threads {torch.get_num_threads()}"
     )
-    {"speed": speed, "pass": one_pass, "losses": losses}[args.what](
+    {"speed": speed, "pass": one_pass, "losses": losses, "configs": configs}[args.what](
         data, params["sequential_rec"], args, device
     )
 
