@@ -232,16 +232,22 @@ def losses(data: dict, params: dict, args: argparse.Namespace, device: torch.dev
         print_row(loss, trained_recall("sasrec", data, params, overrides, device, args.max_updates))
 
 
+def config_recall(
+    spec: str, data: dict, params: dict, base: list[str], device: torch.device
+) -> dict[str, float]:
+    """``trained_recall`` of one ``configs`` entry, ``model`` or ``model:key=value,...``."""
+    name, _, overrides = spec.partition(":")
+    extra = [*base, *filter(None, overrides.split(","))]
+    return trained_recall(name, data, params, extra, device)
+
+
 def _config_job(job: tuple[Path, int | None, str, list[str], str]) -> tuple[str, dict]:
     """One ``configs`` entry in a worker process: its own data, one torch thread."""
     raw_dir, users, spec, base, device = job
     torch.set_num_threads(1)
-    name, _, overrides = spec.partition(":")
     params = yaml.safe_load((REPO_ROOT / "conf/base/parameters_sequential_rec.yml").read_text())
-    extra = [*base, *filter(None, overrides.split(","))]
-    row = trained_recall(name, processed(raw_dir, users), params["sequential_rec"], extra,
-                         resolve_device(device))  # fmt: skip
-    return spec, row
+    data = processed(raw_dir, users)
+    return spec, config_recall(spec, data, params["sequential_rec"], base, resolve_device(device))
 
 
 def configs(data: dict, params: dict, args: argparse.Namespace, device: torch.device) -> None:
@@ -250,11 +256,9 @@ def configs(data: dict, params: dict, args: argparse.Namespace, device: torch.de
     print_header("configuration")
     if args.jobs <= 1:
         for spec in args.configs:
-            name, _, overrides = spec.partition(":")
-            extra = [*args.set, *filter(None, overrides.split(","))]
-            print_row(spec, trained_recall(name, data, params, extra, device))
+            print_row(spec, config_recall(spec, data, params, args.set, device))
         return
-    jobs = [(args.raw_dir_used, args.users, spec, args.set, str(device)) for spec in args.configs]
+    jobs = [(args.raw_dir, args.users, spec, args.set, str(device)) for spec in args.configs]
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
         for spec, row in pool.map(_config_job, jobs):
@@ -281,12 +285,11 @@ def main() -> None:
         torch.set_num_threads(args.num_threads)
     device = resolve_device(args.device)
     params = yaml.safe_load((REPO_ROOT / "conf/base/parameters_sequential_rec.yml").read_text())
-    raw_dir = args.raw_dir or (
+    args.raw_dir = args.raw_dir or (
         competition_data() if args.data == "competition" else REPO_ROOT / "data" / "01_raw"
     )
-    args.raw_dir_used = raw_dir
     started = time.perf_counter()
-    data = processed(raw_dir, args.users)
+    data = processed(args.raw_dir, args.users)
     lengths = np.diff(data["matrix"].indptr)
     print(
         f"{args.data}: {data['matrix'].shape[0]} users, {data['matrix'].shape[1]} items, "
