@@ -13,13 +13,16 @@ Three measurements, each printed as a table row:
   Recall@10 overall / last / random with early stopping on the configured signal.
 * ``configs``: any list of configurations (``--configs sasrec:hidden=128,lr=0.003 ...``;
   by default the grid behind this round's defaults) trained the same way, ``--jobs`` at a
-  time: how the defaults in ``parameters_sequential_rec.yml`` were chosen.
+  time: how the defaults in ``parameters_sequential_rec.yml`` were chosen; ``--curves``
+  also prints each run's validation recall at every evaluation.
 
     python benchmarks/bench_sequential_rec.py speed [--data competition|sample] [--updates 20]
     python benchmarks/bench_sequential_rec.py pass [--data competition]
     python benchmarks/bench_sequential_rec.py losses [--data sample] [--max-updates 2000]
     python benchmarks/bench_sequential_rec.py pass --raw-dir DIR   # the raw files of DIR
     python benchmarks/bench_sequential_rec.py configs --data sample --device cuda --jobs 14
+    python benchmarks/bench_sequential_rec.py configs --data sample --curves \
+        --configs bert4rec --set eval_every=200 patience=10 max_updates=8000
 
 Common options: ``--device auto``, ``--num-threads N``, ``--models ...``, ``--users N``
 (only the first N users), ``--set key=value`` (override a hyperparameter or train key).
@@ -203,13 +206,16 @@ def trained_recall(
         "updates": result.updates,
         "seconds": seconds,
         **{key: value for key, value in recall.items() if key.startswith("recall")},
+        "curve": [(int(record["update"]), record["recall@10"]) for record in result.history],
     }
 
 
 ROW = "{:34s} {:>9s} {:>6s} {:>8s} {:>8s} {:>10s} {:>7s} {:>7s}"
 
 
-def print_row(label: str, row: dict[str, float]) -> None:
+def print_row(label: str, row: dict[str, Any], curve: bool = False) -> None:
+    """One table row; with ``curve``, then the validation recall it stopped on at every
+    evaluation (``update:recall``)."""
     print(
         ROW.format(
             label, f"{row['updates/s']:.2f}", str(row["best"]), str(row["updates"]),
@@ -218,6 +224,8 @@ def print_row(label: str, row: dict[str, float]) -> None:
         ),
         flush=True,
     )  # fmt: skip
+    if curve:
+        print("  " + " ".join(f"{update}:{recall:.4f}" for update, recall in row["curve"]))
 
 
 def print_header(first: str) -> None:
@@ -256,13 +264,13 @@ def configs(data: dict, params: dict, args: argparse.Namespace, device: torch.de
     print_header("configuration")
     if args.jobs <= 1:
         for spec in args.configs:
-            print_row(spec, config_recall(spec, data, params, args.set, device))
+            print_row(spec, config_recall(spec, data, params, args.set, device), args.curves)
         return
     jobs = [(args.raw_dir, args.users, spec, args.set, str(device)) for spec in args.configs]
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
         for spec, row in pool.map(_config_job, jobs):
-            print_row(spec, row)
+            print_row(spec, row, args.curves)
 
 
 def main() -> None:
@@ -280,6 +288,7 @@ def main() -> None:
     parser.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS),
                         help="model or model:key=value,... (configs)")  # fmt: skip
     parser.add_argument("--jobs", type=int, default=1, help="configurations at once (configs)")
+    parser.add_argument("--curves", action="store_true", help="print each recall curve (configs)")
     args = parser.parse_args()
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
