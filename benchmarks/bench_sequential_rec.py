@@ -96,6 +96,12 @@ def processed(raw_dir: Path, users: int | None) -> dict[str, Any]:
     }
 
 
+def sequential_params() -> dict[str, Any]:
+    """The ``sequential_rec`` section of ``conf/base/parameters_sequential_rec.yml``."""
+    path = REPO_ROOT / "conf/base/parameters_sequential_rec.yml"
+    return yaml.safe_load(path.read_text())["sequential_rec"]
+
+
 def settings_of(params: dict[str, Any], name: str, overrides: list[str]) -> dict[str, Any]:
     """A model's hyperparameters and train keys (common under its own), flat, with overrides."""
     common, own = params["common"], params.get(name, {})
@@ -253,9 +259,8 @@ def _config_job(job: tuple[Path, int | None, str, list[str], str]) -> tuple[str,
     """One ``configs`` entry in a worker process: its own data, one torch thread."""
     raw_dir, users, spec, base, device = job
     torch.set_num_threads(1)
-    params = yaml.safe_load((REPO_ROOT / "conf/base/parameters_sequential_rec.yml").read_text())
     data = processed(raw_dir, users)
-    return spec, config_recall(spec, data, params["sequential_rec"], base, resolve_device(device))
+    return spec, config_recall(spec, data, sequential_params(), base, resolve_device(device))
 
 
 def configs(data: dict, params: dict, args: argparse.Namespace, device: torch.device) -> None:
@@ -293,7 +298,6 @@ def main() -> None:
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
     device = resolve_device(args.device)
-    params = yaml.safe_load((REPO_ROOT / "conf/base/parameters_sequential_rec.yml").read_text())
     args.raw_dir = args.raw_dir or (
         competition_data() if args.data == "competition" else REPO_ROOT / "data" / "01_raw"
     )
@@ -307,7 +311,7 @@ def main() -> None:
         f"torch threads {torch.get_num_threads()}"
     )
     {"speed": speed, "pass": one_pass, "losses": losses, "configs": configs}[args.what](
-        data, params["sequential_rec"], args, device
+        data, sequential_params(), args, device
     )
 
 
