@@ -37,7 +37,8 @@ def _constrained_slim(x: np.ndarray, l1: float, l2: float) -> np.ndarray:
 def test_weights_equal_a_direct_constrained_solve(l1, l2, rho):
     matrix = _random_matrix()
     expected = _constrained_slim(matrix.toarray().astype(np.float64), l1, l2)
-    model = ADMMSLIM(ADMMSLIMConfig(l1=l1, l2=l2, rho=rho, iterations=300), CPU).fit(matrix)
+    config = ADMMSLIMConfig(l1=l1, l2=l2, rho=rho, iterations=300, tolerance=0.0)
+    model = ADMMSLIM(config, CPU).fit(matrix)
     weights = model.weights.numpy()
     assert 0 < (expected > 0).mean() < 1  # the non-negativity constraint binds somewhere
     np.testing.assert_allclose(weights, expected, atol=1e-4)
@@ -59,15 +60,37 @@ def test_objective_from_the_gram_equals_the_direct_one():
 
 
 def test_objective_falls_and_weights_obey_the_constraints(tiny_data):
-    model = ADMMSLIM(ADMMSLIMConfig(), CPU).fit(tiny_data["train_matrix_valid"])
-    history = np.array(model.objective_history)
-    assert len(history) == ADMMSLIMConfig().iterations
+    config = ADMMSLIMConfig(tolerance=0.0, track_objective=True)
+    model = ADMMSLIM(config, CPU).fit(tiny_data["train_matrix_valid"])
+    history = np.array(model.trace.objective)
+    assert len(history) == model.trace.iterations == config.iterations
     assert history[-1] < history[0]
     later = history[5:]
     assert np.all(np.diff(later) <= 1e-6 * later[:-1])
     weights = model.weights.numpy()
     assert np.all(weights >= 0) and np.all(np.diag(weights) == 0)
     assert 0 < model.density < 1
+
+
+def test_stops_at_the_first_iteration_whose_residuals_are_within_tolerance():
+    matrix = _random_matrix(seed=4)
+    tolerance = 1e-3
+    config = ADMMSLIMConfig(l1=1.0, l2=2.0, rho=20.0, iterations=1000, tolerance=tolerance)
+    model = ADMMSLIM(config, CPU).fit(matrix)
+    trace = model.trace
+    worst = np.maximum(trace.primal, trace.dual)
+    assert 1 < trace.iterations < config.iterations
+    assert worst[-1] <= tolerance
+    assert np.all(worst[:-1] > tolerance)
+    assert trace.objective == []  # not tracked by default: it costs a product an iteration
+    expected = _constrained_slim(matrix.toarray().astype(np.float64), 1.0, 2.0)
+    np.testing.assert_allclose(model.weights.numpy(), expected, atol=2e-2)
+
+
+def test_zero_tolerance_runs_every_iteration():
+    config = ADMMSLIMConfig(l1=1.0, l2=2.0, rho=20.0, iterations=40, tolerance=0.0)
+    model = ADMMSLIM(config, CPU).fit(_random_matrix(seed=4))
+    assert model.trace.iterations == 40
 
 
 def test_scores_are_history_times_weights():
@@ -84,6 +107,8 @@ def test_config_round_trip_and_invalid_use():
     assert config.iterations == 50
     with pytest.raises(ValueError, match="rho > 0"):
         ADMMSLIMConfig(rho=0.0)
+    with pytest.raises(ValueError, match="tolerance"):
+        ADMMSLIMConfig(tolerance=-1.0)
     with pytest.raises(RuntimeError, match="before fit"):
         ADMMSLIM(config, CPU).score(np.array([0]))
 
