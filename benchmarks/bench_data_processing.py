@@ -15,14 +15,14 @@ import platform
 import tempfile
 from pathlib import Path
 
-from common import competition_data, scratch_project, timed_kedro_run
+from common import cached_preset, scratch_project, timed_kedro_run
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--regenerate", action="store_true", help="regenerate the cached data")
     args = parser.parse_args()
-    raw_dir = competition_data(regenerate=args.regenerate)
+    raw_dir = cached_preset("competition", regenerate=args.regenerate)
     with tempfile.TemporaryDirectory() as root:
         project = scratch_project(Path(root))
         seconds, peak_gb = timed_kedro_run(

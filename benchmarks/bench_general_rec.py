@@ -21,7 +21,7 @@ Protocol (on the sample):
    the paired difference to EASE on random (per seed, then mean ± standard error).
 
 At the competition preset (``data/benchmarks/competition``, generated once by
-``common.competition_data``) EASE, EDLAE and user+item EASE are fitted on split seed 42
+``common.cached_preset``) EASE, EDLAE and user+item EASE are fitted on split seed 42
 with the project's configured λs (``conf/base/parameters_general_rec.yml``) and EDLAE's p
 from the sample, and timed for the fit plus the top-100 unseen items of every user. ADMM
 SLIM, Multi-VAE and RecVAE are skipped there on a CPU; the script prints their estimated
@@ -49,7 +49,7 @@ import pandas as pd
 import torch
 
 from bench_sample_order import read_raw
-from common import REPO_ROOT, competition_data
+from common import REPO_ROOT, cached_preset
 from movie_rec.evaluation import recall_at_k, top_k_unseen
 from movie_rec.models.admm_slim import ADMMSLIM, ADMMSLIMConfig
 from movie_rec.models.ease import EASE, EASEConfig, gram_matrix, regularised_inverse
@@ -373,7 +373,7 @@ def run_sample(args: argparse.Namespace, trained: dict[str, dict[str, Any]]) -> 
 
 
 def run_competition(chosen: dict, trained: dict) -> None:
-    folder = competition_data()
+    folder = cached_preset("competition")
     p = chosen.get("edlae", {}).get("p", 0.25)
     settings = {
         "ease": {"lam": COMPETITION_EASE_LAM},

@@ -14,8 +14,8 @@ so each pipeline reads what the previous ones wrote), and prints:
   on the CPU, ≤ 15 min on a GPU (the targets are for the competition preset).
 
 ``tiny`` and ``sample`` are generated into the scratch project's ``data/01_raw``;
-``competition`` is generated once and cached (``common.competition_data``) and passed as
-``raw_dir``. ``--seed`` is the data's seed; the run's own seed is a parameter
+``medium`` and ``competition`` are generated once and cached (``common.cached_preset``) and
+passed as ``raw_dir``. ``--seed`` is the data's seed; the run's own seed is a parameter
 (``--params runtime.seed=7``). The figures are also written as JSON and CSV under the
 scratch folder; without ``--keep`` only those and the pipelines' logs are kept there.
 
@@ -40,8 +40,9 @@ import pandas as pd
 import torch
 
 from common import (
+    CACHED_PRESETS,
     ChildRun,
-    competition_data,
+    cached_preset,
     kedro_command,
     kedro_env,
     measured_run,
@@ -97,8 +98,8 @@ def machine() -> dict[str, Any]:
 def prepare_project(root: Path, preset: str, seed: int) -> tuple[Path, dict[str, str]]:
     """The scratch project with the preset's raw files, and the run parameters it needs."""
     project = scratch_project(root)
-    if preset == "competition":
-        return project, {"raw_dir": str(competition_data(seed=seed))}
+    if preset in CACHED_PRESETS:
+        return project, {"raw_dir": str(cached_preset(preset, seed=seed))}
     write_raw(generate(preset, seed=seed), project / "data" / "01_raw")
     return project, {}
 

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from common import RAW_FILES, competition_data
+from common import RAW_FILES, cached_preset
 from movie_rec.evaluation import recall_at_k, top_k_unseen
 from movie_rec.models.baselines import MostPopular
 from movie_rec.models.ease import EASE, EASEConfig, gram_matrix
@@ -117,7 +117,7 @@ def order_figures(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
 
 def preset_tables(preset: str, seed: int, regenerate: bool) -> dict[str, pd.DataFrame]:
     if preset == "competition":
-        return read_raw(competition_data(regenerate=regenerate, seed=seed))
+        return read_raw(cached_preset("competition", regenerate=regenerate, seed=seed))
     started = time.perf_counter()
     tables = generate(preset, seed=seed)
     print(f"generated the {preset} preset in {time.perf_counter() - started:.1f} s")

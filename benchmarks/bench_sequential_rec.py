@@ -4,7 +4,7 @@ Three measurements, each printed as a table row:
 
 * ``speed``: optimizer updates per second of every sequential model (the configured
   defaults, ``progress`` off) over ``--updates`` updates after two warm-up updates, on the
-  competition-scale preset (generated once and cached, see ``common.competition_data``)
+  competition-scale preset (generated once and cached, see ``common.cached_preset``)
   or the shipped sample; plus the windows and updates one pass over every history takes,
   and what a pass of SASRec costs in seconds at that rate.
 * ``pass``: seconds of one real pass of SASRec over every training window (no estimate).
@@ -44,7 +44,7 @@ import pandas as pd
 import torch
 import yaml
 
-from common import RAW_FILES, REPO_ROOT, competition_data
+from common import RAW_FILES, REPO_ROOT, cached_preset
 from movie_rec.evaluation import recall_at_k, top_k_unseen
 from movie_rec.models.sequences import user_sequences
 from movie_rec.models.sequential import fit as seq
@@ -299,7 +299,7 @@ def main() -> None:
         torch.set_num_threads(args.num_threads)
     device = resolve_device(args.device)
     args.raw_dir = args.raw_dir or (
-        competition_data() if args.data == "competition" else REPO_ROOT / "data" / "01_raw"
+        cached_preset("competition") if args.data == "competition" else REPO_ROOT / "data" / "01_raw"
     )
     started = time.perf_counter()
     data = processed(args.raw_dir, args.users)

@@ -34,7 +34,7 @@ import scipy.sparse as sp
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from common import competition_data, scratch_project, timed_kedro_run
+from common import cached_preset, scratch_project, timed_kedro_run
 from movie_rec.evaluation import recall_at_k, top_k_unseen
 from movie_rec.models import ranker
 from movie_rec.models import ranker_features as rf
@@ -212,7 +212,7 @@ def main() -> None:
     if args.run_phases:
         run_phases(args.run_phases, args.num_threads)
         return
-    raw_dir = args.raw_dir or competition_data(regenerate=args.regenerate)
+    raw_dir = args.raw_dir or cached_preset("competition", regenerate=args.regenerate)
     with tempfile.TemporaryDirectory() as root:
         project = scratch_project(Path(root))
         seconds, _ = timed_kedro_run(

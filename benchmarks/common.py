@@ -1,4 +1,4 @@
-"""Helpers the benchmark scripts share: competition-scale data and timed Kedro runs.
+"""Helpers the benchmark scripts share: cached large presets and timed Kedro runs.
 
 A benchmark runs ``kedro run`` in a scratch copy of the project (``conf/`` and
 ``pyproject.toml``), so it never overwrites the outputs under this checkout's ``data/``.
@@ -18,7 +18,8 @@ from typing import IO
 from movie_rec.synthetic import describe, generate, write_raw
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CACHE = REPO_ROOT / "data" / "benchmarks" / "competition"
+CACHE_ROOT = REPO_ROOT / "data" / "benchmarks"
+CACHED_PRESETS = ("medium", "competition")  # generated once into CACHE_ROOT, then reused
 RAW_FILES = (
     "train_ratings.csv",
     "titles.tsv",
@@ -29,18 +30,22 @@ RAW_FILES = (
 )
 
 
-def competition_data(cache: Path | None = None, regenerate: bool = False, seed: int = 42) -> Path:
-    """The folder holding the ``competition`` preset, generated once and then reused.
+def cached_preset(
+    preset: str = "competition", cache: Path | None = None, regenerate: bool = False, seed: int = 42
+) -> Path:
+    """The folder holding a large synthetic preset (``medium``, ``competition``), generated
+    once and then reused.
 
-    The default cache is ``DEFAULT_CACHE`` for seed 42 and a sibling folder per other seed.
+    The default cache is ``data/benchmarks/<preset>`` for seed 42 and a sibling folder per
+    other seed.
     """
     if cache is None:
-        cache = DEFAULT_CACHE if seed == 42 else DEFAULT_CACHE.with_name(f"competition_seed{seed}")
+        cache = CACHE_ROOT / (preset if seed == 42 else f"{preset}_seed{seed}")
     if regenerate or not all((cache / name).exists() for name in RAW_FILES):
         started = time.perf_counter()
-        tables = generate("competition", seed=seed)
+        tables = generate(preset, seed=seed)
         write_raw(tables, cache)
-        print(f"generated the competition preset in {time.perf_counter() - started:.1f} s")
+        print(f"generated the {preset} preset in {time.perf_counter() - started:.1f} s")
         print(describe(tables))
     return cache
 

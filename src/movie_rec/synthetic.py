@@ -141,6 +141,10 @@ PRESETS: dict[str, Preset] = {
         n_users=2_000, n_items=600, mean_history=50, min_history=16, max_history=400,
         n_directors=170, n_writers=330, onboarding_fame=1.45,
     ),
+    "medium": Preset(  # a real catalogue's size (3,500 movies) at a tenth of the interactions
+        n_users=3_000, n_items=3_500, mean_history=100, min_history=16, max_history=1_500,
+        n_directors=900, n_writers=1_700, block_size=15, onboarding_fame=1.2,
+    ),
     "competition": Preset(
         n_users=31_360, n_items=6_807, mean_history=164.4, min_history=16, max_history=2_912,
         n_directors=1_340, n_writers=2_989, block_size=20, onboarding_fame=1.15,
