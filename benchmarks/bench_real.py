@@ -73,9 +73,7 @@ def holdout_figures(project: Path) -> dict[str, dict[str, float]]:
     return rows
 
 
-def summarise(
-    per_seed: list[dict[str, dict[str, float]]], reference: str
-) -> list[dict[str, Any]]:
+def summarise(per_seed: list[dict[str, dict[str, float]]], reference: str) -> list[dict[str, Any]]:
     """Mean and standard error over seeds of each figure, and of the ratio to ``reference``."""
     names = [name for name in per_seed[0] if all(name in seed for seed in per_seed)]
     rows = []

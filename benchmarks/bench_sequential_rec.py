@@ -299,7 +299,9 @@ def main() -> None:
         torch.set_num_threads(args.num_threads)
     device = resolve_device(args.device)
     args.raw_dir = args.raw_dir or (
-        cached_preset("competition") if args.data == "competition" else REPO_ROOT / "data" / "01_raw"
+        cached_preset("competition")
+        if args.data == "competition"
+        else REPO_ROOT / "data" / "01_raw"
     )
     started = time.perf_counter()
     data = processed(args.raw_dir, args.users)
