@@ -31,35 +31,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from common import cached_preset, scratch_project, timed_kedro_run
+from common import REPO_ROOT, cached_preset, scratch_project, timed_kedro_run
 from movie_rec.evaluation import recall_at_k, top_k_unseen
 from movie_rec.models import ranker
 from movie_rec.models import ranker_features as rf
 from movie_rec.models.baselines import ItemCooccurrence
 from movie_rec.models.markov import Markov, MarkovConfig
 from movie_rec.models.sequences import user_sequences
+from movie_rec.pipelines.tabular_rec.nodes import ranker_config
 
 STAND_IN_K = 100
 TOP_N = 50
 N_POPULAR = 20
 N_FOLDS = 5
 JITTER = 0.5  # log-normal noise on the scores of the jittered stand-ins
-LGBM = {  # as in conf/base/parameters_tabular_rec.yml
-    "learning_rate": 0.05,
-    "num_leaves": 31,
-    "min_data_in_leaf": 50,
-    "feature_fraction": 0.8,
-    "bagging_fraction": 0.8,
-    "bagging_freq": 1,
-    "lambda_l2": 1.0,
-    "max_bin": 255,
-    "min_data_per_group": 200,
-    "cat_smooth": 50,
-    "cat_l2": 20,
-}
 
 
 def jittered(candidates: pd.DataFrame, seed: int, keep: int) -> pd.DataFrame:
@@ -142,20 +131,15 @@ def run_phases(project: Path, num_threads: int) -> None:
         rows[split] = len(features[split])
         del first_stage, popular, pairs
 
-    config = ranker.RankerConfig(lgbm=LGBM, max_train_users=6000, seed=42, num_threads=num_threads)
+    params = yaml.safe_load((REPO_ROOT / "conf/base/parameters_tabular_rec.yml").read_text())
+    config = ranker_config({**params["tabular_rec"], "num_threads": num_threads}, {"seed": 42})
     labels = rf.label_pairs(features["valid"], answers)
     started = time.perf_counter()
     oof = ranker.out_of_fold_scores(features["valid"], labels, N_FOLDS, config)
-    phase(f"out-of-fold training ({N_FOLDS} folds)", started)
-    started = time.perf_counter()
-    rounds = max(1, round(float(np.mean(oof.best_iterations))))
-    booster, _ = ranker.fit_ranker(features["valid"], labels, config, rounds=rounds)
-    phase("final ranker training", started)
+    phase(f"out-of-fold training ({N_FOLDS} folds x {config.bags} bags)", started)
     started = time.perf_counter()
     ranked_valid = ranker.rank_candidates(features["valid"], oof.scores, STAND_IN_K)
-    ranker.rank_candidates(
-        features["final"], ranker.predict(booster, features["final"]), STAND_IN_K
-    )
+    ranker.rank_candidates(features["final"], oof.predict(features["final"]), STAND_IN_K)
     phase("predict + rank (final)", started)
     print(
         json.dumps(
@@ -168,7 +152,11 @@ def run_phases(project: Path, num_threads: int) -> None:
                 "recall": recall_at_k(ranked_valid, answers),
                 "first_stage_recall": first_recall,
                 "by_source": by_source.to_dict("records"),
-                "top_features": ranker.feature_importance(booster)["feature"].head(12).tolist(),
+                "top_features": ranker.feature_importance(
+                    [model.booster for bag in oof.models for model in bag]
+                )["feature"]
+                .head(12)
+                .tolist(),
                 "peak_rss_gb": peak_rss_gb(),
             }
         )

@@ -18,7 +18,7 @@ import functools
 import typing
 from collections.abc import Mapping
 from itertools import pairwise
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -600,6 +600,8 @@ class TabularRec(Section):
     max_train_users: Count | None = None
     num_threads: NonNegative
     kind_gain: KindGain = KindGain()
+    objective: Literal["lambdarank", "binary"] = "lambdarank"
+    bags: Count = 1
     lgbm: dict[str, int | float | str | bool] = {}
 
 

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+import pytest
 import scipy.sparse as sp
 
 from movie_rec.evaluation import check_candidates, recall_at_k
@@ -55,21 +56,55 @@ def test_every_out_of_fold_score_comes_from_a_model_that_never_saw_the_user():
     oof = ranker.out_of_fold_scores(features, labels, 4, FAST)
 
     users = np.unique(features["user_idx"])
-    assert sorted(oof.folds.index) == users.tolist()
-    for fold, trained_on in enumerate(oof.trained_on):
-        scored_here = oof.folds.index[oof.folds == fold]
+    (folds,), (models,) = oof.folds, oof.models
+    assert sorted(folds.index) == users.tolist()
+    for fold, model in enumerate(models):
+        scored_here = folds.index[folds == fold]
         assert len(scored_here) > 0
-        assert np.intersect1d(trained_on, scored_here).size == 0
-        assert set(trained_on) | set(scored_here) == set(users)
+        assert np.intersect1d(model.trained_on, scored_here).size == 0
+        assert set(model.trained_on) | set(scored_here) == set(users)
     assert np.isfinite(oof.scores).all()
     # the scores of fold 0's users are exactly those of a model trained without them
-    held = features["user_idx"].isin(oof.folds.index[oof.folds == 0]).to_numpy()
+    held = features["user_idx"].isin(folds.index[folds == 0]).to_numpy()
     without, rounds = ranker.fit_ranker(
         features.loc[~held].reset_index(drop=True), labels[~held], FAST
     )
     np.testing.assert_allclose(
         oof.scores[held], ranker.predict(without, features.loc[held], rounds)
     )
+
+
+def test_bags_average_seeded_repeats_and_every_fold_model_scores_new_rows():
+    features, labels = _planted()
+    bagged = ranker.out_of_fold_scores(features, labels, 3, replace(FAST, bags=2))
+    first = ranker.out_of_fold_scores(features, labels, 3, FAST)
+    second = ranker.out_of_fold_scores(features, labels, 3, replace(FAST, seed=FAST.seed + 1))
+
+    assert not first.folds[0].equals(second.folds[0])  # each bag deals its own folds
+    np.testing.assert_allclose(bagged.scores, (first.scores + second.scores) / 2)
+    assert bagged.best_iterations == first.best_iterations + second.best_iterations
+    new_rows = _planted(n_users=5, seed=9)[0]
+    every = [m.predict(new_rows) for bag in (first, second) for m in bag.models[0]]
+    np.testing.assert_allclose(bagged.predict(new_rows), np.mean(every, axis=0))
+
+
+def test_binary_objective_learns_the_planted_signal_with_kind_weights():
+    features, labels = _planted()
+    binary = replace(FAST, objective="binary")
+    assert binary.params()["objective"] == "binary"
+    assert "label_gain" not in binary.params()
+    oof = ranker.out_of_fold_scores(features, labels, 3, binary)
+    answers = features.loc[labels == 1, ["user_idx", "item_idx"]].assign(kind="random")
+    ranked = ranker.rank_candidates(features, oof.scores, k=3)
+    by_noise = ranker.rank_candidates(features, features["noise"].to_numpy(), k=3)
+    assert recall_at_k(ranked, answers)["recall@10"] > recall_at_k(by_noise, answers)["recall@10"]
+
+
+def test_config_rejects_unknown_objectives_and_empty_bags():
+    with pytest.raises(ValueError, match="objective"):
+        ranker.RankerConfig(objective="xendcg")
+    with pytest.raises(ValueError, match="bags"):
+        ranker.RankerConfig(bags=0)
 
 
 def test_ranker_learns_a_planted_signal_and_is_deterministic():
@@ -87,7 +122,7 @@ def test_ranker_learns_a_planted_signal_and_is_deterministic():
     )
     booster, rounds = ranker.fit_ranker(features, labels, FAST, rounds=7)
     assert rounds == 7 and booster.current_iteration() == 7
-    importance = ranker.feature_importance(booster)
+    importance = ranker.feature_importance([booster])
     assert importance["feature"].iloc[0] == "signal"
 
 
@@ -127,10 +162,9 @@ def test_sample_users_keeps_whole_groups_of_a_seeded_user_sample():
     assert len(unchanged) == len(features)
 
 
-def test_kind_gain_is_the_label_gain_of_each_kinds_grade_and_steers_the_ranker():
-    assert ranker.RankerConfig(kind_gain={"last": 1.0, "random": 3.0}).label_gain() == [0, 1, 3]
-    # per user: the row with the largest `signal` is a `last` answer (grade 1), the one with
-    # the largest `noise` a `random` answer (grade 2); the gains decide which comes first
+def _share_of_users_whose_random_answer_comes_first(objective: str) -> dict[float, float]:
+    """Per user, the row with the largest `signal` is a `last` answer (grade 1), the one with
+    the largest `noise` a `random` answer (grade 2); the kind gains decide which comes first."""
     features, _ = _planted()
     by_user = features.groupby("user_idx")
     grades = np.zeros(len(features), dtype=np.int8)
@@ -138,10 +172,21 @@ def test_kind_gain_is_the_label_gain_of_each_kinds_grade_and_steers_the_ranker()
     grades[by_user["signal"].idxmax().to_numpy()] = 1
     share_random_first = {}
     for gain in (0.1, 10.0):
-        tilted = replace(FAST, kind_gain={"last": 1.0, "random": gain})
+        tilted = replace(FAST, kind_gain={"last": 1.0, "random": gain}, objective=objective)
         booster, _ = ranker.fit_ranker(features, grades, tilted, rounds=20)
         scores = ranker.predict(booster, features)
         first = pd.Series(scores).groupby(features["user_idx"].to_numpy()).idxmax().to_numpy()
         share_random_first[gain] = (grades[first] == 2).mean()
+    return share_random_first
+
+
+def test_kind_gain_is_the_label_gain_of_each_kinds_grade_and_steers_the_ranker():
+    assert ranker.RankerConfig(kind_gain={"last": 1.0, "random": 3.0}).label_gain() == [0, 1, 3]
+    share_random_first = _share_of_users_whose_random_answer_comes_first("lambdarank")
     assert share_random_first[10.0] > 0.8
     assert share_random_first[0.1] < 0.2
+
+
+def test_kind_gain_weighs_the_answer_rows_of_the_binary_objective():
+    share_random_first = _share_of_users_whose_random_answer_comes_first("binary")
+    assert share_random_first[10.0] - share_random_first[0.1] >= 0.5

@@ -7,13 +7,17 @@ LambdaMART", MSR-TR-2010-82) as implemented by LightGBM's ``lambdarank`` objecti
 (Ke et al., NeurIPS 2017), one query group per user.
 
 The candidates, their features and labels come from :mod:`movie_rec.models.ranker_features`;
-this module trains (user-grouped out-of-fold and final), scores and ranks them.
+this module trains, scores and ranks them. Training is user-grouped K-fold, repeated over
+``bags`` seeded fold assignments: every validation user is scored out of fold by the mean
+of one model per bag that never saw them, and the final candidates by the mean of every
+fold model (cross-validation bagging: on a few hundred users a single ranker's scores vary
+with its early-stopping split as much as a feature changes them).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import lightgbm as lgb
@@ -37,9 +41,12 @@ def assign_folds(users: np.ndarray, n_folds: int, seed: int) -> pd.Series:
     return pd.Series(folds, index=distinct, name="fold")
 
 
+OBJECTIVES = ("lambdarank", "binary")
+
+
 @dataclass(frozen=True)
 class RankerConfig:
-    """LightGBM settings and the early-stopping split.
+    """LightGBM settings, the objective, the early-stopping split and the bags.
 
     Attributes:
         lgbm: LightGBM training parameters (``learning_rate``, ``num_leaves``...).
@@ -51,9 +58,12 @@ class RankerConfig:
             plenty for a few dozen features.
         seed: seeds LightGBM and the user splits.
         num_threads: LightGBM threads (0 = OpenMP default).
-        kind_gain: what a held-out answer of each kind (``last``, ``random``) is worth in
-            the lambdarank NDCG (LightGBM's ``label_gain`` of its grade); equal gains train
-            for the split's own mix of kinds.
+        kind_gain: what a held-out answer of each kind (``last``, ``random``) is worth: in
+            the lambdarank NDCG, LightGBM's ``label_gain`` of its grade; in the binary
+            objective, the weight of its row. Equal gains train for the split's own mix.
+        objective: ``lambdarank`` (LambdaMART on NDCG@10 per user) or ``binary`` (each
+            candidate's chance of being a held-out answer, log loss).
+        bags: seeded repeats of the K-fold training (seed, seed + 1, ...).
     """
 
     lgbm: dict[str, Any] = field(default_factory=dict)
@@ -64,6 +74,14 @@ class RankerConfig:
     seed: int = 42
     num_threads: int = 0
     kind_gain: dict[str, float] = field(default_factory=lambda: {"last": 1.0, "random": 1.0})
+    objective: str = "lambdarank"
+    bags: int = 1
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.bags < 1:
+            raise ValueError(f"bags must be at least 1, got {self.bags}")
 
     def label_gain(self) -> list[float]:
         """LightGBM's gain of each grade (0 = not an answer, then :data:`KIND_GRADES`)."""
@@ -73,13 +91,16 @@ class RankerConfig:
         return gains
 
     def params(self) -> dict[str, Any]:
-        """Training parameters: lambdarank, NDCG@10, seeded and deterministic."""
+        """Training parameters: the objective, its early-stopping metric (NDCG@10 or log
+        loss), seeded and deterministic."""
+        if self.objective == "lambdarank":
+            objective = {"metric": "ndcg", "eval_at": [10], "label_gain": self.label_gain()}
+        else:
+            objective = {"metric": "binary_logloss"}
         return {
             **self.lgbm,
-            "objective": "lambdarank",
-            "metric": "ndcg",
-            "eval_at": [10],
-            "label_gain": self.label_gain(),
+            "objective": self.objective,
+            **objective,
             "seed": self.seed,
             "deterministic": True,
             "force_col_wise": True,
@@ -113,11 +134,25 @@ def sample_users(
     return features.loc[mask].reset_index(drop=True), labels[mask]
 
 
-def _dataset(rows: pd.DataFrame, labels: np.ndarray, reference: lgb.Dataset | None = None):
-    """A LightGBM dataset with one query group per user and the people as categoricals."""
+def _dataset(
+    rows: pd.DataFrame,
+    labels: np.ndarray,
+    config: RankerConfig,
+    reference: lgb.Dataset | None = None,
+) -> lgb.Dataset:
+    """A LightGBM dataset with one query group per user and the people as categoricals.
+
+    For the binary objective the label is "a held-out answer" and each answer row weighs its
+    kind's gain (:data:`KIND_GRADES` gives the grade of each kind)."""
+    weight = None
+    if config.objective == "binary":
+        gains = np.asarray(config.label_gain(), dtype=np.float64)
+        weight = np.where(labels > 0, gains[labels], 1.0)
+        labels = (labels > 0).astype(np.int8)
     return lgb.Dataset(
         rows[feature_columns(rows)],
         label=labels,
+        weight=weight,
         group=_group_sizes(rows["user_idx"].to_numpy()),
         categorical_feature=[c for c in CATEGORICAL if c in rows],
         reference=reference,
@@ -143,7 +178,7 @@ def fit_ranker(
         features.loc[keep].reset_index(drop=True), labels[keep], config.max_train_users, config.seed
     )
     if rounds is not None:
-        return lgb.train(config.params(), _dataset(rows, y), num_boost_round=rounds), rounds
+        return lgb.train(config.params(), _dataset(rows, y, config), num_boost_round=rounds), rounds
     user_ids = rows["user_idx"].to_numpy()
     distinct = np.unique(user_ids)
     n_stop = max(1, round(config.early_stopping_share * len(distinct)))
@@ -151,12 +186,12 @@ def fit_ranker(
         distinct, size=min(n_stop, len(distinct) - 1), replace=False
     )
     is_stop = np.isin(user_ids, stop_users)
-    train_set = _dataset(rows.loc[~is_stop], y[~is_stop])
+    train_set = _dataset(rows.loc[~is_stop], y[~is_stop], config)
     booster = lgb.train(
         config.params(),
         train_set,
         num_boost_round=config.max_rounds,
-        valid_sets=[_dataset(rows.loc[is_stop], y[is_stop], reference=train_set)],
+        valid_sets=[_dataset(rows.loc[is_stop], y[is_stop], config, reference=train_set)],
         callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
     )
     return booster, max(int(booster.best_iteration or booster.current_iteration()), 1)
@@ -170,41 +205,73 @@ def predict(booster: lgb.Booster, features: pd.DataFrame, rounds: int | None = N
 
 
 @dataclass
+class FoldModel:
+    """One fold model: its booster, the rounds it kept and the users it could learn from."""
+
+    booster: lgb.Booster
+    rounds: int
+    trained_on: np.ndarray
+
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
+        return predict(self.booster, features, self.rounds)
+
+
+@dataclass
 class OutOfFold:
-    """Out-of-fold scores and what each fold model saw.
+    """Out-of-fold scores and the fold models behind them.
 
     Attributes:
-        scores: one score per row of the features, from the fold model of its user.
-        folds: fold of each user.
-        trained_on: per fold, the users its model could train or early-stop on.
-        best_iterations: rounds each fold model kept.
+        scores: one score per row of the features: the mean over the bags of the fold
+            model of its user (one that never saw the user).
+        folds: per bag, the fold of each user.
+        models: per bag, its fold models in fold order.
     """
 
     scores: np.ndarray
-    folds: pd.Series
-    trained_on: list[np.ndarray]
-    best_iterations: list[int]
+    folds: list[pd.Series]
+    models: list[list[FoldModel]]
+
+    @property
+    def best_iterations(self) -> list[int]:
+        """Rounds each fold model kept, bag after bag."""
+        return [model.rounds for bag in self.models for model in bag]
+
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
+        """The mean score of every fold model of every bag (for users none of them scored
+        out of fold: the final candidates)."""
+        if features.empty:
+            return np.empty(0, dtype=np.float64)
+        every = [model.predict(features) for bag in self.models for model in bag]
+        return np.mean(every, axis=0)
 
 
 def out_of_fold_scores(
     features: pd.DataFrame, labels: np.ndarray, n_folds: int, config: RankerConfig
 ) -> OutOfFold:
-    """User-grouped K-fold: every user is scored by a model that never saw that user."""
+    """User-grouped K-fold, once per bag: every user is scored by models that never saw them."""
     user_ids = features["user_idx"].to_numpy()
-    folds = assign_folds(user_ids, n_folds, config.seed)
-    row_fold = folds.reindex(user_ids).to_numpy()
-    scores = np.empty(len(features), dtype=np.float64)
-    trained_on, best_iterations = [], []
-    for fold in range(n_folds):
-        held = row_fold == fold
-        booster, rounds = fit_ranker(
-            features.loc[~held].reset_index(drop=True), labels[~held], config
-        )
-        scores[held] = predict(booster, features.loc[held], rounds)
-        trained_on.append(np.unique(user_ids[~held]))
-        best_iterations.append(rounds)
-        logger.info("lgbm_ranker fold %d/%d: %d rounds", fold + 1, n_folds, rounds)
-    return OutOfFold(scores, folds, trained_on, best_iterations)
+    scores = np.zeros(len(features), dtype=np.float64)
+    bag_folds, bag_models = [], []
+    for bag in range(config.bags):
+        bag_config = replace(config, seed=config.seed + bag)
+        folds = assign_folds(user_ids, n_folds, bag_config.seed)
+        row_fold = folds.reindex(user_ids).to_numpy()
+        models = []
+        for fold in range(n_folds):
+            held = row_fold == fold
+            booster, rounds = fit_ranker(
+                features.loc[~held].reset_index(drop=True), labels[~held], bag_config
+            )
+            model = FoldModel(booster, rounds, np.unique(user_ids[~held]))
+            scores[held] += model.predict(features.loc[held])
+            models.append(model)
+            logger.info(
+                "lgbm_ranker bag %d/%d fold %d/%d: %d rounds",
+                bag + 1, config.bags, fold + 1, n_folds, rounds,
+            )  # fmt: skip
+        bag_folds.append(folds)
+        bag_models.append(models)
+    return OutOfFold(scores / config.bags, bag_folds, bag_models)
 
 
 def rank_candidates(pairs: pd.DataFrame, scores: np.ndarray, k: int) -> pd.DataFrame:
@@ -227,8 +294,8 @@ def rank_candidates(pairs: pd.DataFrame, scores: np.ndarray, k: int) -> pd.DataF
     return frame.astype({"score": np.float32})[CANDIDATE_COLUMNS]
 
 
-def feature_importance(booster: lgb.Booster) -> pd.DataFrame:
-    """``feature, gain`` of a fitted ranker, largest gain first."""
-    gain = booster.feature_importance(importance_type="gain")
-    table = pd.DataFrame({"feature": booster.feature_name(), "gain": gain})
+def feature_importance(boosters: list[lgb.Booster]) -> pd.DataFrame:
+    """``feature, gain``: each feature's mean gain over the boosters, largest first."""
+    gain = np.mean([booster.feature_importance(importance_type="gain") for booster in boosters], 0)
+    table = pd.DataFrame({"feature": boosters[0].feature_name(), "gain": gain})
     return table.sort_values("gain", ascending=False, kind="stable").reset_index(drop=True)

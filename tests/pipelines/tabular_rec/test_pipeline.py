@@ -17,6 +17,7 @@ from tests.pipelines.tabular_rec.conftest import write_first_stage
 
 FAST = {
     "tabular_rec.n_folds": 3,
+    "tabular_rec.bags": 2,
     "tabular_rec.max_rounds": 40,
     "tabular_rec.early_stopping_rounds": 5,
     "tabular_rec.num_threads": 1,
@@ -55,7 +56,7 @@ def test_pipeline_writes_valid_candidates_metrics_and_importance(processed_proje
     assert set(out["final"]["user_idx"]) == set(range(out["seen_full"].shape[0]))
     assert out["metrics"]["model"] == "lgbm_ranker"
     assert 0.0 <= out["metrics"]["recall@10"] <= 1.0
-    assert len(out["metrics"]["fold_rounds"]) == 3
+    assert len(out["metrics"]["fold_rounds"]) == 3 * 2  # every fold of every bag
     features = set(out["importance"]["feature"])
     assert {"ease_rank", "markov_1", "user_genre_share"} <= features
     assert "multivae_rank" not in features  # an empty (disabled) first stage adds no column

@@ -4,8 +4,8 @@ and :mod:`movie_rec.models.ranker_features`.
 Validation fit: candidates and features from ``split_train`` for the users that have
 held-out answers; the ranker's out-of-fold scores over them are
 ``lgbm_ranker.candidates_valid`` (users without answers get no rows there). Final fit: the
-same features from all interactions for every user, scored by a ranker trained on the
-validation users, give ``lgbm_ranker.candidates_final``. The first stage is every enabled
+same features from all interactions for every user, scored by the mean of every fold model
+(all trained on validation users), give ``lgbm_ranker.candidates_final``. The first stage is every enabled
 model of the registry (a disabled model's empty candidates are left out).
 """
 
@@ -114,7 +114,8 @@ def build_features_final(
     return features
 
 
-def _config(params: dict[str, Any], runtime: dict[str, Any]) -> ranker.RankerConfig:
+def ranker_config(params: dict[str, Any], runtime: dict[str, Any]) -> ranker.RankerConfig:
+    """The ranker's settings from ``tabular_rec``'s parameters and the run's seed."""
     return ranker.RankerConfig(
         lgbm=dict(params["lgbm"]),
         max_rounds=int(params["max_rounds"]),
@@ -124,6 +125,8 @@ def _config(params: dict[str, Any], runtime: dict[str, Any]) -> ranker.RankerCon
         seed=int(runtime["seed"]),
         num_threads=int(params["num_threads"]),
         kind_gain={"last": 1.0, "random": 1.0, **params.get("kind_gain", {})},
+        objective=str(params["objective"]),
+        bags=int(params["bags"]),
     )
 
 
@@ -139,23 +142,20 @@ def train_and_rank(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any], pd.DataFrame]:
     """Out-of-fold validation candidates, final candidates, metrics and feature importance.
 
-    The final ranker trains on the validation users (at most ``max_train_users``) for the
-    mean round count the fold models kept: no early stopping there, as every validation
-    user may be in its training data.
+    The final candidates are scored by the mean of every fold model of every bag
+    (:meth:`movie_rec.models.ranker.OutOfFold.predict`): each early-stopped on users it
+    did not train on, and none refitted.
     """
     if not params["enabled"]:
         return skipped_outputs()
-    k, config = int(candidates["k"]), _config(params, runtime)
+    k, config = int(candidates["k"]), ranker_config(params, runtime)
     labels = rf.label_pairs(features_valid, valid_answers)
     with stopwatch() as fit_time:
         oof = ranker.out_of_fold_scores(features_valid, labels, int(params["n_folds"]), config)
-        rounds = max(1, round(float(np.mean(oof.best_iterations))))
-        booster, _ = ranker.fit_ranker(features_valid, labels, config, rounds=rounds)
     with stopwatch() as predict_time:
         candidates_valid = ranker.rank_candidates(features_valid, oof.scores, k)
-        final_scores = ranker.predict(booster, features_final)
-        candidates_final = ranker.rank_candidates(features_final, final_scores, k)
-    importance = ranker.feature_importance(booster)
+        candidates_final = ranker.rank_candidates(features_final, oof.predict(features_final), k)
+    importance = ranker.feature_importance([m.booster for bag in oof.models for m in bag])
     first_stage = {
         name: _first_stage_top(features_valid, name)
         for name in rf.first_stage_names(features_valid)
@@ -169,7 +169,7 @@ def train_and_rank(
         predict_seconds=predict_time["seconds"],
         device="cpu",
         hyperparameters={key: value for key, value in params.items() if key != "enabled"},
-        epochs=rounds,
+        epochs=round(float(np.mean(oof.best_iterations))),
         extra={
             "fold_rounds": oof.best_iterations,
             "candidate_recall": _candidate_recall(labels, valid_answers),
