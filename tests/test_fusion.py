@@ -290,13 +290,50 @@ def test_out_of_fold_lists_come_from_searches_that_never_saw_the_user():
     }
     settings = {"head": 10, "max_cutoff": 20, "n_trials": 12}
     stacked = fusion.stack_ranks(models, 20)
-    tuned, alone = fusion_tuning.out_of_fold_fusions(stacked, answers, settings, seed=1, folds=4)
+    tuned = fusion_tuning.out_of_fold_fusions(stacked, answers, settings, seed=1, folds=4)
     recall = per_user_recall(tuned, answers).set_index("user_idx")["recall"]
     # the search for that fold saw no user that "narrow" helps, so it left "narrow" out;
     # the searches for the other folds saw those users and fused both models
     assert (recall[sorted(unseen)] == 0).all()
     assert (recall.drop(sorted(unseen)) == 1).all()
-    assert set(alone["user_idx"]) == set(range(40))
     # tuned on all the users at once, both models take part and every user is found
-    in_sample, _, _ = fusion_tuning.search_fusion(stacked, answers, settings, seed=1)
+    in_sample, _ = fusion_tuning.search_fusion(stacked, answers, settings, seed=1)
     assert recall_at_k(fusion.fuse_stacked(stacked, in_sample), answers)["recall@10"] == 1.0
+
+
+def _lists_finding(n_users: int, found: set[int]) -> pd.DataFrame:
+    """A list that holds the answer (item 100 + u) of the users in ``found`` only."""
+    return ranked_lists({u: [100 + u] if u in found else [1] for u in range(n_users)})
+
+
+def test_the_second_stage_is_the_reference_only_when_it_wins_beyond_the_noise():
+    answers = pd.DataFrame(
+        [(u, 100 + u, "random") for u in range(40)], columns=["user_idx", "item_idx", "kind"]
+    )
+    first_stage = {"ease": _lists_finding(40, set(range(20))), "markov": _lists_finding(40, {0})}
+    clear_win = _lists_finding(40, set(range(30)))  # 10 more users found: far beyond the noise
+    narrow_win = _lists_finding(40, set(range(21)))  # one more user: a gain of one SE
+    assert fusion_tuning.reference_model(first_stage, answers, (), 1.0) == "ease"
+    with_ranker = {**first_stage, "lgbm_ranker": clear_win}
+    assert fusion_tuning.reference_model(with_ranker, answers, ["lgbm_ranker"], 1.0) == (
+        "lgbm_ranker"
+    )
+    narrow = {**first_stage, "lgbm_ranker": narrow_win}
+    assert fusion_tuning.reference_model(narrow, answers, ["lgbm_ranker"], 1.5) == "ease"
+    # without the second-stage role the same list simply wins: it is the best list
+    assert fusion_tuning.reference_model(narrow, answers, (), 1.5) == "lgbm_ranker"
+
+
+def test_an_untrusted_fusion_falls_back_to_the_reference_not_the_best_single_list():
+    answers = pd.DataFrame(
+        [(u, 100 + u, "random") for u in range(40)], columns=["user_idx", "item_idx", "kind"]
+    )
+    candidates = {
+        "ease": _lists_finding(40, set(range(20))),
+        "lgbm_ranker": _lists_finding(40, set(range(21))),  # best, but not beyond the noise
+    }
+    settings = {"head": 10, "max_cutoff": 20, "n_trials": 8, "min_gain_se": 1e6}
+    chosen, _ = fusion_tuning.tune_weighted_rank(
+        candidates, answers, settings, seed=1, second_stage=["lgbm_ranker"]
+    )
+    assert chosen.weights == {"ease": 1.0, "lgbm_ranker": 0.0}

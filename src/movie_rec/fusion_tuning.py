@@ -2,7 +2,10 @@
 
 A seeded Optuna study tunes the fusion on half the validated users; the tuning itself is
 cross-validated over folds of those users, and the tuned fusion is kept only if, out of
-fold, it beats the best single model beyond noise (:func:`tune_weighted_rank`).
+fold, it beats the reference list beyond noise (:func:`tune_weighted_rank`). The reference
+is the best first-stage list, or the second stage's (the ranker's, itself scored out of
+fold) where it beats that one beyond noise (:func:`reference_model`): each step up from the
+simplest list has to earn its place.
 """
 
 from __future__ import annotations
@@ -38,51 +41,97 @@ def _single_model_trial(models: Sequence[str], chosen: str, head: int) -> dict[s
     }
 
 
+def single_model_fusion(models: Sequence[str], chosen: str, head: int) -> RankFusion:
+    """The fusion that is ``chosen``'s own list: its weight 1, every other model's 0."""
+    trial = _single_model_trial(models, chosen, head)
+    return RankFusion(
+        weights={name: trial[f"w_{name}"] for name in models},
+        cutoff=trial["cutoff"],
+        head=head,
+        tail_weight=trial["tail_weight"],
+        rank_offset=trial["rank_offset"],
+    )
+
+
+def reference_model(
+    candidates: Mapping[str, pd.DataFrame],
+    answers: pd.DataFrame,
+    second_stage: Sequence[str],
+    min_gain_se: float,
+    mixes: Sequence[Sequence[int]] | None = None,
+    k: int = SUBMISSION_K,
+) -> str:
+    """The list a fusion must beat: the best first-stage list on ``answers``' users, unless a
+    second-stage list (``second_stage``, scored out of fold) beats it by ``min_gain_se``
+    standard errors of the paired per-user difference (:func:`significant_gain`); then the
+    best such second-stage list."""
+
+    def objective(name: str) -> float:
+        return float(objective_per_user(candidates[name], answers, mixes, k).mean())
+
+    first = [name for name in candidates if name not in second_stage]
+    second = [name for name in candidates if name in second_stage]
+    if not first:
+        return max(second, key=objective)
+    best = max(first, key=objective)
+    if second:
+        challenger = max(second, key=objective)
+        if significant_gain(candidates[challenger], candidates[best], answers, min_gain_se, k,
+                            mixes):  # fmt: skip
+            return challenger
+    return best
+
+
 def tune_weighted_rank(
     candidates: Mapping[str, pd.DataFrame],
     answers: pd.DataFrame,
     settings: Mapping[str, Any],
     seed: int,
     k: int = SUBMISSION_K,
+    second_stage: Sequence[str] = (),
 ) -> tuple[RankFusion, pd.DataFrame]:
     """Choose weights, cutoff, tail weight and offset maximising Recall@k on ``answers``.
 
     A seeded TPE study (:func:`search_fusion`). With many weights and few users a tuned
-    fusion can beat the best single model on the users it was tuned on by noise alone,
-    so the tuning itself is cross-validated first: :func:`out_of_fold_fusions` tunes on
-    all folds of the users but one and fuses the one left out. The tuned fusion is kept
-    only if, out of fold, it beats the best single model (also chosen out of fold) by at
-    least ``min_gain_se`` standard errors of the paired per-user difference
-    (:func:`significant_gain`); otherwise the best single model's own list is the fusion.
-    ``settings``: ``head``, ``max_cutoff``, ``n_trials`` (per study), ``min_gain_se``
-    (default 1), ``guard_folds`` (default 5) and ``mixes`` (the last/random mixes whose
-    mean Recall@k is maximised, :func:`objective_per_user`; none = plain Recall@k).
+    fusion can beat every list on the users it was tuned on by noise alone, so the tuning
+    itself is cross-validated first: :func:`out_of_fold_fusions` tunes on all folds of the
+    users but one and fuses the one left out. The tuned fusion is kept only if, out of
+    fold, it beats the reference list (:func:`reference_model`: the best first-stage list,
+    or the ``second_stage`` list where that wins beyond noise) by at least ``min_gain_se``
+    standard errors of the paired per-user difference (:func:`significant_gain`);
+    otherwise the fusion is the reference's own list. ``settings``: ``head``,
+    ``max_cutoff``, ``n_trials`` (per study), ``min_gain_se`` (default 1), ``guard_folds``
+    (default 5) and ``mixes`` (the last/random mixes whose mean Recall@k is maximised,
+    :func:`objective_per_user`; none = plain Recall@k).
 
     Returns:
         The chosen fusion and the trial history of the study on all ``answers``
         (number, value, params...).
     """
     folds = int(settings.get("guard_folds", 5))
-    search = dict(settings)
+    min_gain_se = float(settings.get("min_gain_se", 1.0))
+    mixes = settings.get("mixes")
     stacked = stack_ranks(candidates, int(settings["max_cutoff"]), np.unique(answers["user_idx"]))
-    tuned, single, history = search_fusion(stacked, answers, search, seed, k)
+    tuned, history = search_fusion(stacked, answers, settings, seed, k)
     logger.info(
         "ensemble: %d weighted_rank trials, best tuning Recall@%d %.4f",
         len(history),
         k,
         history["value"].max(),
     )
-    if tuned == single:
-        return single, history
-    fused, alone = out_of_fold_fusions(stacked, answers, search, seed, folds, k)
-    min_gain_se = float(settings.get("min_gain_se", 1.0))
-    if not significant_gain(fused, alone, answers, min_gain_se, k, settings.get("mixes")):
+    reference = reference_model(candidates, answers, second_stage, min_gain_se, mixes, k)
+    own_list = single_model_fusion(stacked.models, reference, int(settings["head"]))
+    if tuned == own_list:
+        return own_list, history
+    fused = out_of_fold_fusions(stacked, answers, settings, seed, folds, k)
+    if not significant_gain(fused, candidates[reference], answers, min_gain_se, k, mixes):
         logger.info(
-            "ensemble: out of fold, the tuned fusion's gain over the best single model is "
-            "within noise; using %s's own list",
-            max(single.weights, key=single.weights.get),
+            "ensemble: out of fold, the tuned fusion's gain over %s is within noise; "
+            "using %s's own list",
+            reference,
+            reference,
         )
-        return single, history
+        return own_list, history
     return tuned, history
 
 
@@ -92,7 +141,7 @@ def search_fusion(
     settings: Mapping[str, Any],
     seed: int,
     k: int = SUBMISSION_K,
-) -> tuple[RankFusion, RankFusion, pd.DataFrame]:
+) -> tuple[RankFusion, pd.DataFrame]:
     """The seeded Optuna search of :func:`tune_weighted_rank` on ``answers``' users.
 
     Every single model alone and the study's hand-set weighting (equal weights, ranks
@@ -100,7 +149,7 @@ def search_fusion(
     the best single model.
 
     Returns:
-        The best fusion, the best single model's fusion and the trial history.
+        The best fusion and the trial history.
     """
     models = stacked.models
     head, max_cutoff = int(settings["head"]), int(settings["max_cutoff"])
@@ -134,9 +183,7 @@ def search_fusion(
     study.optimize(objective, n_trials=int(settings["n_trials"]))
     history = study.trials_dataframe(attrs=("number", "value", "params"))
     history.columns = [column.removeprefix("params_") for column in history.columns]
-    single_trials = [t for t in study.trials[: len(models)] if t.value is not None]
-    best_single = max(single_trials, key=lambda t: t.value)
-    return fusion_of(study.best_params), fusion_of(best_single.params), history
+    return fusion_of(study.best_params), history
 
 
 def guard_folds(users: np.ndarray, folds: int, seed: int) -> list[np.ndarray]:
@@ -152,17 +199,16 @@ def out_of_fold_fusions(
     seed: int,
     folds: int,
     k: int = SUBMISSION_K,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every user's list from a search that never saw them: the tuned fusion and the best
-    single model of :func:`search_fusion` on the other folds' users (:func:`guard_folds`)."""
-    tuned_lists, single_lists = [], []
+) -> pd.DataFrame:
+    """Every user's list from a search that never saw them: the fusion :func:`search_fusion`
+    tunes on the other folds' users (:func:`guard_folds`)."""
+    lists = []
     for fold in guard_folds(answers["user_idx"].to_numpy(), folds, seed):
         inside = ~answers["user_idx"].isin(fold)
-        tuned, single, _ = search_fusion(stacked, answers[inside], settings, seed, k)
-        for fusion, lists in ((tuned, tuned_lists), (single, single_lists)):
-            fused = fuse_stacked(stacked, fusion, k)
-            lists.append(fused[fused["user_idx"].isin(fold)])
-    return pd.concat(tuned_lists, ignore_index=True), pd.concat(single_lists, ignore_index=True)
+        tuned, _ = search_fusion(stacked, answers[inside], settings, seed, k)
+        fused = fuse_stacked(stacked, tuned, k)
+        lists.append(fused[fused["user_idx"].isin(fold)])
+    return pd.concat(lists, ignore_index=True)
 
 
 def objective_per_user(

@@ -56,6 +56,7 @@ def _tuned_fusion(
             "mixes": mixes,
         },
         seed=int(tuning["seed"]),
+        second_stage=[name for name in candidates if MODELS[name].kind == "tabular"],
     )
 
 
