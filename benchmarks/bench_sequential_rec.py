@@ -64,8 +64,9 @@ DEFAULT_CONFIGS = (
 )  # fmt: skip
 
 
-def processed(raw_dir: Path, users: int | None) -> dict[str, Any]:
-    """data_processing outputs in memory (optionally only the first ``users`` users)."""
+def processed(raw_dir: Path, users: int | None, split_seed: int | None = None) -> dict[str, Any]:
+    """data_processing outputs in memory (optionally only the first ``users`` users; the
+    split's seed from the parameters unless ``split_seed``)."""
     read = {
         name: pd.read_csv(
             raw_dir / name,
@@ -81,7 +82,8 @@ def processed(raw_dir: Path, users: int | None) -> dict[str, Any]:
     conf = conf["data_processing"]
     user_map, item_map = dp.build_id_maps(ratings)
     interactions = dp.index_interactions(ratings, user_map, item_map)
-    split_train, answers = dp.split_validation(interactions, conf["split"])
+    split = conf["split"] if split_seed is None else {**conf["split"], "seed": split_seed}
+    split_train, answers = dp.split_validation(interactions, split)
     directors, writers = dp.build_item_people(item_map, read["directors.tsv"], read["writers.tsv"])
     features = dp.build_item_features(
         item_map, split_train, read["titles.tsv"], read["years.tsv"], directors, writers,
@@ -255,11 +257,11 @@ def config_recall(
     return trained_recall(name, data, params, extra, device)
 
 
-def _config_job(job: tuple[Path, int | None, str, list[str], str]) -> tuple[str, dict]:
+def _config_job(job: tuple[Path, int | None, int | None, str, list[str], str]) -> tuple[str, dict]:
     """One ``configs`` entry in a worker process: its own data, one torch thread."""
-    raw_dir, users, spec, base, device = job
+    raw_dir, users, split_seed, spec, base, device = job
     torch.set_num_threads(1)
-    data = processed(raw_dir, users)
+    data = processed(raw_dir, users, split_seed)
     return spec, config_recall(spec, data, sequential_params(), base, resolve_device(device))
 
 
@@ -271,7 +273,10 @@ def configs(data: dict, params: dict, args: argparse.Namespace, device: torch.de
         for spec in args.configs:
             print_row(spec, config_recall(spec, data, params, args.set, device), args.curves)
         return
-    jobs = [(args.raw_dir, args.users, spec, args.set, str(device)) for spec in args.configs]
+    jobs = [
+        (args.raw_dir, args.users, args.split_seed, spec, args.set, str(device))
+        for spec in args.configs
+    ]
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
         for spec, row in pool.map(_config_job, jobs):
@@ -288,6 +293,7 @@ def main() -> None:
     parser.add_argument("--raw-dir", type=Path, default=None, help="raw files (overrides --data)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--users", type=int, default=None, help="only the first N users")
+    parser.add_argument("--split-seed", type=int, default=None, help="the validation split's seed")
     parser.add_argument("--num-threads", type=int, default=None)
     parser.add_argument("--set", nargs="*", default=[], help="key=value overrides")
     parser.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS),
@@ -304,7 +310,7 @@ def main() -> None:
         else REPO_ROOT / "data" / "01_raw"
     )
     started = time.perf_counter()
-    data = processed(args.raw_dir, args.users)
+    data = processed(args.raw_dir, args.users, args.split_seed)
     lengths = np.diff(data["matrix"].indptr)
     print(
         f"{args.data}: {data['matrix'].shape[0]} users, {data['matrix'].shape[1]} items, "
