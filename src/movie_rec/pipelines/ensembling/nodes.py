@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from movie_rec import fusion, fusion_tuning, submission
 from movie_rec.evaluation import recall_at_k, recall_by_mix
 from movie_rec.model_outputs import stopwatch
-from movie_rec.models import ranker_features
+from movie_rec.models import release_year
 from movie_rec.registry import MODELS
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def _tuned_fusion(
 @dataclass(frozen=True)
 class ReleaseFilter:
     """No movie released after the user's last activity year + ``slack``
-    (:func:`movie_rec.models.ranker_features.release_year_filter`)."""
+    (:mod:`movie_rec.models.release_year`)."""
 
     item_year: np.ndarray
     user_last_year: np.ndarray
@@ -72,13 +72,13 @@ class ReleaseFilter:
     def of(
         cls, history: pd.DataFrame, item_features: pd.DataFrame, n_users: int, slack: float
     ) -> ReleaseFilter:
-        years = ranker_features.item_years(item_features, int(item_features["item_idx"].max()) + 1)
-        last_year = ranker_features.user_last_activity_year(history, n_users)
+        years = release_year.item_years(item_features, int(item_features["item_idx"].max()) + 1)
+        last_year = release_year.user_last_activity_year(history, n_users)
         return cls(years, last_year, float(slack))
 
     def apply(self, candidates: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         return {
-            name: ranker_features.release_year_filter(
+            name: release_year.release_year_filter(
                 frame, self.item_year, self.user_last_year, self.slack
             )
             for name, frame in candidates.items()
@@ -86,8 +86,10 @@ class ReleaseFilter:
 
     def allowed(self, users: np.ndarray) -> np.ndarray:
         """``len(users) × n_items``: True where the movie is not released too late."""
-        too_late = self.item_year[None, :] > self.user_last_year[users, None] + self.slack
-        return ~too_late
+        late = release_year.released_too_late(
+            self.item_year[None, :], self.user_last_year[users, None], self.slack
+        )
+        return ~late
 
 
 def release_filter(
