@@ -14,6 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from movie_rec.models.baselines import MostPopular, PopularConfig
+from movie_rec.models.protocol import TrainingData, fitted
 from movie_rec.pipelines.data_processing import nodes as dp
 from movie_rec.synthetic import generate, write_raw
 
@@ -26,6 +28,11 @@ PREPROCESSING = {
     "representative_people": True,
     "genres_one_hot": True,
 }
+
+
+def popular_model(matrix) -> MostPopular:
+    """The most-popular baseline fitted on ``matrix``: what every model must beat."""
+    return fitted(MostPopular(PopularConfig()), TrainingData(matrix))
 
 
 @pytest.fixture(scope="session")

@@ -168,7 +168,7 @@ class ProjectData:
         if name not in MODELS:
             raise RecommendError(f"unknown model {name!r}; registered: {', '.join(MODELS)}")
         entry = spec(name)
-        if entry.fit is None:
+        if entry.model is None:
             raise RecommendError(f"{name} keeps no model to score with; try one of the others")
         run = f"kedro run --pipeline={entry.pipeline}"
         fitted = self.load(f"{name}.model", run)

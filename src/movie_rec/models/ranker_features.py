@@ -23,8 +23,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from movie_rec.evaluation import top_k_unseen
-from movie_rec.models.baselines import ItemCooccurrence, MostPopular
+from movie_rec.models.baselines import ItemCooccurrence, MostPopular, PopularConfig
 from movie_rec.models.markov import Markov, MarkovConfig, recent_positions, transition_matrix
+from movie_rec.models.protocol import TrainingData, fitted
 from movie_rec.models.release_year import item_years, user_last_activity_year
 from movie_rec.models.sequences import UserSequences, user_sequences
 
@@ -100,7 +101,8 @@ def popular_candidates(
     matrix: sp.csr_matrix, n_popular: int, users: np.ndarray | None = None
 ) -> pd.DataFrame:
     """The ``n_popular`` most watched movies each user has not seen (via ``top_k_unseen``)."""
-    return top_k_unseen(MostPopular(matrix).score, matrix, n_popular, users=users)
+    popular = fitted(MostPopular(PopularConfig()), TrainingData(matrix))
+    return top_k_unseen(popular.score, matrix, n_popular, users=users)
 
 
 def _top_pairs(candidates: pd.DataFrame, top_n: int) -> pd.DataFrame:
@@ -301,7 +303,7 @@ def transition_features(
     """``markov_<k>``: the Markov transition score from the user's last ``k`` movies."""
     columns = {}
     for k in markov_k:
-        model = Markov(MarkovConfig(k=k)).fit(sequences, n_items)
+        model = fitted(Markov(MarkovConfig(k=k)), TrainingData.of_sequences(sequences, n_items))
         columns[f"markov_{k}"] = _gather_per_user(pairs, model.score, batch_size)
     return pd.DataFrame(columns)
 

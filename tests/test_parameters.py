@@ -1,0 +1,120 @@
+"""Settings resolved once: a model's section over `common` as one typed object that every
+reader uses, each default stated once (the dataclasses), the YAML holding only what differs."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from typing import Any
+
+import pytest
+from kedro.config import OmegaConfigLoader
+
+from movie_rec.models.ease import EASEConfig
+from movie_rec.models.sequential.s3rec import SECTION
+from movie_rec.models.training import TrainConfig
+from movie_rec.parameters import (
+    EnsemblingSettings,
+    ModelSettings,
+    SettingsSource,
+    Study,
+    model_settings,
+)
+from movie_rec.pipelines.model_nodes import ModelNodes
+from movie_rec.pipelines.sequential_rec.nodes import fine_tuned_models, pretrain_s3rec
+from movie_rec.registry import models_of
+from tests.conftest import REPO_ROOT
+
+RUNTIME = {"device": "cpu", "seed": 3}
+CANDIDATES = {"k": 10, "batch_size": 64}
+MODEL_PIPELINES = ("general_rec", "sequential_rec")
+
+
+@pytest.fixture(scope="module")
+def shipped() -> dict[str, Any]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loader = OmegaConfigLoader(str(REPO_ROOT / "conf"), base_env="base", default_run_env="base")
+        return loader["parameters"]
+
+
+def test_a_section_merges_over_common_one_level_deep():
+    common = {"train": {"max_updates": 10, "patience": 3}, "stop_on": "last"}
+    own = {"train": {"patience": 7}, "enabled": True}
+    source = SettingsSource("sequential_rec", "sasrec", common, own)
+    assert source.merged == {
+        "train": {"max_updates": 10, "patience": 7},
+        "stop_on": "last",
+        "enabled": True,
+    }
+    assert common["train"]["patience"] == 3
+    assert source.path("train", "patience") == ("sequential_rec", "sasrec", "train", "patience")
+    assert source.path("train", "max_updates") == (
+        "sequential_rec",
+        "common",
+        "train",
+        "max_updates",
+    )
+    settings = source.settings(EASEConfig)
+    assert settings.train == TrainConfig(max_updates=10, patience=7) and settings.enabled is True
+
+
+def test_what_no_section_sets_is_the_dataclass_default():
+    settings = model_settings("ease", {"common": {}, "ease": {}})
+    assert settings == ModelSettings(hyperparameters=EASEConfig())
+    assert (settings.enabled, settings.stop_on, settings.train) == (False, "overall", TrainConfig())
+    assert settings.tuning == Study() and settings.tuning.pruner.n_startup_trials == 5
+    tuned = model_settings("ease", {"ease": {"tuning": {"pruner": {"n_warmup_steps": 4}}}})
+    assert tuned.tuning.pruner.n_warmup_steps == 4 and tuned.tuning.pruner.n_startup_trials == 5
+    assert EnsemblingSettings.from_params({}).release_filter.slack == 1
+
+
+def without_enabled(section: dict[str, Any], enabled: Any) -> dict[str, Any]:
+    """A pipeline's parameters with ``enabled`` only in ``common``."""
+    result = copy.deepcopy(section)
+    for name, own in result.items():
+        if name != "common":
+            own.pop("enabled", None)
+    result["common"]["enabled"] = enabled
+    return result
+
+
+@pytest.mark.parametrize("pipeline", MODEL_PIPELINES)
+def test_enabled_in_common_is_honoured_by_every_model(shipped, tiny_data, pipeline):
+    matrix, history = tiny_data["train_matrix_valid"], tiny_data["split_train"]
+    for enabled in (True, False, "auto"):
+        params = without_enabled(shipped[pipeline], enabled)
+        for spec in models_of(pipeline):
+            assert model_settings(spec.name, params).enabled == enabled
+    off = without_enabled(shipped[pipeline], False)
+    for spec in models_of(pipeline):
+        candidates, report = ModelNodes(spec.name).fit_valid(
+            history, matrix, tiny_data["valid_answers"], {}, off["common"], off[spec.name],
+            RUNTIME, CANDIDATES,
+        )  # fmt: skip
+        assert candidates.empty and report == {"model": spec.name, "skipped": True}
+    on = without_enabled(shipped[pipeline], True)
+    first = models_of(pipeline)[0].name  # the cheapest of each pipeline
+    candidates, report = ModelNodes(first).fit_valid(
+        history, matrix, tiny_data["valid_answers"], {}, on["common"], on[first], RUNTIME,
+        CANDIDATES,
+    )  # fmt: skip
+    assert not candidates.empty and "skipped" not in report
+
+
+def test_s3rec_pretraining_follows_the_fine_tuned_models_enabled_in_common(shipped, tiny_data):
+    assert fine_tuned_models() == ["s3rec_sasrec", "s3rec_bert4rec"]
+    matrix = tiny_data["train_matrix_valid"]
+    tiny = {"hyperparameters": {"hidden": 16, "max_len": 8, "pretrain_updates": 2}}
+    side = [tiny_data[name] for name in ("item_features", "item_directors", "item_writers")]
+
+    def pretrained(enabled: Any) -> dict[str, Any]:
+        params = without_enabled(shipped["sequential_rec"], enabled)
+        params[SECTION] = tiny
+        params["common"]["train"] = {**params["common"]["train"], "progress": False}
+        return pretrain_s3rec(tiny_data["split_train"], matrix, *side, params, RUNTIME)
+
+    assert pretrained(False) == {"skipped": True}
+    payload = pretrained(True)
+    assert payload["config"]["n_items"] == matrix.shape[1] and "backbone" in payload
+    assert payload["config"]["hidden"] == 16
