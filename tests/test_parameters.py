@@ -11,7 +11,7 @@ import pytest
 from kedro.config import OmegaConfigLoader
 
 from movie_rec.models.ease import EASEConfig
-from movie_rec.models.sequential.s3rec import SECTION
+from movie_rec.models.sequential.s3rec import SECTION, S3RecConfig
 from movie_rec.models.training import TrainConfig
 from movie_rec.parameters import (
     EnsemblingSettings,
@@ -19,6 +19,7 @@ from movie_rec.parameters import (
     SettingsSource,
     Study,
     model_settings,
+    model_source,
 )
 from movie_rec.pipelines.model_nodes import ModelNodes
 from movie_rec.pipelines.sequential_rec.nodes import fine_tuned_models, pretrain_s3rec
@@ -118,3 +119,47 @@ def test_s3rec_pretraining_follows_the_fine_tuned_models_enabled_in_common(shipp
     payload = pretrained(True)
     assert payload["config"]["n_items"] == matrix.shape[1] and "backbone" in payload
     assert payload["config"]["hidden"] == 16
+
+
+def changes_something(params: dict[str, Any], pipeline: str, section: str, path: list) -> bool:
+    """Whether removing ``path`` from ``section`` changes any model's resolved settings (or
+    S3Rec pre-training's)."""
+    configs = {spec.name: spec.config for spec in models_of(pipeline)}
+    if pipeline == "sequential_rec":
+        configs[SECTION] = S3RecConfig
+
+    def resolved(section_params: dict[str, Any]) -> list[ModelSettings]:
+        return [
+            model_source(pipeline, name, section_params).settings(config)
+            for name, config in configs.items()
+        ]
+
+    trimmed = copy.deepcopy(params)
+    node = trimmed[section]
+    for key in path[:-1]:
+        node = node[key]
+    del node[path[-1]]
+    return resolved(params) != resolved(trimmed)
+
+
+@pytest.mark.parametrize("pipeline", MODEL_PIPELINES)
+def test_the_parameter_files_set_no_value_equal_to_its_default(shipped, pipeline):
+    params = shipped[pipeline]
+    if pipeline == "sequential_rec":
+        assert SECTION not in params  # pre-training runs on its defaults
+    redundant = [
+        f"{pipeline}.{section}.{group}.{key}"
+        for section, own in params.items()
+        for group in ("hyperparameters", "train")
+        for key in (own.get(group) or {})
+        if not changes_something(params, pipeline, section, [group, key])
+    ]
+    assert redundant == []
+
+
+def test_the_ensembling_file_sets_only_what_differs_from_its_dataclass(shipped):
+    section = shipped["ensembling"]
+    defaults = EnsemblingSettings().to_dict()
+    assert [key for key, value in section.items() if defaults[key] == value] == []
+    settings = EnsemblingSettings.from_params(section)
+    assert settings.priority_order[0] == "lgbm_ranker" and settings.weighted_rank.head == 10
