@@ -81,12 +81,12 @@ def test_recommend_a_user_shows_the_submission_rows_with_ease_reasons(project, t
     items = tiny_data["item_map"].set_index("item").loc[rows, "item_idx"].to_numpy()
     assert shown["title"].tolist() == titles(tiny_data, items)
     assert shown["rank"].tolist() == [str(rank) for rank in range(1, 11)]
-    assert list(shown.columns) == ["rank", "title", "year", "genres", "reason (EASE)"]
+    assert list(shown.columns) == ["rank", "title", "year", "genres", "reason (ease)"]
 
     ease = fitted(EASE(EASEConfig(lam=30.0)), TrainingData(tiny_data["train_matrix_full"]))
     history = tiny_data["train_matrix_full"][4].indices
     first = ease_reasons(history, ease.weights.numpy(), int(items[0]))
-    assert shown["reason (EASE)"].iloc[0] == "; ".join(titles(tiny_data, [j for j, _ in first]))
+    assert shown["reason (ease)"].iloc[0] == "; ".join(titles(tiny_data, [j for j, _ in first]))
 
 
 def test_recommend_with_a_model_gives_its_own_top_ten(project, tiny_data):
@@ -115,7 +115,7 @@ def test_a_new_history_folds_in_like_the_fitted_user(project, tiny_data):
     best = top_unseen(ease.score(np.array([user]))[0].numpy(), history)
     shown = table(result.output)
     assert shown["title"].tolist() == titles(tiny_data, best)
-    assert "reason (EASE)" in shown.columns
+    assert "reason (ease)" in shown.columns
 
     markov = kedro(project, "--history", ",".join(map(str, raw_items)), "--model", "markov")
     assert markov.exit_code == 0, markov.output
@@ -163,3 +163,17 @@ def test_without_the_ease_model_the_submission_is_shown_without_reasons(project,
     assert result.exit_code == 0, result.output
     assert list(table(result.output).columns) == ["rank", "title", "year", "genres"]
     assert "ease_model.pkl is missing" in result.output
+
+
+def test_a_disabled_fit_says_what_fits_it_from_the_parameters_in_force(project, tiny_data):
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project) as session:
+        catalog = session.load_context().catalog
+        for name in ("sknn", "bert4rec"):  # enabled and disabled in the shipped parameters
+            catalog.save(f"{name}.model", {"model": name, "skipped": True})
+    user = str(int(tiny_data["user_map"]["user"].iloc[0]))
+    enabled = error_line(kedro(project, "--user", user, "--model", "sknn"))
+    assert "sknn was disabled in the run that wrote data/06_models/sknn_model.pkl" in enabled
+    assert "it is enabled in the parameters now: `kedro run --pipeline=sequential_rec`" in enabled
+    disabled = error_line(kedro(project, "--user", user, "--model", "bert4rec"))
+    assert "set sequential_rec.bert4rec.enabled: true and `kedro run" in disabled
