@@ -4,11 +4,9 @@ reader uses, each default stated once (the dataclasses), the YAML holding only w
 from __future__ import annotations
 
 import copy
-import warnings
 from typing import Any
 
 import pytest
-from kedro.config import OmegaConfigLoader
 
 from movie_rec.models.ease import EASEConfig
 from movie_rec.models.sequential.s3rec import SECTION, S3RecConfig
@@ -24,19 +22,10 @@ from movie_rec.parameters import (
 from movie_rec.pipelines.model_nodes import ModelNodes
 from movie_rec.pipelines.sequential_rec.nodes import fine_tuned_models, pretrain_s3rec
 from movie_rec.registry import models_of
-from tests.conftest import REPO_ROOT
 
 RUNTIME = {"device": "cpu", "seed": 3}
 CANDIDATES = {"k": 10, "batch_size": 64}
 MODEL_PIPELINES = ("general_rec", "sequential_rec")
-
-
-@pytest.fixture(scope="module")
-def shipped() -> dict[str, Any]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        loader = OmegaConfigLoader(str(REPO_ROOT / "conf"), base_env="base", default_run_env="base")
-        return loader["parameters"]
 
 
 def test_a_section_merges_over_common_one_level_deep():
@@ -64,9 +53,10 @@ def test_what_no_section_sets_is_the_dataclass_default():
     settings = model_settings("ease", {"common": {}, "ease": {}})
     assert settings == ModelSettings(hyperparameters=EASEConfig())
     assert (settings.enabled, settings.stop_on, settings.train) == (False, "overall", TrainConfig())
-    assert settings.tuning == Study() and settings.tuning.pruner.n_startup_trials == 5
-    tuned = model_settings("ease", {"ease": {"tuning": {"pruner": {"n_warmup_steps": 4}}}})
-    assert tuned.tuning.pruner.n_warmup_steps == 4 and tuned.tuning.pruner.n_startup_trials == 5
+    assert settings.tuning == Study() and settings.tuning.pruner == {}  # Optuna's defaults
+    common = {"tuning": {"pruner": {"n_startup_trials": 2, "n_warmup_steps": 1}}}
+    tuned = model_settings("ease", {"common": common, "ease": {"tuning": {"pruner": {}}}})
+    assert tuned.tuning.pruner == {}  # a nested section replaces common's one level down
     assert EnsemblingSettings.from_params({}).release_filter.slack == 1
 
 

@@ -14,11 +14,13 @@ The field types carry their ranges and choices (``Annotated``), which the schema
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Annotated, Any
 
+import optuna
 import scipy.sparse as sp
 from pydantic import AfterValidator, Field
 
@@ -55,6 +57,16 @@ def registered(names: list[str] | None) -> list[str] | None:
     return names
 
 
+def median_pruner(arguments: dict[str, Any]) -> dict[str, Any]:
+    """Arguments ``optuna.pruners.MedianPruner`` takes (it checks their values itself)."""
+    try:
+        optuna.pruners.MedianPruner(**arguments)
+    except TypeError as error:
+        allowed = ", ".join(inspect.signature(optuna.pruners.MedianPruner).parameters)
+        raise ValueError(f"expected arguments of optuna's MedianPruner: {allowed}") from error
+    return arguments
+
+
 def switch(value: Any) -> Any:
     if any(value is choice for choice in SWITCHES[:2]) or value == SWITCHES[2]:
         return value
@@ -71,6 +83,7 @@ NonNegativeFloat = Annotated[float, Field(ge=0)]
 Switch = Annotated[Any, AfterValidator(switch)]  # true | false | auto
 StopSignal = Annotated[str, one_of(*STOP_SIGNALS)]
 RegisteredNames = Annotated[list[str], AfterValidator(registered)]
+PrunerArguments = Annotated[dict[str, int], AfterValidator(median_pruner)]
 
 
 class Settings(ParamsConfig):
@@ -82,26 +95,17 @@ class Settings(ParamsConfig):
 
 
 @dataclass(frozen=True)
-class Pruner(Settings):
-    """``optuna.pruners.MedianPruner``'s arguments (iterative models: steps are evaluations)."""
-
-    n_startup_trials: NonNegative = 5
-    n_warmup_steps: NonNegative = 0
-    interval_steps: Count = 1
-    n_min_trials: Count = 1
-
-
-@dataclass(frozen=True)
 class Study(Settings):
     """A model's Optuna study (:mod:`movie_rec.models.tuning`): ``n_trials`` is the total of
-    finished trials it holds, ``timeout`` a safety cap in seconds and ``search_space`` one
-    range per hyperparameter (``{type: float|int, low, high, log}`` or
-    ``{type: categorical, choices}``)."""
+    finished trials it holds, ``timeout`` a safety cap in seconds, ``pruner`` the arguments
+    of the median pruner that stops iterative trials early (its steps are evaluations;
+    Optuna's defaults for what is not given) and ``search_space`` one range per
+    hyperparameter (``{type: float|int, low, high, log}`` or ``{type: categorical, choices}``)."""
 
     enabled: bool = False
     n_trials: Count | None = None
     timeout: Rate | None = None
-    pruner: Pruner = Pruner()
+    pruner: PrunerArguments = field(default_factory=dict)
     search_space: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

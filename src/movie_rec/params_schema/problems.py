@@ -12,14 +12,8 @@ from pydantic_core import PydanticCustomError
 SHARED_FILE = "parameters.yml"
 SHARED_SECTIONS = ("runtime", "candidates", "tuning", "evaluation", "tracking")
 RUNTIME_ONLY = ("raw_dir",)  # catalog paths given with ``kedro run --params``
-PIPELINE_SECTIONS = (
-    "data_processing",
-    "general_rec",
-    "sequential_rec",
-    "tabular_rec",
-    "ensembling",
-    "reporting",
-)  # each in parameters_<section>.yml
+PIPELINES = "data_processing general_rec sequential_rec tabular_rec ensembling reporting"
+PIPELINE_SECTIONS = PIPELINES.split()  # each in parameters_<section>.yml
 
 KeyPath = tuple[str | int, ...]
 

@@ -15,7 +15,7 @@ A model's parameters are its section of ``parameters_<pipeline>.yml`` over the p
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -129,11 +129,11 @@ class ModelNodes:
             "settings": {
                 key: value for key, value in settings.to_dict().items() if key != "tuning"
             },
-            "pruner": asdict(study_settings.pruner),
+            "pruner": study_settings.pruner,
             "runtime": {key: runtime[key] for key in ("device", "seed")},
         }
         name = f"{self.model}-" + tuning.study_fingerprint(matrix, sampled, trial_inputs, space)
-        pruner = optuna.pruners.MedianPruner(**asdict(study_settings.pruner))
+        pruner = optuna.pruners.MedianPruner(**study_settings.pruner)
         study = tuning.open_study(
             name, tuning.storage_url(tuning_params["storage_dir"], "movie_rec"), seed, pruner
         )
