@@ -31,7 +31,6 @@ from movie_rec.registry import MODELS, spec
 from movie_rec.runtime import is_enabled, resolve_device
 
 STOP_SIGNALS = ("overall", "last")
-SWITCHES = (True, False, "auto")
 
 KeyPath = tuple[str | int, ...]
 
@@ -68,7 +67,7 @@ def median_pruner(arguments: dict[str, Any]) -> dict[str, Any]:
 
 
 def switch(value: Any) -> Any:
-    if any(value is choice for choice in SWITCHES[:2]) or value == SWITCHES[2]:
+    if value is True or value is False or value == "auto":
         return value
     raise ValueError("expected one of true, false, auto")
 

@@ -9,13 +9,13 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
 
+from movie_rec.parameters import KeyPath
+
 SHARED_FILE = "parameters.yml"
 SHARED_SECTIONS = ("runtime", "candidates", "tuning", "evaluation", "tracking")
 RUNTIME_ONLY = ("raw_dir",)  # catalog paths given with ``kedro run --params``
 PIPELINES = "data_processing general_rec sequential_rec tabular_rec ensembling reporting"
 PIPELINE_SECTIONS = PIPELINES.split()  # each in parameters_<section>.yml
-
-KeyPath = tuple[str | int, ...]
 
 
 def parameter_file(section: str) -> str:

@@ -29,7 +29,7 @@ from movie_rec.model_outputs import model_metrics, stopwatch
 from movie_rec.models import tuning
 from movie_rec.models.protocol import FitRun, Model, TrainingData
 from movie_rec.models.training import TrainResult
-from movie_rec.parameters import STOP_SIGNALS, ModelSettings, SettingsSource
+from movie_rec.parameters import STOP_SIGNALS, ModelSettings, model_settings
 from movie_rec.registry import ITERATIVE, spec
 from movie_rec.runtime import prepare_run
 
@@ -72,8 +72,7 @@ class ModelNodes:
     model: str
 
     def settings(self, common: dict[str, Any], own: dict[str, Any]) -> ModelSettings:
-        entry = spec(self.model)
-        return SettingsSource(entry.pipeline, self.model, common, own).settings(entry.config)
+        return model_settings(self.model, {"common": common, self.model: own})
 
     def _run(self, settings: ModelSettings, runtime: dict[str, Any], **fields: Any) -> FitRun:
         return FitRun(
