@@ -32,7 +32,8 @@ import scipy.sparse as sp
 import torch
 
 from movie_rec.evaluation import top_k_unseen
-from movie_rec.models.ease import EASE, EASEConfig, gram_matrix
+from movie_rec.models.ease import EASE, EASEConfig
+from movie_rec.models.protocol import TrainingData, fitted
 from movie_rec.models.user_ease import UserItemEASE, UserItemEASEConfig
 from movie_rec.pipelines.data_processing import nodes as dp
 from movie_rec.synthetic import generate
@@ -56,16 +57,15 @@ def interaction_matrix(raw_dir: Path | None, seed: int) -> sp.csr_matrix:
 
 
 def run_movie_rec(matrix: sp.csr_matrix, variant: str, lam: float) -> dict[str, float]:
-    cpu = torch.device("cpu")
     start = time.perf_counter()
-    gram = gram_matrix(matrix, cpu)
+    data = TrainingData(matrix)
+    data.gram(torch.device("cpu"))  # computed once here, read by the fit
     gram_done = time.perf_counter()
     if variant == "user+item":
-        config = UserItemEASEConfig(ITEM_LAM, USER_LAM, USER_WEIGHT)
-        model = UserItemEASE(config, cpu).fit(matrix, gram=gram)
+        model = fitted(UserItemEASE(UserItemEASEConfig(ITEM_LAM, USER_LAM, USER_WEIGHT)), data)
     else:
         dtype = torch.float32 if variant == "float32" else torch.float64
-        model = EASE(EASEConfig(lam=lam), cpu, dtype).fit(matrix, gram=gram)
+        model = fitted(EASE(EASEConfig(lam=lam), dtype), data)
     fit_done = time.perf_counter()
     top_k_unseen(model.score, matrix, K, batch_size=BATCH_USERS)
     return phases(start, gram_done, fit_done, time.perf_counter())

@@ -54,6 +54,7 @@ from movie_rec.evaluation import recall_at_k, top_k_unseen
 from movie_rec.models.admm_slim import ADMMSLIM, ADMMSLIMConfig
 from movie_rec.models.ease import EASE, EASEConfig, gram_matrix, regularised_inverse
 from movie_rec.models.multivae import MultiVAE, MultiVAEConfig
+from movie_rec.models.protocol import FitRun, TrainingData
 from movie_rec.models.recvae import RecVAE, RecVAEConfig
 from movie_rec.models.training import TrainConfig
 from movie_rec.models.tuning import validation_recall
@@ -110,42 +111,55 @@ def train_config(settings: dict[str, Any]) -> TrainConfig:
     )
 
 
-def build_model(model: str, settings: dict[str, Any], seed: int):
+BUILDS = {
+    "ease": (EASEConfig, EASE),
+    "edlae": (EASEConfig, EASE),
+    "user_ease": (UserItemEASEConfig, UserItemEASE),
+    "admm_slim": (ADMMSLIMConfig, ADMMSLIM),
+    "multivae": (MultiVAEConfig, MultiVAE),
+    "recvae": (RecVAEConfig, RecVAE),
+}  # each benchmarked model's config and model class
+
+
+def build_model(model: str, settings: dict[str, Any]):
     hyper = {
         k: v for k, v in settings.items() if k not in ("max_updates", "eval_every", "patience")
     }
-    if model in ("ease", "edlae"):
-        return EASE(EASEConfig.from_params(hyper), CPU)
-    if model == "user_ease":
-        return UserItemEASE(UserItemEASEConfig.from_params(hyper), CPU)
-    if model == "admm_slim":
-        return ADMMSLIM(ADMMSLIMConfig.from_params(hyper), CPU)
-    if model == "multivae":
-        return MultiVAE(MultiVAEConfig.from_params(hyper), CPU, seed)
-    return RecVAE(RecVAEConfig.from_params(hyper), CPU, seed)
+    config, model_class = BUILDS[model]
+    return model_class(config.from_params(hyper))
 
 
-def fit(model: str, settings: dict[str, Any], data: dict[str, Any], seed: int, gram=None):
-    """The fitted model and what the fit reports (best update for the trained ones)."""
-    estimator = build_model(model, settings, seed)
+def fit(
+    model: str,
+    settings: dict[str, Any],
+    data: dict[str, Any],
+    seed: int,
+    training: TrainingData | None = None,
+):
+    """The fitted model and what the fit reports (best update for the trained ones);
+    ``training`` shares one Gram matrix between fits."""
+    estimator = build_model(model, settings)
+    training = training or TrainingData(data["matrix"])
     if model in ("multivae", "recvae"):
         matrix, answers, users = data["matrix"], data["answers"], data["users"]
-        result = estimator.fit(
-            matrix,
-            train_config(settings),
-            lambda score_fn: validation_recall(score_fn, matrix, answers, users),
+        run = FitRun(
+            seed=seed,
+            train=train_config(settings),
+            evaluate=lambda score_fn: validation_recall(score_fn, matrix, answers, users),
         )
+        result = estimator.fit(training, run)
         return estimator, {"best_update": result.best_update, "updates": result.updates}
-    return estimator.fit(data["matrix"], gram=gram), {}
+    estimator.fit(training, FitRun(seed=seed))
+    return estimator, {}
 
 
 def grid_worker(model: str, grid: list[dict[str, Any]], raw_dir: Path) -> dict[str, Any]:
     """Overall/last/random Recall@10 of every setting of ``grid`` on the tuning seed."""
     data = split_data(raw_dir, TUNING_SEED)
-    gram = gram_matrix(data["matrix"], CPU)
+    training = TrainingData(data["matrix"])
     rows = []
     for settings in grid:
-        estimator, _ = fit(model, settings, data, TUNING_SEED, gram)
+        estimator, _ = fit(model, settings, data, TUNING_SEED, training)
         rows.append({"settings": settings, **validation_metrics(estimator.score, data)})
     return {"rows": rows}
 
@@ -166,7 +180,7 @@ def competition_worker(model: str, settings: dict[str, Any], raw_dir: Path) -> d
     data = split_data(raw_dir, TUNING_SEED)
     base_gb = max_rss_gb()
     started = time.perf_counter()
-    estimator = build_model(model, settings, TUNING_SEED).fit(data["matrix"])
+    estimator, _ = fit(model, settings, data, TUNING_SEED)
     fitted = time.perf_counter()
     candidates = top_k_unseen(estimator.score, data["matrix"], COMPETITION_K)
     done = time.perf_counter()
@@ -208,7 +222,8 @@ def estimate_worker(raw_dir: Path, sample_settings: dict[str, dict]) -> dict[str
         settings = {**sample_settings[model], "max_updates": probe_updates}
         settings["eval_every"] = probe_updates
         started = time.perf_counter()
-        build_model(model, settings, TUNING_SEED).fit(data["matrix"], train_config(settings))
+        run = FitRun(seed=TUNING_SEED, train=train_config(settings))
+        build_model(model, settings).fit(TrainingData(data["matrix"]), run)
         per_update = (time.perf_counter() - started) / probe_updates
         estimates[f"{model}_update_s"] = per_update
         estimates[f"{model}_budget"] = conf_budget

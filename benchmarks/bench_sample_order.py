@@ -26,13 +26,13 @@ import time
 
 import numpy as np
 import pandas as pd
-import torch
 
 from common import RAW_FILES, cached_preset
 from movie_rec.evaluation import recall_at_k, top_k_unseen
-from movie_rec.models.baselines import MostPopular
-from movie_rec.models.ease import EASE, EASEConfig, gram_matrix
+from movie_rec.models.baselines import MostPopular, PopularConfig
+from movie_rec.models.ease import EASE, EASEConfig
 from movie_rec.models.markov import Markov, MarkovConfig
+from movie_rec.models.protocol import TrainingData, fitted
 from movie_rec.models.sequences import user_sequences
 from movie_rec.pipelines.data_processing import nodes as dp
 from movie_rec.synthetic import generate
@@ -73,11 +73,9 @@ def recall(score_fn, data: dict) -> dict[str, float]:
 
 def best_ease(data: dict) -> tuple[float, dict[str, float]]:
     """EASE with the λ of ``EASE_LAMBDAS`` that scores best overall, and its recall."""
-    device = torch.device("cpu")
-    gram = gram_matrix(data["matrix"], device)
+    training = TrainingData(data["matrix"])  # one Gram matrix for every λ
     results = {
-        lam: recall(EASE(EASEConfig(lam=lam), device).fit(data["matrix"], gram).score, data)
-        for lam in EASE_LAMBDAS
+        lam: recall(fitted(EASE(EASEConfig(lam=lam)), training).score, data) for lam in EASE_LAMBDAS
     }
     lam = max(results, key=lambda value: results[value]["recall@10"])
     return lam, results[lam]
@@ -89,9 +87,12 @@ def order_figures(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
     data = validation_data(ratings)
     matrix = data["matrix"]
     sequences = user_sequences(data["split_train"], matrix.shape[0])
-    transition = recall(Markov(TRANSITION).fit(sequences, matrix.shape[1]).score, data)
+    transition = recall(
+        fitted(Markov(TRANSITION), TrainingData.of_sequences(sequences, matrix.shape[1])).score,
+        data,
+    )
     lam, ease = best_ease(data)
-    popular = recall(MostPopular(matrix).score, data)
+    popular = recall(fitted(MostPopular(PopularConfig()), TrainingData(matrix)).score, data)
     history = ratings.groupby("user").size()
     watchers = ratings.groupby("item")["user"].nunique()
     return {

@@ -48,13 +48,15 @@ from common import RAW_FILES, REPO_ROOT, cached_preset
 from movie_rec.evaluation import recall_at_k, top_k_unseen
 from movie_rec.models.sequences import user_sequences
 from movie_rec.models.sequential import fit as seq
-from movie_rec.models.sequential.s3rec import S3RecConfig, attribute_matrix
+from movie_rec.models.sequential.s3rec import PRETRAINED, SECTION, S3RecConfig, attribute_matrix
 from movie_rec.models.training import TrainConfig, train
+from movie_rec.parameters import model_source
 from movie_rec.pipelines.data_processing import nodes as dp
+from movie_rec.registry import MODELS, spec
 from movie_rec.runtime import resolve_device, seed_everything
 
 SEED = 42
-NEURAL = tuple(seq.ARCHITECTURES)
+NEURAL = tuple(name for name, entry in MODELS.items() if isinstance(entry.model, seq.Neural))
 # The grid behind this round's defaults (README, "Defaults chosen on the realistic sample").
 DEFAULT_CONFIGS = (
     "sasrec", "sasrec:layers=2", "sasrec:hidden=128", "sasrec:hidden=128,batch_size=512",
@@ -104,13 +106,13 @@ def sequential_params() -> dict[str, Any]:
     return yaml.safe_load(path.read_text())["sequential_rec"]
 
 
-def settings_of(params: dict[str, Any], name: str, overrides: list[str]) -> dict[str, Any]:
-    """A model's hyperparameters and train keys (common under its own), flat, with overrides."""
-    common, own = params["common"], params.get(name, {})
-    flat: dict[str, Any] = {}
-    for key in ("hyperparameters", "train"):
-        flat |= {**common.get(key, {}), **own.get(key, {})}
-    flat["stop_on"] = own.get("stop_on", common.get("stop_on", "overall"))
+def settings_of(
+    params: dict[str, Any], name: str, config: type, overrides: list[str]
+) -> dict[str, Any]:
+    """A model's resolved hyperparameters and train keys, flat, with overrides."""
+    settings = model_source("sequential_rec", name, params).settings(config)
+    flat = {**settings.hyperparameters.to_dict(), **settings.train.to_dict()}
+    flat["stop_on"] = settings.stop_on
     flat["progress"] = False
     for item in overrides:
         key, value = item.split("=", 1)
@@ -121,20 +123,21 @@ def settings_of(params: dict[str, Any], name: str, overrides: list[str]) -> dict
 def built(name: str, data: dict, params: dict, args: argparse.Namespace, device: torch.device):
     """The model ``name`` (S3Rec models on a backbone pre-trained for 10 updates) and its
     flat settings (its config holds the hyperparameters)."""
-    settings = settings_of(params, name, args.set)
+    entry = spec(name)
+    settings = settings_of(params, name, entry.config, args.set)
     seed_everything(SEED)
     pretrained = None
     n_items = data["matrix"].shape[1]
-    if name in seq.FINE_TUNED:
-        pre = {**settings_of(params, "s3rec", args.set), "pretrain_updates": 10}
+    if PRETRAINED in entry.extra_inputs:
+        pre = {**settings_of(params, SECTION, S3RecConfig, args.set), "pretrain_updates": 10}
         s3rec = S3RecConfig.from_params(pre)
         attributes = attribute_matrix(*data["people"], n_items, list(s3rec.attributes))
         train_config = TrainConfig.from_params(pre)
         pretrained, _ = seq.pretrain_s3rec(
             data["sequences"], attributes, s3rec, train_config, device, SEED
         )
-    config = seq.architecture(name).config.from_params(settings)
-    model = seq.build_model(name, n_items, config, SEED, pretrained)
+    config = entry.config.from_params(settings)
+    model = entry.model(config).build(n_items, SEED, pretrained)
     return model.to(device), settings
 
 
@@ -205,7 +208,7 @@ def trained_recall(
     validation = Validation.on(data["answers"], data["matrix"], settings["stop_on"], 1024)
     started = time.perf_counter()
     evaluate = partial(validation.recall, scorer.score)
-    result = seq.fit(model, data["sequences"], config, device, SEED, name, evaluate)
+    result = seq.train_network(model, data["sequences"], config, device, SEED, name, evaluate)
     seconds = time.perf_counter() - started
     recall = recall_at_k(top_k_unseen(scorer.score, data["matrix"], 10), data["answers"])
     return {

@@ -41,6 +41,7 @@ from movie_rec.models import ranker
 from movie_rec.models import ranker_features as rf
 from movie_rec.models.baselines import ItemCooccurrence
 from movie_rec.models.markov import Markov, MarkovConfig
+from movie_rec.models.protocol import TrainingData, fitted
 from movie_rec.models.sequences import user_sequences
 from movie_rec.pipelines.tabular_rec.nodes import ranker_config
 
@@ -68,10 +69,18 @@ def stand_ins(history: pd.DataFrame, matrix: sp.csr_matrix) -> dict[str, pd.Data
     n_items = matrix.shape[1]
     scorers: dict[str, Callable] = {
         "cooc": ItemCooccurrence(matrix).score,
-        "last_item": Markov(MarkovConfig(k=1, lags=1)).fit(sequences, n_items).score,
-        "markov_1": Markov(MarkovConfig(k=1)).fit(sequences, n_items).score,
-        "markov_3": Markov(MarkovConfig(k=3)).fit(sequences, n_items).score,
-        "markov_10": Markov(MarkovConfig(k=10, lags=5)).fit(sequences, n_items).score,
+        "last_item": fitted(
+            Markov(MarkovConfig(k=1, lags=1)), TrainingData.of_sequences(sequences, n_items)
+        ).score,
+        "markov_1": fitted(
+            Markov(MarkovConfig(k=1)), TrainingData.of_sequences(sequences, n_items)
+        ).score,
+        "markov_3": fitted(
+            Markov(MarkovConfig(k=3)), TrainingData.of_sequences(sequences, n_items)
+        ).score,
+        "markov_10": fitted(
+            Markov(MarkovConfig(k=10, lags=5)), TrainingData.of_sequences(sequences, n_items)
+        ).score,
     }
     deep = {name: top_k_unseen(score, matrix, 2 * STAND_IN_K) for name, score in scorers.items()}
     lists = {name: frame[frame["rank"] <= STAND_IN_K] for name, frame in deep.items()}

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
+from kedro.config import OmegaConfigLoader
 
+from movie_rec.models.baselines import MostPopular, PopularConfig
+from movie_rec.models.protocol import TrainingData, fitted
 from movie_rec.pipelines.data_processing import nodes as dp
 from movie_rec.synthetic import generate, write_raw
 
@@ -26,6 +31,20 @@ PREPROCESSING = {
     "representative_people": True,
     "genres_one_hot": True,
 }
+
+
+def popular_model(matrix) -> MostPopular:
+    """The most-popular baseline fitted on ``matrix``: what every model must beat."""
+    return fitted(MostPopular(PopularConfig()), TrainingData(matrix))
+
+
+@pytest.fixture(scope="session")
+def shipped() -> dict[str, Any]:
+    """``conf/base``'s parameters, merged as a run merges them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loader = OmegaConfigLoader(str(REPO_ROOT / "conf"), base_env="base", default_run_env="base")
+        return loader["parameters"]
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from click.testing import CliRunner
 from kedro.framework.cli.cli import KedroCLI
 from kedro.framework.session import KedroSession
@@ -17,6 +16,7 @@ from kedro.framework.startup import bootstrap_project
 from movie_rec.explain import ease_reasons, top_unseen
 from movie_rec.models.ease import EASE, EASEConfig
 from movie_rec.models.markov import Markov, MarkovConfig
+from movie_rec.models.protocol import TrainingData, fitted
 from movie_rec.models.sequences import user_sequences
 
 
@@ -31,10 +31,13 @@ def project(kedro_project, tiny_data):
             catalog.save(name, tiny_data[name])
         matrix = tiny_data["train_matrix_full"]
         catalog.save("train_matrix_full", matrix)
-        ease = EASE(EASEConfig(lam=30.0), torch.device("cpu")).fit(matrix)
+        ease = fitted(EASE(EASEConfig(lam=30.0)), TrainingData(matrix))
         sequences = user_sequences(tiny_data["interactions"], matrix.shape[0])
         catalog.save("ease.model", ease)
-        catalog.save("markov.model", Markov(MarkovConfig()).fit(sequences, matrix.shape[1]))
+        catalog.save(
+            "markov.model",
+            fitted(Markov(MarkovConfig()), TrainingData.of_sequences(sequences, matrix.shape[1])),
+        )
         catalog.save("submission", reversed_ease_submission(ease, tiny_data))
     return kedro_project
 
@@ -78,12 +81,12 @@ def test_recommend_a_user_shows_the_submission_rows_with_ease_reasons(project, t
     items = tiny_data["item_map"].set_index("item").loc[rows, "item_idx"].to_numpy()
     assert shown["title"].tolist() == titles(tiny_data, items)
     assert shown["rank"].tolist() == [str(rank) for rank in range(1, 11)]
-    assert list(shown.columns) == ["rank", "title", "year", "genres", "reason (EASE)"]
+    assert list(shown.columns) == ["rank", "title", "year", "genres", "reason (ease)"]
 
-    ease = EASE(EASEConfig(lam=30.0), torch.device("cpu")).fit(tiny_data["train_matrix_full"])
+    ease = fitted(EASE(EASEConfig(lam=30.0)), TrainingData(tiny_data["train_matrix_full"]))
     history = tiny_data["train_matrix_full"][4].indices
     first = ease_reasons(history, ease.weights.numpy(), int(items[0]))
-    assert shown["reason (EASE)"].iloc[0] == "; ".join(titles(tiny_data, [j for j, _ in first]))
+    assert shown["reason (ease)"].iloc[0] == "; ".join(titles(tiny_data, [j for j, _ in first]))
 
 
 def test_recommend_with_a_model_gives_its_own_top_ten(project, tiny_data):
@@ -91,7 +94,7 @@ def test_recommend_with_a_model_gives_its_own_top_ten(project, tiny_data):
     result = kedro(project, "--user", str(raw_user), "--model", "ease")
     assert result.exit_code == 0, result.output
     shown = table(result.output)
-    ease = EASE(EASEConfig(lam=30.0), torch.device("cpu")).fit(tiny_data["train_matrix_full"])
+    ease = fitted(EASE(EASEConfig(lam=30.0)), TrainingData(tiny_data["train_matrix_full"]))
     best = top_unseen(
         ease.score(np.array([2]))[0].numpy(), tiny_data["train_matrix_full"][2].indices
     )
@@ -108,7 +111,7 @@ def test_a_new_history_folds_in_like_the_fitted_user(project, tiny_data):
     raw_items = tiny_data["item_map"].set_index("item_idx").loc[history, "item"]
     result = kedro(project, "--history", ",".join(map(str, raw_items)))
     assert result.exit_code == 0, result.output
-    ease = EASE(EASEConfig(lam=30.0), torch.device("cpu")).fit(tiny_data["train_matrix_full"])
+    ease = fitted(EASE(EASEConfig(lam=30.0)), TrainingData(tiny_data["train_matrix_full"]))
     best = top_unseen(ease.score(np.array([user]))[0].numpy(), history)
     shown = table(result.output)
     assert shown["title"].tolist() == titles(tiny_data, best)
@@ -160,3 +163,17 @@ def test_without_the_ease_model_the_submission_is_shown_without_reasons(project,
     assert result.exit_code == 0, result.output
     assert list(table(result.output).columns) == ["rank", "title", "year", "genres"]
     assert "ease_model.pkl is missing" in result.output
+
+
+def test_a_disabled_fit_says_what_fits_it_from_the_parameters_in_force(project, tiny_data):
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project) as session:
+        catalog = session.load_context().catalog
+        for name in ("sknn", "bert4rec"):  # enabled and disabled in the shipped parameters
+            catalog.save(f"{name}.model", {"model": name, "skipped": True})
+    user = str(int(tiny_data["user_map"]["user"].iloc[0]))
+    enabled = error_line(kedro(project, "--user", user, "--model", "sknn"))
+    assert "sknn was disabled in the run that wrote data/06_models/sknn_model.pkl" in enabled
+    assert "it is enabled in the parameters now: `kedro run --pipeline=sequential_rec`" in enabled
+    disabled = error_line(kedro(project, "--user", user, "--model", "bert4rec"))
+    assert "set sequential_rec.bert4rec.enabled: true and `kedro run" in disabled

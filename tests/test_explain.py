@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from movie_rec.explain import (
     Explainer,
@@ -18,7 +17,7 @@ from movie_rec.explain import (
 )
 from movie_rec.models.ease import EASE, EASEConfig
 from movie_rec.models.markov import Markov, MarkovConfig
-from movie_rec.models.sequences import user_sequences
+from movie_rec.models.protocol import TrainingData, fitted
 from movie_rec.models.sknn import SKNN, SKNNConfig
 
 # B[j, i]: what watching j adds to item i's score
@@ -64,22 +63,20 @@ def test_top_unseen_skips_the_history():
 
 
 @pytest.fixture(scope="module")
-def fitted(tiny_data):
-    matrix = tiny_data["train_matrix_full"]
-    n_users, n_items = matrix.shape
-    sequences = user_sequences(tiny_data["interactions"], n_users)
-    ease = EASE(EASEConfig(lam=30.0), torch.device("cpu")).fit(matrix)
-    markov = Markov(MarkovConfig(k=4, lags=2)).fit(sequences, n_items)
-    sknn = SKNN(SKNNConfig(neighbours=20)).fit(sequences, n_items)
-    return matrix, sequences, ease, markov, sknn
+def models(tiny_data):
+    data = TrainingData(tiny_data["train_matrix_full"], tiny_data["interactions"])
+    ease = fitted(EASE(EASEConfig(lam=30.0)), data)
+    markov = fitted(Markov(MarkovConfig(k=4, lags=2)), data)
+    sknn = fitted(SKNN(SKNNConfig(neighbours=20)), data)
+    return data.matrix, data.sequences, ease, markov, sknn
 
 
 def history_of(sequences, user: int) -> np.ndarray:
     return sequences.items[sequences.offsets[user] : sequences.offsets[user + 1]]
 
 
-def test_a_folded_in_history_scores_as_the_fitted_user(fitted):
-    matrix, sequences, ease, markov, _ = fitted
+def test_a_folded_in_history_scores_as_the_fitted_user(models):
+    matrix, sequences, ease, markov, _ = models
     for user in (0, 7, matrix.shape[0] - 1):
         history = history_of(sequences, user)
         np.testing.assert_allclose(
@@ -90,8 +87,8 @@ def test_a_folded_in_history_scores_as_the_fitted_user(fitted):
         )
 
 
-def test_ease_reasons_sum_to_the_score_of_a_fitted_user(fitted):
-    _, sequences, ease, _, _ = fitted
+def test_ease_reasons_sum_to_the_score_of_a_fitted_user(models):
+    _, sequences, ease, _, _ = models
     user = 3
     history = history_of(sequences, user)
     weights = ease.weights.numpy()
@@ -102,8 +99,8 @@ def test_ease_reasons_sum_to_the_score_of_a_fitted_user(fitted):
     assert all(j in set(history.tolist()) for j, _ in every_term)
 
 
-def test_markov_reasons_of_a_history_match_the_models_reasons(fitted):
-    _, sequences, _, markov, _ = fitted
+def test_markov_reasons_of_a_history_match_the_models_reasons(models):
+    _, sequences, _, markov, _ = models
     user = 5
     history = history_of(sequences, user)
     for item in np.argsort(-markov.score(np.array([user]))[0])[:5]:
@@ -113,8 +110,8 @@ def test_markov_reasons_of_a_history_match_the_models_reasons(fitted):
         np.testing.assert_allclose([s for _, s in ours], [s for _, s in theirs], rtol=1e-5)
 
 
-def test_the_explainer_names_items_or_neighbours(fitted):
-    _, sequences, ease, markov, sknn = fitted
+def test_the_explainer_names_items_or_neighbours(models):
+    _, sequences, ease, markov, sknn = models
     user = 2
     history = history_of(sequences, user)
     item = int(np.argmax(sknn.score(np.array([user]))[0]))

@@ -9,9 +9,10 @@ import scipy.sparse as sp
 
 from movie_rec import fusion, fusion_tuning, submission
 from movie_rec.evaluation import check_candidates, per_user_recall, recall_at_k, top_k_unseen
-from movie_rec.models.baselines import ItemCooccurrence, MostPopular
+from movie_rec.models.baselines import ItemCooccurrence
 from movie_rec.models.markov import Markov, MarkovConfig
-from movie_rec.models.sequences import user_sequences
+from movie_rec.models.protocol import TrainingData, fitted
+from tests.conftest import popular_model
 
 
 def ranked_lists(lists: dict[int, list[int]]) -> pd.DataFrame:
@@ -32,13 +33,13 @@ def top_items(recommendations: pd.DataFrame, user: int) -> list[int]:
 @pytest.fixture(scope="module")
 def baseline_candidates(tiny_data) -> dict[str, pd.DataFrame]:
     matrix = tiny_data["train_matrix_valid"]
-    n_users, n_items = matrix.shape
-    last_item = Markov(MarkovConfig(k=1, lags=1))
-    last_item.fit(user_sequences(tiny_data["split_train"], n_users), n_items)
+    last_item = fitted(
+        Markov(MarkovConfig(k=1, lags=1)), TrainingData(matrix, tiny_data["split_train"])
+    )
     return {
         "ease": top_k_unseen(ItemCooccurrence(matrix).score, matrix, 30),
         "sasrec": top_k_unseen(last_item.score, matrix, 30),
-        "multivae": top_k_unseen(MostPopular(matrix).score, matrix, 30),
+        "multivae": top_k_unseen(popular_model(matrix).score, matrix, 30),
     }
 
 

@@ -4,23 +4,12 @@ its file, dotted key, value and what is allowed."""
 from __future__ import annotations
 
 import copy
-import warnings
 from typing import Any
 
 import pytest
-from kedro.config import OmegaConfigLoader
 
 from movie_rec.params_schema import ParameterError, parameter_problems, validate_parameters
-from tests.conftest import REPO_ROOT, run_pipeline
-
-
-@pytest.fixture(scope="module")
-def shipped() -> dict[str, Any]:
-    """``conf/base``'s parameters, merged as a run merges them."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        loader = OmegaConfigLoader(str(REPO_ROOT / "conf"), base_env="base", default_run_env="base")
-        return loader["parameters"]
+from tests.conftest import run_pipeline
 
 
 def changed(params: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
@@ -74,6 +63,19 @@ def test_the_shipped_parameters_pass(shipped):
             "runtime.device",
             "tpu",
             "parameters.yml: runtime.device = 'tpu': expected one of auto, cpu, cuda or cuda:N",
+        ),
+        (
+            "ensembling.weighted_rank.head",
+            40,
+            "parameters_ensembling.yml: ensembling.weighted_rank.head = 40 "
+            "must not exceed max_cutoff = 30",
+        ),
+        (
+            "general_rec.multivae.tuning.pruner.interval_steps",
+            0,
+            "parameters_general_rec.yml: general_rec.multivae.tuning.pruner = "
+            "{'n_startup_trials': 2, 'n_warmup_steps': 10, 'interval_steps': 0}: "
+            "Pruning interval steps must be at least 1, but got interval_steps=0.",
         ),
         (
             "general_rec.ease.tuning.search_space.lam",

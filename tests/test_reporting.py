@@ -12,7 +12,8 @@ from matplotlib.figure import Figure
 
 from movie_rec import report
 from movie_rec.evaluation import per_user_recall, recall_at_k, top_k_unseen
-from movie_rec.models.baselines import ItemCooccurrence, MostPopular
+from movie_rec.models.baselines import ItemCooccurrence
+from tests.conftest import popular_model
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -52,7 +53,7 @@ def recommendations(tiny_data) -> dict[str, pd.DataFrame]:
     matrix = tiny_data["train_matrix_valid"]
     return {
         "ease": top_k_unseen(ItemCooccurrence(matrix).score, matrix, 10),
-        "multivae": top_k_unseen(MostPopular(matrix).score, matrix, 10),
+        "multivae": top_k_unseen(popular_model(matrix).score, matrix, 10),
     }
 
 

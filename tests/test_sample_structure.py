@@ -7,13 +7,13 @@ on the held-out last items by about a third, EASE recalls the randomly dropped i
 
 import numpy as np
 import pytest
-import torch
 
 from movie_rec.evaluation import recall_at_k, top_k_unseen
-from movie_rec.models.baselines import MostPopular
-from movie_rec.models.ease import EASE, EASEConfig, gram_matrix
+from movie_rec.models.ease import EASE, EASEConfig
 from movie_rec.models.markov import Markov, MarkovConfig
+from movie_rec.models.protocol import TrainingData, fitted
 from movie_rec.models.sequences import user_sequences
+from tests.conftest import popular_model
 
 CLEAR_MARGIN = 1.3  # at least 30% better than most-popular
 EASE_LAMBDAS = (50.0, 100.0, 200.0, 400.0, 800.0)
@@ -29,39 +29,42 @@ def transition_recall(sample_data) -> dict[str, float]:
     matrix = sample_data["train_matrix_valid"]
     sequences = user_sequences(sample_data["split_train"], matrix.shape[0])
     config = MarkovConfig(k=3, lags=3, lag_decay=0.5, recency_decay=0.7)
-    return _recall(Markov(config).fit(sequences, matrix.shape[1]), sample_data)
+    return _recall(
+        fitted(Markov(config), TrainingData.of_sequences(sequences, matrix.shape[1])), sample_data
+    )
 
 
 @pytest.fixture(scope="module")
 def ease_recall(sample_data) -> dict[str, float]:
     """EASE with the λ of a small grid that scores best overall."""
     matrix = sample_data["train_matrix_valid"]
-    device = torch.device("cpu")
-    gram = gram_matrix(matrix, device)
+    data = TrainingData(matrix)  # its Gram matrix is computed once, for every λ
     results = [
-        _recall(EASE(EASEConfig(lam=lam), device).fit(matrix, gram), sample_data)
-        for lam in EASE_LAMBDAS
+        _recall(fitted(EASE(EASEConfig(lam=lam)), data), sample_data) for lam in EASE_LAMBDAS
     ]
     return max(results, key=lambda metrics: metrics["recall@10"])
 
 
 def test_ease_beats_popularity_on_random_items(sample_data, ease_recall):
-    popular = _recall(MostPopular(sample_data["train_matrix_valid"]), sample_data)
+    popular = _recall(popular_model(sample_data["train_matrix_valid"]), sample_data)
     assert ease_recall["recall@10_random"] > CLEAR_MARGIN * popular["recall@10_random"]
 
 
 def test_last_item_transition_beats_popularity_on_last_items(sample_data):
     matrix = sample_data["train_matrix_valid"]
     sequences = user_sequences(sample_data["split_train"], matrix.shape[0])
-    popular = _recall(MostPopular(matrix), sample_data)
+    popular = _recall(popular_model(matrix), sample_data)
     transition = _recall(
-        Markov(MarkovConfig(k=1, lags=1)).fit(sequences, matrix.shape[1]), sample_data
+        fitted(
+            Markov(MarkovConfig(k=1, lags=1)), TrainingData.of_sequences(sequences, matrix.shape[1])
+        ),
+        sample_data,
     )
     assert transition["recall@10_last"] > CLEAR_MARGIN * popular["recall@10_last"]
 
 
 def test_ease_beats_popularity(sample_data, ease_recall):
-    popular = _recall(MostPopular(sample_data["train_matrix_valid"]), sample_data)
+    popular = _recall(popular_model(sample_data["train_matrix_valid"]), sample_data)
     assert ease_recall["recall@10"] > CLEAR_MARGIN * popular["recall@10"]
 
 

@@ -3,12 +3,15 @@
 Kedro adds the click group ``cli`` of ``<package>/cli.py`` to its project commands
 (``KedroCLI.project_groups`` in ``kedro/framework/cli/cli.py``), so from the project root:
 
-    kedro recommend --user 2                 # the submission's 10 rows, explained by EASE
-    kedro recommend --user 2 --model markov  # Markov's own top 10 and its reasons
-    kedro recommend --history 318,296,593    # a new user's history (raw movie ids, oldest first)
+    kedro recommend --user 2                # the submission's 10 rows and their reasons
+    kedro recommend --user 2 --model NAME   # a registered model's own top 10 (and its reasons)
+    kedro recommend --history 318,296,593   # a new user's history (raw movie ids, oldest first)
 
 Everything is read through the project's catalog (``conf/``), from the files the last
-``kedro run`` left under ``data/``; nothing is refitted.
+``kedro run`` left under ``data/``; nothing is refitted. The reasons beside the submission
+are those of :data:`movie_rec.registry.EXPLAINER`'s fit; which models explain or fold in a
+history is the registry's (:class:`movie_rec.registry.Capability`); whether a model is
+enabled is read from the parameters (:mod:`movie_rec.parameters`).
 """
 
 from __future__ import annotations
@@ -28,11 +31,12 @@ import numpy as np
 import pandas as pd
 from kedro.framework.session import KedroSession
 
-from movie_rec.explain import FOLD_IN_MODELS, Explainer, Reason, top_unseen, user_top_unseen
-from movie_rec.registry import MODELS, spec
+from movie_rec.explain import Explainer, Reason, top_unseen, user_top_unseen
+from movie_rec.parameters import model_settings
+from movie_rec.registry import EXPLAINER, FOLDS_IN, MODELS, ModelSpec, models_that, spec
 
 N_RECOMMENDATIONS = 10
-DEFAULT_HISTORY_MODEL = "ease"
+FOLD_IN_MODELS = models_that(FOLDS_IN)
 GENRE_PREFIX = "genre_"
 DATA_PROCESSING_RUN = "kedro run --pipeline=data_processing"
 QUIET_LOGGERS = ("kedro", "movie_rec")
@@ -57,7 +61,7 @@ def cli() -> None:
     "--model",
     "model_name",
     help="Recommend with this model's persisted final fit instead of the submission "
-    f"(with --history: one of {', '.join(FOLD_IN_MODELS)}; default {DEFAULT_HISTORY_MODEL}).",
+    f"(with --history: one of {', '.join(FOLD_IN_MODELS)}; default {EXPLAINER}).",
 )
 @click.option("--env", "-e", default=None, help="Kedro configuration environment.")
 @click.pass_obj
@@ -70,9 +74,7 @@ def recommend(
     with quiet():
         project = ProjectData.open(Path(metadata.project_path), env)
         if history is not None:
-            result = recommend_history(
-                project, parse_ids(history), model_name or DEFAULT_HISTORY_MODEL
-            )
+            result = recommend_history(project, parse_ids(history), model_name or EXPLAINER)
         elif model_name is not None:
             result = recommend_with_model(project, user_id, model_name)
         else:
@@ -108,6 +110,7 @@ class ProjectData:
     """The catalog's datasets, loaded on first use, with clear errors for missing files."""
 
     catalog: Any
+    params: dict[str, Any]
     project_path: Path
 
     user_map = processed_dataset("user_map")
@@ -118,8 +121,8 @@ class ProjectData:
     @classmethod
     def open(cls, project_path: Path, env: str | None) -> ProjectData:
         os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
-        session = KedroSession.create(project_path=project_path, env=env)
-        return cls(session.load_context().catalog, project_path.resolve())
+        context = KedroSession.create(project_path=project_path, env=env).load_context()
+        return cls(context.catalog, context.params, project_path.resolve())
 
     def load(self, name: str, produced_by: str) -> Any:
         if not self.catalog.exists(name):
@@ -168,16 +171,24 @@ class ProjectData:
         if name not in MODELS:
             raise RecommendError(f"unknown model {name!r}; registered: {', '.join(MODELS)}")
         entry = spec(name)
-        if entry.fit is None:
+        if entry.model is None:
             raise RecommendError(f"{name} keeps no model to score with; try one of the others")
         run = f"kedro run --pipeline={entry.pipeline}"
         fitted = self.load(f"{name}.model", run)
         if isinstance(fitted, dict) and fitted.get("skipped"):
             raise RecommendError(
                 f"{name} was disabled in the run that wrote {self.path(name + '.model')}: "
-                f"set {entry.pipeline}.{name}.enabled: true and `{run}`"
+                + self.to_enable(entry, run)
             )
         return fitted
+
+    def to_enable(self, entry: ModelSpec, run: str) -> str:
+        """What fits a disabled model: a rerun, after switching it on if the parameters
+        do not enable it outright."""
+        settings = model_settings(entry.name, self.params[entry.pipeline])
+        if settings.enabled is True:
+            return f"it is enabled in the parameters now: `{run}`"
+        return f"set {entry.pipeline}.{entry.name}.enabled: true and `{run}`"
 
 
 @dataclass
@@ -244,18 +255,19 @@ def explained(
 
 
 def recommend_submission(project: ProjectData, user_id: int) -> Recommendations:
-    """The submission's rows for a user, explained by EASE when its model exists."""
+    """The submission's rows for a user, with the reasons of the explaining model
+    (:data:`movie_rec.registry.EXPLAINER`) when its fit exists."""
     user = project.user_index(user_id)
     submission = project.load("submission", "kedro run")
     rows = submission.loc[submission["user"] == user_id, "item"].to_list()
     if not rows:
         raise RecommendError(f"user {user_id} has no rows in {project.path('submission')}")
     items = project.item_indices(rows)
-    explainer = explainer_or_none(project, "ease")
+    explainer = explainer_or_none(project, EXPLAINER)
     title = f"user {user_id}: the submission's {len(items)} recommendations"
     if explainer is None:
-        title += f" (no reasons: {project.path('ease.model')} is missing)"
-    return explained(title, items, explainer, project.user_history(user), user, "EASE")
+        title += f" (no reasons: {project.path(EXPLAINER + '.model')} is missing)"
+    return explained(title, items, explainer, project.user_history(user), user, EXPLAINER)
 
 
 def recommend_with_model(project: ProjectData, user_id: int, name: str) -> Recommendations:
@@ -264,9 +276,9 @@ def recommend_with_model(project: ProjectData, user_id: int, name: str) -> Recom
     model = project.model(name)
     items = user_top_unseen(model, user, project.seen, N_RECOMMENDATIONS)
     explainer = (
-        Explainer(model) if Explainer.supports(model) else explainer_or_none(project, "ease")
+        Explainer(model) if Explainer.supports(model) else explainer_or_none(project, EXPLAINER)
     )
-    by = name if Explainer.supports(model) else "EASE"
+    by = name if Explainer.supports(model) else EXPLAINER
     title = f"user {user_id}: {name}'s top {len(items)}"
     return explained(title, items, explainer, project.user_history(user), user, by)
 

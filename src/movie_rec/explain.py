@@ -30,7 +30,6 @@ from movie_rec.models.markov import Markov
 from movie_rec.models.sknn import SKNN
 
 LINEAR_ITEM_MODELS = (EASE, ADMMSLIM)
-FOLD_IN_MODELS = ("ease", "admm_slim", "markov")
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,8 @@ from scipy.optimize import nnls
 
 from movie_rec.evaluation import check_candidates, recall_at_k, top_k_unseen
 from movie_rec.models.admm_slim import ADMMSLIM, ADMMSLIMConfig, slim_objective
-from movie_rec.models.baselines import MostPopular
-
-CPU = torch.device("cpu")
+from movie_rec.models.protocol import TrainingData, fitted
+from tests.conftest import popular_model
 
 
 def _random_matrix(n_users: int = 40, n_items: int = 12, seed: int = 0) -> sp.csr_matrix:
@@ -38,7 +37,7 @@ def test_weights_equal_a_direct_constrained_solve(l1, l2, rho):
     matrix = _random_matrix()
     expected = _constrained_slim(matrix.toarray().astype(np.float64), l1, l2)
     config = ADMMSLIMConfig(l1=l1, l2=l2, rho=rho, iterations=300, tolerance=0.0)
-    model = ADMMSLIM(config, CPU).fit(matrix)
+    model = fitted(ADMMSLIM(config), TrainingData(matrix))
     weights = model.weights.numpy()
     assert 0 < (expected > 0).mean() < 1  # the non-negativity constraint binds somewhere
     np.testing.assert_allclose(weights, expected, atol=1e-4)
@@ -61,7 +60,7 @@ def test_objective_from_the_gram_equals_the_direct_one():
 
 def test_objective_falls_and_weights_obey_the_constraints(tiny_data):
     config = ADMMSLIMConfig(tolerance=0.0, track_objective=True)
-    model = ADMMSLIM(config, CPU).fit(tiny_data["train_matrix_valid"])
+    model = fitted(ADMMSLIM(config), TrainingData(tiny_data["train_matrix_valid"]))
     history = np.array(model.trace.objective)
     assert len(history) == model.trace.iterations == config.iterations
     assert history[-1] < history[0]
@@ -76,7 +75,7 @@ def test_stops_at_the_first_iteration_whose_residuals_are_within_tolerance():
     matrix = _random_matrix(seed=4)
     tolerance = 1e-3
     config = ADMMSLIMConfig(l1=1.0, l2=2.0, rho=20.0, iterations=1000, tolerance=tolerance)
-    model = ADMMSLIM(config, CPU).fit(matrix)
+    model = fitted(ADMMSLIM(config), TrainingData(matrix))
     trace = model.trace
     worst = np.maximum(trace.primal, trace.dual)
     assert 1 < trace.iterations < config.iterations
@@ -89,13 +88,15 @@ def test_stops_at_the_first_iteration_whose_residuals_are_within_tolerance():
 
 def test_zero_tolerance_runs_every_iteration():
     config = ADMMSLIMConfig(l1=1.0, l2=2.0, rho=20.0, iterations=40, tolerance=0.0)
-    model = ADMMSLIM(config, CPU).fit(_random_matrix(seed=4))
+    model = fitted(ADMMSLIM(config), TrainingData(_random_matrix(seed=4)))
     assert model.trace.iterations == 40
 
 
 def test_scores_are_history_times_weights():
     matrix = _random_matrix(seed=3)
-    model = ADMMSLIM(ADMMSLIMConfig(l1=0.5, l2=2.0, rho=10.0, iterations=20), CPU).fit(matrix)
+    model = fitted(
+        ADMMSLIM(ADMMSLIMConfig(l1=0.5, l2=2.0, rho=10.0, iterations=20)), TrainingData(matrix)
+    )
     users = np.array([0, 5, 39])
     expected = matrix[users].toarray() @ model.weights.numpy()
     np.testing.assert_allclose(model.score(users).numpy(), expected, atol=1e-6)
@@ -110,14 +111,16 @@ def test_config_round_trip_and_invalid_use():
     with pytest.raises(ValueError, match="tolerance"):
         ADMMSLIMConfig(tolerance=-1.0)
     with pytest.raises(RuntimeError, match="before fit"):
-        ADMMSLIM(config, CPU).score(np.array([0]))
+        ADMMSLIM(config).score(np.array([0]))
 
 
 def test_beats_most_popular_with_valid_candidates(tiny_data):
     matrix, answers = tiny_data["train_matrix_valid"], tiny_data["valid_answers"]
-    candidates = top_k_unseen(ADMMSLIM(ADMMSLIMConfig(), CPU).fit(matrix).score, matrix, 10)
+    candidates = top_k_unseen(
+        fitted(ADMMSLIM(ADMMSLIMConfig()), TrainingData(matrix)).score, matrix, 10
+    )
     check_candidates(candidates, matrix, 10)
-    popular = top_k_unseen(MostPopular(matrix).score, matrix, 10)
+    popular = top_k_unseen(popular_model(matrix).score, matrix, 10)
     assert (
         recall_at_k(candidates, answers)["recall@10"] > recall_at_k(popular, answers)["recall@10"]
     )

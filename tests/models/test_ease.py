@@ -5,8 +5,9 @@ import torch
 
 from movie_rec.evaluation import check_candidates, recall_at_k, top_k_unseen
 from movie_rec.models import ease
-from movie_rec.models.baselines import MostPopular
 from movie_rec.models.ease import EASE, EASEConfig, ItemWeights, ease_weights, gram_matrix
+from movie_rec.models.protocol import TrainingData, fitted
+from tests.conftest import popular_model
 
 CPU = torch.device("cpu")
 
@@ -25,7 +26,7 @@ def test_weights_equal_a_direct_dense_solve():
     matrix, lam = _random_matrix(), 7.5
     x = matrix.toarray().astype(np.float64)
     expected = _dense_ease(x, np.full(x.shape[1], lam))
-    model = EASE(EASEConfig(lam=lam), CPU).fit(matrix)
+    model = fitted(EASE(EASEConfig(lam=lam)), TrainingData(matrix))
     weights = model.weights.numpy()
     np.testing.assert_allclose(weights, expected, atol=1e-5)
     assert np.all(np.diag(weights) == 0)
@@ -104,15 +105,15 @@ def test_config_round_trips_and_rejects_invalid_values():
     with pytest.raises(ValueError, match="positive lambda"):
         ease_weights(torch.eye(3), 0.0)
     with pytest.raises(RuntimeError, match="before fit"):
-        EASE(EASEConfig(), CPU).score(np.array([0]))
+        EASE(EASEConfig()).score(np.array([0]))
 
 
 def test_float32_factorisation_gives_float64_top10_lists(sample_data):
     matrix = sample_data["train_matrix_valid"]
-    gram = gram_matrix(matrix, CPU)
+    data = TrainingData(matrix)
     lists = {}
     for dtype in (torch.float32, torch.float64):
-        model = EASE(EASEConfig(lam=400.0), CPU, dtype).fit(matrix, gram=gram)
+        model = fitted(EASE(EASEConfig(lam=400.0), dtype), data)
         lists[dtype] = top_k_unseen(model.score, matrix, 10)
     single, double = lists[torch.float32], lists[torch.float64]
     assert len(double) == matrix.shape[0] * 10
@@ -121,9 +122,11 @@ def test_float32_factorisation_gives_float64_top10_lists(sample_data):
 
 def test_beats_most_popular_with_valid_candidates(tiny_data):
     matrix, answers = tiny_data["train_matrix_valid"], tiny_data["valid_answers"]
-    candidates = top_k_unseen(EASE(EASEConfig(lam=50.0), CPU).fit(matrix).score, matrix, 10)
+    candidates = top_k_unseen(
+        fitted(EASE(EASEConfig(lam=50.0)), TrainingData(matrix)).score, matrix, 10
+    )
     check_candidates(candidates, matrix, 10)
-    popular = top_k_unseen(MostPopular(matrix).score, matrix, 10)
+    popular = top_k_unseen(popular_model(matrix).score, matrix, 10)
     assert (
         recall_at_k(candidates, answers)["recall@10"] > recall_at_k(popular, answers)["recall@10"]
     )

@@ -1,11 +1,13 @@
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from movie_rec.evaluation import recall_at_k, top_k_unseen
-from movie_rec.models.baselines import MostPopular
 from movie_rec.models.markov import Markov, MarkovConfig, recent_positions, transition_matrix
+from movie_rec.models.protocol import TrainingData, fitted
 from movie_rec.models.sequences import UserSequences, user_sequences
+from tests.conftest import popular_model
 
 N_ITEMS = 5
 
@@ -32,7 +34,10 @@ EXPECTED_T = np.array(
 
 def hand_model(**overrides) -> Markov:
     params = {"k": 2, "lags": 2, "lag_decay": 0.5, "recency_decay": 0.5, "tie_break": 0.0}
-    return Markov(MarkovConfig(**{**params, **overrides})).fit(hand_sequences(), N_ITEMS)
+    return fitted(
+        Markov(MarkovConfig(**{**params, **overrides})),
+        TrainingData.of_sequences(hand_sequences(), N_ITEMS),
+    )
 
 
 def test_transition_matrix_counts_decayed_lags_and_normalises_rows():
@@ -113,9 +118,9 @@ def test_first_order_chain_is_the_normalised_count_of_next_items(tiny_data):
 def test_beats_most_popular_on_the_last_items(tiny_data):
     matrix, answers = tiny_data["train_matrix_valid"], tiny_data["valid_answers"]
     sequences = user_sequences(tiny_data["split_train"], matrix.shape[0])
-    model = Markov(MarkovConfig()).fit(sequences, matrix.shape[1])
+    model = fitted(Markov(MarkovConfig()), TrainingData.of_sequences(sequences, matrix.shape[1]))
     markov = recall_at_k(top_k_unseen(model.score, matrix, 10), answers)
-    popular = recall_at_k(top_k_unseen(MostPopular(matrix).score, matrix, 10), answers)
+    popular = recall_at_k(top_k_unseen(popular_model(matrix).score, matrix, 10), answers)
     assert markov["recall@10_last"] > popular["recall@10_last"]
 
 
@@ -131,7 +136,8 @@ def test_config_round_trips_and_rejects_nonsense():
 
 def test_user_sequences_feed_the_model_in_time_order():
     inter = pd.DataFrame({"user_idx": [0, 0, 0], "item_idx": [2, 0, 1], "time": [3, 1, 2]})
-    model = Markov(MarkovConfig(k=1, lags=1, tie_break=0.0))
-    scores = model.fit(user_sequences(inter, 1), 3).score(np.array([0]))[0]
+    matrix = sp.csr_matrix((1, 3), dtype=np.float32)
+    model = fitted(Markov(MarkovConfig(k=1, lags=1, tie_break=0.0)), TrainingData(matrix, inter))
+    scores = model.score(np.array([0]))[0]
     np.testing.assert_array_equal(scores, [0, 0, 0])  # last item 2 starts no transition
     assert model.transitions[0, 1] == 1 and model.transitions[1, 2] == 1

@@ -3,7 +3,6 @@ import pytest
 import torch
 
 from movie_rec.evaluation import recall_at_k, top_k_unseen
-from movie_rec.models.baselines import MostPopular
 from movie_rec.models.multivae import (
     MultiVAE,
     MultiVAEConfig,
@@ -11,8 +10,10 @@ from movie_rec.models.multivae import (
     kl_weight,
     multivae_loss,
 )
+from movie_rec.models.protocol import FitRun, TrainingData, fitted
 from movie_rec.models.training import TrainConfig
 from movie_rec.models.tuning import validation_recall
+from tests.conftest import popular_model
 
 CPU = torch.device("cpu")
 SMALL = MultiVAEConfig(hidden=32, latent=8, batch_size=64, anneal_steps=20)
@@ -50,27 +51,27 @@ def test_loss_falls_and_it_beats_most_popular_on_the_sample(sample_data):
     matrix, answers = sample_data["train_matrix_valid"], sample_data["valid_answers"]
     users = answers["user_idx"].unique()
     config = MultiVAEConfig(hidden=200, latent=64, lr=3e-3, anneal_steps=200, batch_size=250)
-    model = MultiVAE(config, CPU, seed=0)
-    result = model.fit(
-        matrix,
-        TrainConfig(max_updates=96, eval_every=8, patience=12, progress=False),
-        lambda score_fn: validation_recall(score_fn, matrix, answers, users),
+    model = MultiVAE(config)
+    run = FitRun(
+        train=TrainConfig(max_updates=96, eval_every=8, patience=12, progress=False),
+        evaluate=lambda score_fn: validation_recall(score_fn, matrix, answers, users),
     )
+    result = model.fit(TrainingData(matrix), run)
     losses = [record["loss"] for record in result.history]
     assert losses[-1] < losses[0]
     assert result.best_update > 8  # better than after the first pass
     recall = recall_at_k(top_k_unseen(model.score, matrix, 10), answers)["recall@10"]
-    popular = recall_at_k(top_k_unseen(MostPopular(matrix).score, matrix, 10), answers)
+    popular = recall_at_k(top_k_unseen(popular_model(matrix).score, matrix, 10), answers)
     assert recall == pytest.approx(result.best_score)  # the best update's weights were kept
     assert recall > popular["recall@10"]
 
 
 def test_same_seed_same_scores_and_fixed_updates_without_validation(tiny_data):
     matrix = tiny_data["train_matrix_valid"]
-    config = TrainConfig(max_updates=7, eval_every=3, progress=False)
-    first, second = MultiVAE(SMALL, CPU, seed=5), MultiVAE(SMALL, CPU, seed=5)
-    result = first.fit(matrix, config)
-    second.fit(matrix, config)
+    run = FitRun(seed=5, train=TrainConfig(max_updates=7, eval_every=3, progress=False))
+    first, second = MultiVAE(SMALL), MultiVAE(SMALL)
+    result = first.fit(TrainingData(matrix), run)
+    second.fit(TrainingData(matrix), run)
     users = np.arange(10)
     torch.testing.assert_close(first.score(users), second.score(users))
     assert result.updates == 7 and result.best_update == 7
@@ -79,15 +80,16 @@ def test_same_seed_same_scores_and_fixed_updates_without_validation(tiny_data):
 
 def test_stop_at_ends_the_final_fit_where_validation_kept_it(tiny_data):
     matrix = tiny_data["train_matrix_full"]
-    model = MultiVAE(SMALL, CPU, seed=2)
-    result = model.fit(matrix, TrainConfig(max_updates=50, progress=False), stop_at=6)
+    model = MultiVAE(SMALL)
+    run = FitRun(seed=2, train=TrainConfig(max_updates=50, progress=False), stop_at=6)
+    result = model.fit(TrainingData(matrix), run)
     assert result.updates == 6 and model.updates == 6
     assert model.beta == pytest.approx(kl_weight(6, SMALL))
 
 
 def test_state_holds_what_rebuilds_the_network(tiny_data):
-    model = MultiVAE(SMALL, CPU, seed=1)
-    model.fit(tiny_data["train_matrix_full"], TrainConfig(max_updates=2, progress=False))
+    run = FitRun(seed=1, train=TrainConfig(max_updates=2, progress=False))
+    model = fitted(MultiVAE(SMALL), TrainingData(tiny_data["train_matrix_full"]), run)
     state = model.state()
     net = MultiVAENet(state["n_items"], SMALL.hidden, SMALL.latent, SMALL.dropout)
     net.load_state_dict(state["state_dict"])

@@ -6,7 +6,7 @@ import torch
 from scipy.stats import norm
 
 from movie_rec.evaluation import recall_at_k, top_k_unseen
-from movie_rec.models.baselines import MostPopular
+from movie_rec.models.protocol import FitRun, TrainingData, fitted
 from movie_rec.models.recvae import (
     DECODER,
     ENCODER,
@@ -19,6 +19,7 @@ from movie_rec.models.recvae import (
 )
 from movie_rec.models.training import TrainConfig
 from movie_rec.models.tuning import validation_recall
+from tests.conftest import popular_model
 
 CPU = torch.device("cpu")
 SMALL = RecVAEConfig(hidden=32, latent=8, batch_size=64, encoder_updates=2, decoder_updates=1)
@@ -89,9 +90,8 @@ def test_alternating_optimizer_steps_one_part_per_phase():
 
 
 def _fitted(matrix, updates: int) -> RecVAE:
-    model = RecVAE(SMALL, CPU, seed=4)
-    model.fit(matrix, TrainConfig(max_updates=10, grad_clip=0.0, progress=False), stop_at=updates)
-    return model
+    train = TrainConfig(max_updates=10, grad_clip=0.0, progress=False)
+    return fitted(RecVAE(SMALL), TrainingData(matrix), FitRun(seed=4, train=train, stop_at=updates))
 
 
 def test_fit_alternates_and_refreshes_the_prior(tiny_data):
@@ -117,17 +117,19 @@ def test_loss_falls_and_it_beats_most_popular_on_the_sample(sample_data):
     config = RecVAEConfig(
         hidden=200, latent=64, lr=3e-3, batch_size=250, encoder_updates=24, decoder_updates=8
     )
-    model = RecVAE(config, CPU, seed=0)
-    result = model.fit(
-        matrix,
-        TrainConfig(max_updates=128, eval_every=32, patience=4, grad_clip=0.0, progress=False),
-        lambda score_fn: validation_recall(score_fn, matrix, answers, users),
+    model = RecVAE(config)
+    run = FitRun(
+        train=TrainConfig(
+            max_updates=128, eval_every=32, patience=4, grad_clip=0.0, progress=False
+        ),
+        evaluate=lambda score_fn: validation_recall(score_fn, matrix, answers, users),
     )
+    result = model.fit(TrainingData(matrix), run)
     losses = [record["loss"] for record in result.history]
     assert losses[-1] < losses[0]
     assert result.best_update > 32
     recall = recall_at_k(top_k_unseen(model.score, matrix, 10), answers)["recall@10"]
-    popular = recall_at_k(top_k_unseen(MostPopular(matrix).score, matrix, 10), answers)
+    popular = recall_at_k(top_k_unseen(popular_model(matrix).score, matrix, 10), answers)
     assert recall == pytest.approx(result.best_score)  # the best update's weights were kept
     assert recall > popular["recall@10"]
 
@@ -147,4 +149,4 @@ def test_invalid_use_is_rejected():
     with pytest.raises(ValueError, match="at least one update"):
         RecVAEConfig(decoder_updates=0)
     with pytest.raises(RuntimeError, match="before fit"):
-        RecVAE(SMALL, CPU, seed=0).score(np.array([0]))
+        RecVAE(SMALL).score(np.array([0]))

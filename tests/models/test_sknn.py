@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 
 from movie_rec.evaluation import recall_at_k, top_k_unseen
-from movie_rec.models.baselines import MostPopular
+from movie_rec.models.protocol import TrainingData, fitted
 from movie_rec.models.sequences import UserSequences, user_sequences
 from movie_rec.models.sknn import SKNN, SKNNConfig, history_matrix, position_weights
+from tests.conftest import popular_model
 
 N_ITEMS = 8
 
@@ -18,7 +19,10 @@ def hand_sequences() -> UserSequences:
 
 def hand_model(**overrides) -> SKNN:
     params = {"recent": 2, "neighbours": 2, "weighting": "div", "similarity": "dot"}
-    return SKNN(SKNNConfig(**{**params, **overrides})).fit(hand_sequences(), N_ITEMS)
+    return fitted(
+        SKNN(SKNNConfig(**{**params, **overrides})),
+        TrainingData.of_sequences(hand_sequences(), N_ITEMS),
+    )
 
 
 # u0's query is its last two items: item 2 (weight 1) and item 1 (weight 1/2); item 0 is too old.
@@ -75,7 +79,10 @@ def test_the_user_is_never_their_own_neighbour():
     sequences = UserSequences(np.concatenate(histories), offsets)
     users = np.arange(30)
     for neighbours in (5, 29, 100):
-        model = SKNN(SKNNConfig(recent=5, neighbours=neighbours)).fit(sequences, 20)
+        model = fitted(
+            SKNN(SKNNConfig(recent=5, neighbours=neighbours)),
+            TrainingData.of_sequences(sequences, 20),
+        )
         ids, _ = model.neighbours_of(users)
         assert ids.shape == (30, min(neighbours, 29))
         assert not (ids == users[:, None]).any()
@@ -103,7 +110,7 @@ def test_empty_history_scores_zero_and_reasons_sum_to_the_score():
 def test_scores_do_not_depend_on_the_batch(tiny_data):
     matrix = tiny_data["train_matrix_valid"]
     sequences = user_sequences(tiny_data["split_train"], matrix.shape[0])
-    model = SKNN(SKNNConfig()).fit(sequences, matrix.shape[1])
+    model = fitted(SKNN(SKNNConfig()), TrainingData.of_sequences(sequences, matrix.shape[1]))
     users = np.arange(matrix.shape[0])
     together = model.score(users)
     np.testing.assert_allclose(model.score(users[7:9]), together[7:9], atol=1e-6)
@@ -112,9 +119,9 @@ def test_scores_do_not_depend_on_the_batch(tiny_data):
 def test_beats_most_popular(tiny_data):
     matrix, answers = tiny_data["train_matrix_valid"], tiny_data["valid_answers"]
     sequences = user_sequences(tiny_data["split_train"], matrix.shape[0])
-    model = SKNN(SKNNConfig()).fit(sequences, matrix.shape[1])
+    model = fitted(SKNN(SKNNConfig()), TrainingData.of_sequences(sequences, matrix.shape[1]))
     sknn = recall_at_k(top_k_unseen(model.score, matrix, 10), answers)
-    popular = recall_at_k(top_k_unseen(MostPopular(matrix).score, matrix, 10), answers)
+    popular = recall_at_k(top_k_unseen(popular_model(matrix).score, matrix, 10), answers)
     assert sknn["recall@10"] > popular["recall@10"]
 
 

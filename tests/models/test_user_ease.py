@@ -4,9 +4,10 @@ import scipy.sparse as sp
 import torch
 
 from movie_rec.evaluation import check_candidates, recall_at_k, top_k_unseen
-from movie_rec.models.baselines import MostPopular
 from movie_rec.models.ease import EASE, EASEConfig, ItemWeights, gram_matrix, regularised_inverse
+from movie_rec.models.protocol import TrainingData, fitted
 from movie_rec.models.user_ease import UserItemEASE, UserItemEASEConfig, user_ease_scores
+from tests.conftest import popular_model
 
 CPU = torch.device("cpu")
 
@@ -36,12 +37,12 @@ def test_woodbury_closed_form_equals_the_dense_users_by_users_solve(lam):
 def test_blend_is_the_weighted_sum_of_item_and_user_ease():
     matrix, users = _random_matrix(seed=1), np.array([0, 5, 29])
     x = matrix.toarray().astype(np.float64)
-    item = EASE(EASEConfig(lam=6.0, p=0.2), CPU).fit(matrix).score(users).numpy()
+    item = fitted(EASE(EASEConfig(lam=6.0, p=0.2)), TrainingData(matrix)).score(users).numpy()
     user = _dense_user_ease(x, 9.0)[users]
 
     def blend(weight: float) -> np.ndarray:
         config = UserItemEASEConfig(item_lam=6.0, user_lam=9.0, user_weight=weight, p=0.2)
-        return UserItemEASE(config, CPU).fit(matrix).score(users).numpy()
+        return fitted(UserItemEASE(config), TrainingData(matrix)).score(users).numpy()
 
     np.testing.assert_array_equal(blend(0.0), item)
     np.testing.assert_allclose(blend(1.0), user, atol=1e-4)
@@ -57,15 +58,15 @@ def test_config_round_trips_and_rejects_invalid_values():
     with pytest.raises(ValueError, match="positive lambda"):
         UserItemEASEConfig(user_lam=-1.0)
     with pytest.raises(RuntimeError, match="before fit"):
-        UserItemEASE(UserItemEASEConfig(), CPU).score(np.array([0]))
+        UserItemEASE(UserItemEASEConfig()).score(np.array([0]))
 
 
 def test_blend_beats_most_popular_with_valid_candidates(tiny_data):
     matrix, answers = tiny_data["train_matrix_valid"], tiny_data["valid_answers"]
     config = UserItemEASEConfig(item_lam=50.0, user_lam=200.0, user_weight=0.3)
-    candidates = top_k_unseen(UserItemEASE(config, CPU).fit(matrix).score, matrix, 10)
+    candidates = top_k_unseen(fitted(UserItemEASE(config), TrainingData(matrix)).score, matrix, 10)
     check_candidates(candidates, matrix, 10)
-    popular = top_k_unseen(MostPopular(matrix).score, matrix, 10)
+    popular = top_k_unseen(popular_model(matrix).score, matrix, 10)
     assert (
         recall_at_k(candidates, answers)["recall@10"] > recall_at_k(popular, answers)["recall@10"]
     )

@@ -9,7 +9,7 @@ import torch
 import yaml
 
 from movie_rec.evaluation import CANDIDATE_COLUMNS, check_candidates
-from movie_rec.pipelines.model_nodes import ModelNodes, Validation, merged_settings
+from movie_rec.pipelines.model_nodes import ModelNodes, Validation
 from movie_rec.registry import KINDS, MODELS, PIPELINES, models_of, spec
 from movie_rec.runtime import configure_kernels, is_enabled
 from tests.conftest import REPO_ROOT, TEST_SPLIT, process
@@ -27,10 +27,9 @@ def test_every_registered_model_has_a_known_pipeline_kind_and_parameter_section(
     for name, entry in MODELS.items():
         assert entry.name == name
         assert entry.pipeline in PIPELINES and entry.kind in KINDS
-        if entry.fit is not None:
+        if entry.model is not None:
             section = parameters(entry.pipeline)[name]
             assert section["enabled"] in (True, False, "auto")
-            assert "hyperparameters" in section
 
 
 def test_models_of_a_pipeline_and_unknown_names():
@@ -52,18 +51,6 @@ def test_enabled_auto_resolves_by_device_and_data_size():
     assert is_enabled(True, torch.device("cpu")) is True
     with pytest.raises(ValueError, match="true, false or auto"):
         is_enabled("yes", torch.device("cpu"))
-
-
-def test_settings_merge_one_level_deep():
-    common = {"train": {"max_updates": 10, "patience": 3}, "stop_on": "last"}
-    own = {"train": {"patience": 7}, "enabled": True}
-    merged = merged_settings(common, own)
-    assert merged == {
-        "train": {"max_updates": 10, "patience": 7},
-        "stop_on": "last",
-        "enabled": True,
-    }
-    assert common["train"]["patience"] == 3
 
 
 def test_validation_on_last_reads_only_the_last_answers(tiny_data):

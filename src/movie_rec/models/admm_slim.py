@@ -136,11 +136,10 @@ class ADMMSLIM(ItemItemModel):
 
     Args:
         config: λ₁, λ₂, ρ and the iteration count.
-        device: where the factorisation, the iterations and the scoring run.
     """
 
-    def __init__(self, config: ADMMSLIMConfig, device: torch.device) -> None:
-        super().__init__(config, device)
+    def __init__(self, config: ADMMSLIMConfig) -> None:
+        super().__init__(config)
         self.trace = ADMMTrace()
 
     def solve_weights(self, gram: torch.Tensor) -> torch.Tensor:

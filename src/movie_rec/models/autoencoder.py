@@ -2,14 +2,14 @@
 
 Both fit a network on the rows of a users × items matrix with the shared loop
 (:func:`movie_rec.models.training.train`): passes of shuffled batches of the users that
-have a history, early stopping on ``evaluate(self.score)`` (validation Recall@10). Both
+have a history, early stopping on ``run.evaluate(self.score)`` (validation Recall@10). Both
 score a user by decoding the mean of their latent (eval mode, no gradients) and persist
 the same state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,10 +18,10 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from movie_rec.evaluation import ScoreFn
 from movie_rec.models.config import ParamsConfig
 from movie_rec.models.ease import dense_rows
-from movie_rec.models.training import TrainConfig, TrainResult, train
+from movie_rec.models.protocol import FitRun, TrainingData
+from movie_rec.models.training import TrainResult, train
 from movie_rec.runtime import autocast, seed_everything
 
 
@@ -48,38 +48,35 @@ class UserAutoencoder:
 
     name: str
 
-    def __init__(self, config: AutoencoderConfig, device: torch.device, seed: int) -> None:
+    def __init__(self, config: AutoencoderConfig) -> None:
         self.config = config
-        self.device = device
-        self.seed = seed
+        self.device = torch.device("cpu")
+        self.seed = 0
         self.net: nn.Module | None = None
         self.matrix: sp.csr_matrix | None = None
 
-    def fit(
-        self,
-        matrix: sp.spmatrix,
-        train_config: TrainConfig,
-        evaluate: Callable[[ScoreFn], float] | None = None,
-        stop_at: int | None = None,
-    ) -> TrainResult:
-        """Train with early stopping on ``evaluate(self.score)`` (validation Recall@10).
+    def fit(self, data: TrainingData, run: FitRun) -> TrainResult:
+        """Train with early stopping on ``run.evaluate(self.score)`` (validation Recall@10).
 
-        With ``evaluate=None`` it trains exactly ``stop_at`` (or ``max_updates``) updates:
-        the final fit on all interactions, for the update count the validation fit kept.
+        Without ``run.evaluate`` it trains exactly ``run.stop_at`` (or ``max_updates``)
+        updates: the final fit on all interactions, for the update count the validation
+        fit kept.
         """
+        self.device, self.seed = run.device, run.seed
         seed_everything(self.seed)
-        self.matrix = sp.csr_matrix(matrix, dtype=np.float32)
+        self.matrix = sp.csr_matrix(data.matrix, dtype=np.float32)
         optimizer = self._build(self.matrix.shape[1])
+        evaluate = run.evaluate
         return train(
             self.net,
             optimizer,
             self._batches,
             self._loss,
             None if evaluate is None else lambda: evaluate(self.score),
-            train_config,
+            run.train,
             self.device,
             self.name,
-            stop_at=stop_at,
+            stop_at=run.stop_at,
         )
 
     def _batches(self, pass_index: int) -> Iterator[np.ndarray]:

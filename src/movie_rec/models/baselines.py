@@ -13,11 +13,15 @@ Each exposes ``score(users) -> (len(users), n_items)`` for :func:`evaluation.top
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
 from movie_rec.models.config import ParamsConfig
+
+if TYPE_CHECKING:
+    from movie_rec.models.protocol import FitRun, TrainingData
 
 
 def item_popularity(matrix: sp.csr_matrix) -> np.ndarray:
@@ -31,10 +35,16 @@ class PopularConfig(ParamsConfig):
 
 
 class MostPopular:
-    def __init__(self, matrix: sp.csr_matrix) -> None:
-        self.popularity = item_popularity(matrix).astype(np.float32)
+    def __init__(self, config: PopularConfig) -> None:
+        self.config = config
+        self.popularity: np.ndarray | None = None
+
+    def fit(self, data: TrainingData, run: FitRun) -> None:
+        self.popularity = item_popularity(data.matrix).astype(np.float32)
 
     def score(self, users: np.ndarray) -> np.ndarray:
+        if self.popularity is None:
+            raise RuntimeError("MostPopular.score called before fit")
         return np.broadcast_to(self.popularity, (len(users), len(self.popularity)))
 
 

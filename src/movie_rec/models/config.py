@@ -1,20 +1,41 @@
-"""What every model's config dataclass shares: built from a parameter dict, saved as one."""
+"""What every config and settings dataclass shares: built from a parameter dict, saved as one."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
 from typing import Any, Self
 
 
 class ParamsConfig:
     """Mixin of a frozen config dataclass: ``from_params`` picks the dataclass's own keys
-    from a parameter section (others are ignored, so a section may hold more) and
+    from a parameter section (others are ignored, so a section may hold more; absent ones
+    keep their defaults), building a nested dataclass field from its own mapping, and
     ``to_dict`` gives them back."""
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> Self:
-        known = {key: params[key] for key in cls.__dataclass_fields__ if key in params}
+    def from_params(cls, params: Mapping[str, Any]) -> Self:
+        known = {}
+        for key in cls.__dataclass_fields__:
+            if key in params:
+                value = params[key]
+                nested = nested_config(cls, key) if isinstance(value, Mapping) else None
+                known[key] = nested.from_params(value) if nested else value
         return cls(**known)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return dataclasses.asdict(self)
+
+
+def nested_config(cls: type, key: str) -> type[ParamsConfig] | None:
+    """The config dataclass field ``key`` of ``cls`` holds (also when optional), if any."""
+    hint = typing.get_type_hints(cls)[key]
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    configs = [
+        option
+        for option in options
+        if dataclasses.is_dataclass(option) and issubclass(option, ParamsConfig)
+    ]
+    return configs[0] if configs else None

@@ -32,7 +32,7 @@ from __future__ import annotations
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Self
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -40,6 +40,9 @@ import torch
 from scipy.linalg import lapack
 
 from movie_rec.models.config import ParamsConfig
+
+if TYPE_CHECKING:
+    from movie_rec.models.protocol import FitRun, TrainingData
 
 GRAM_CHUNK_USERS = 4096
 DENSE_HISTORY_SHARE = 1 / 32  # longer histories go through the dense GEMM
@@ -218,23 +221,13 @@ class ItemWeights:
         return torch.from_numpy(np.hstack(self.panels))
 
 
-def fit_inputs(
-    matrix: sp.spmatrix, device: torch.device, gram: torch.Tensor | None = None
-) -> tuple[sp.csr_matrix, torch.Tensor]:
-    """``matrix`` as a float32 CSR matrix and its ``XᵀX`` on ``device`` (``gram`` when given:
-    a Gram matrix computed once and shared by several fits)."""
-    matrix = sp.csr_matrix(matrix, dtype=np.float32)
-    gram = gram_matrix(matrix, device) if gram is None else gram
-    return matrix, gram.to(device)
-
-
 class ItemItemModel:
     """Item×item weights ``W`` solved from ``XᵀX``, plus the interaction matrix ``X`` whose
     rows they score (``x_u W``): what EASE and ADMM SLIM share. A subclass solves ``W``."""
 
-    def __init__(self, config: ParamsConfig, device: torch.device) -> None:
+    def __init__(self, config: ParamsConfig) -> None:
         self.config = config
-        self.device = device
+        self.device = torch.device("cpu")
         self.item_weights: ItemWeights | None = None
         self.matrix: sp.csr_matrix | None = None
 
@@ -242,11 +235,11 @@ class ItemItemModel:
         """The items×items weights for the Gram matrix ``XᵀX`` (on the device)."""
         raise NotImplementedError
 
-    def fit(self, matrix: sp.spmatrix, gram: torch.Tensor | None = None) -> Self:
-        """Fit on a users×items matrix; pass ``gram`` to reuse a precomputed ``XᵀX``."""
-        self.matrix, gram = fit_inputs(matrix, self.device, gram)
-        self.item_weights = ItemWeights(self.solve_weights(gram), self.device)
-        return self
+    def fit(self, data: TrainingData, run: FitRun) -> None:
+        """Solve the weights from the data's ``XᵀX`` (computed once per data) on the run's device."""
+        self.device = run.device
+        self.matrix = sp.csr_matrix(data.matrix, dtype=np.float32)
+        self.item_weights = ItemWeights(self.solve_weights(data.gram(run.device)), self.device)
 
     @property
     def weights(self) -> torch.Tensor:
@@ -267,14 +260,11 @@ class EASE(ItemItemModel):
 
     Args:
         config: λ and EDLAE's ``p``.
-        device: where the factorisation and the scoring run.
         dtype: the factorisation's precision (the weights are float32 either way).
     """
 
-    def __init__(
-        self, config: EASEConfig, device: torch.device, dtype: torch.dtype = torch.float32
-    ) -> None:
-        super().__init__(config, device)
+    def __init__(self, config: EASEConfig, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__(config)
         self.dtype = dtype
 
     def solve_weights(self, gram: torch.Tensor) -> torch.Tensor:

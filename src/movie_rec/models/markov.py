@@ -14,7 +14,7 @@ than the last one:
 
 ``tie_break`` adds that weight times the item's popularity (scaled to [0, 1]) to the scores
 of users who have a history, so the items the transitions leave at zero (or tied) come in
-popularity order; a user without history keeps a zero row. ``Markov(k=1, lags=1)`` is the
+popularity order; a user without history keeps a zero row. ``Markov(MarkovConfig(k=1, lags=1))`` is the
 last-item transition model: what others watched right after the user's last movie.
 
 Scoring builds only the ``(len(users), n_items)`` block: a sparse matrix of the users'
@@ -24,12 +24,16 @@ recent items (weighted by recency) times the sparse ``T``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
 from movie_rec.models.config import ParamsConfig
 from movie_rec.models.sequences import UserSequences
+
+if TYPE_CHECKING:
+    from movie_rec.models.protocol import FitRun, TrainingData
 
 
 @dataclass(frozen=True)
@@ -100,14 +104,15 @@ class Markov:
         self.transitions: sp.csr_matrix | None = None
         self.popularity: np.ndarray | None = None
 
-    def fit(self, sequences: UserSequences, n_items: int) -> Markov:
+    def fit(self, data: TrainingData, run: FitRun) -> None:
+        """Count the transitions of the data's sequences (closed form: ``run`` is unused)."""
+        sequences, n_items = data.sequences, data.n_items
         self.sequences = sequences
         self.transitions = transition_matrix(
             sequences, n_items, self.config.lags, self.config.lag_decay
         )
         counts = np.bincount(sequences.items, minlength=n_items).astype(np.float32)
         self.popularity = counts / max(float(counts.max(initial=0.0)), 1.0)
-        return self
 
     def _fitted(self) -> tuple[UserSequences, sp.csr_matrix]:
         if self.sequences is None or self.transitions is None:

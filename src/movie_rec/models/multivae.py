@@ -90,8 +90,8 @@ class MultiVAE(UserAutoencoder):
 
     name = "multivae"
 
-    def __init__(self, config: MultiVAEConfig, device: torch.device, seed: int) -> None:
-        super().__init__(config, device, seed)
+    def __init__(self, config: MultiVAEConfig) -> None:
+        super().__init__(config)
         self.updates = 0
 
     def _build(self, n_items: int) -> torch.optim.Optimizer:

@@ -23,8 +23,10 @@ import pandas as pd
 import scipy.sparse as sp
 
 from movie_rec.evaluation import top_k_unseen
-from movie_rec.models.baselines import ItemCooccurrence, MostPopular
+from movie_rec.models.baselines import ItemCooccurrence, MostPopular, PopularConfig
 from movie_rec.models.markov import Markov, MarkovConfig, recent_positions, transition_matrix
+from movie_rec.models.protocol import TrainingData, fitted
+from movie_rec.models.release_year import item_years, user_last_activity_year
 from movie_rec.models.sequences import UserSequences, user_sequences
 
 PAIR = ["user_idx", "item_idx"]
@@ -99,7 +101,8 @@ def popular_candidates(
     matrix: sp.csr_matrix, n_popular: int, users: np.ndarray | None = None
 ) -> pd.DataFrame:
     """The ``n_popular`` most watched movies each user has not seen (via ``top_k_unseen``)."""
-    return top_k_unseen(MostPopular(matrix).score, matrix, n_popular, users=users)
+    popular = fitted(MostPopular(PopularConfig()), TrainingData(matrix))
+    return top_k_unseen(popular.score, matrix, n_popular, users=users)
 
 
 def _top_pairs(candidates: pd.DataFrame, top_n: int) -> pd.DataFrame:
@@ -181,50 +184,6 @@ def candidate_recall_by_source(
     return pd.DataFrame(rows)
 
 
-# --- release year -------------------------------------------------------------------------
-
-
-def user_last_activity_year(history: pd.DataFrame, n_users: int | None = None) -> np.ndarray:
-    """Calendar year (UTC) of each user's last interaction; NaN for a user without one.
-
-    Indexed by ``user_idx`` (length ``n_users``, default the largest id + 1).
-    """
-    users = history["user_idx"].to_numpy()
-    n_users = int(users.max(initial=-1)) + 1 if n_users is None else n_users
-    last_time = np.full(n_users, -np.inf)
-    np.maximum.at(last_time, users, history["time"].to_numpy(dtype=np.float64))
-    years = np.full(n_users, np.nan)
-    has = np.isfinite(last_time)
-    years[has] = pd.to_datetime(last_time[has], unit="s", utc=True).year
-    return years
-
-
-def released_after_last_activity(
-    pairs: pd.DataFrame, item_year: np.ndarray, user_last_year: np.ndarray, slack: float
-) -> np.ndarray:
-    """Row mask: the movie came out after the user's last activity year plus ``slack``.
-
-    An unknown year (NaN) on either side never excludes.
-    """
-    year = item_year[pairs["item_idx"].to_numpy()]
-    last = user_last_year[pairs["user_idx"].to_numpy()]
-    return year > last + slack
-
-
-def release_year_filter(
-    candidates: pd.DataFrame, item_year: np.ndarray, user_last_year: np.ndarray, slack: float
-) -> pd.DataFrame:
-    """``candidates`` without movies released after the user's last activity year + ``slack``.
-
-    The remaining rows keep their order per user and are ranked 1..n again.
-    """
-    after = released_after_last_activity(candidates, item_year, user_last_year, slack)
-    kept = candidates.loc[~after].sort_values(["user_idx", "rank"], kind="stable")
-    kept = kept.reset_index(drop=True)
-    kept["rank"] = kept.groupby("user_idx").cumcount().to_numpy(dtype=np.int64) + 1
-    return kept
-
-
 # --- item and user tables -----------------------------------------------------------------
 
 
@@ -232,12 +191,6 @@ def _category_codes(values: pd.Series) -> np.ndarray:
     """Stable integer codes of a string column (sorted categories; -1 = missing)."""
     categories = np.sort(values.dropna().astype(str).unique())
     return pd.Categorical(values.astype("string"), categories=categories).codes.astype(np.int32)
-
-
-def item_years(item_features: pd.DataFrame, n_items: int) -> np.ndarray:
-    """Release year of each movie by ``item_idx`` (float, NaN when unknown)."""
-    side = item_features.set_index("item_idx").reindex(np.arange(n_items))
-    return pd.to_numeric(side["year"], errors="coerce").to_numpy(dtype=np.float64)
 
 
 def item_table(
@@ -350,7 +303,7 @@ def transition_features(
     """``markov_<k>``: the Markov transition score from the user's last ``k`` movies."""
     columns = {}
     for k in markov_k:
-        model = Markov(MarkovConfig(k=k)).fit(sequences, n_items)
+        model = fitted(Markov(MarkovConfig(k=k)), TrainingData.of_sequences(sequences, n_items))
         columns[f"markov_{k}"] = _gather_per_user(pairs, model.score, batch_size)
     return pd.DataFrame(columns)
 

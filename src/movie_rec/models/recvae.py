@@ -191,8 +191,8 @@ class RecVAE(UserAutoencoder):
 
     name = "recvae"
 
-    def __init__(self, config: RecVAEConfig, device: torch.device, seed: int) -> None:
-        super().__init__(config, device, seed)
+    def __init__(self, config: RecVAEConfig) -> None:
+        super().__init__(config)
         self.optimizer: AlternatingOptimizer | None = None
 
     def _build(self, n_items: int) -> AlternatingOptimizer:

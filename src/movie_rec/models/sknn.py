@@ -26,6 +26,7 @@ history matrix give the scores. Only ``chunk × n_users`` similarities exist at 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,6 +35,9 @@ import torch
 from movie_rec.models.config import ParamsConfig
 from movie_rec.models.markov import recent_positions
 from movie_rec.models.sequences import UserSequences
+
+if TYPE_CHECKING:
+    from movie_rec.models.protocol import FitRun, TrainingData
 
 SIMILARITY_CHUNK = 256  # users whose similarities to everyone are held at once
 WEIGHTINGS = ("div", "linear", "same")
@@ -94,7 +98,9 @@ class SKNN:
         self.candidates: sp.csr_matrix | None = None  # items x users, normalised histories
         self.votes: sp.csr_matrix | None = None  # users x items: what a neighbour adds
 
-    def fit(self, sequences: UserSequences, n_items: int) -> SKNN:
+    def fit(self, data: TrainingData, run: FitRun) -> None:
+        """Index the data's histories (closed form: ``run`` is unused)."""
+        sequences, n_items = data.sequences, data.n_items
         self.sequences = sequences
         self.votes = history_matrix(sequences, n_items, self.config.neighbour_decay)
         watched = self.votes.copy()
@@ -103,7 +109,6 @@ class SKNN:
             lengths = np.diff(watched.indptr).astype(np.float32)
             watched = sp.diags(1.0 / np.sqrt(np.maximum(lengths, 1.0))) @ watched
         self.candidates = sp.csr_matrix(watched.T, dtype=np.float32)
-        return self
 
     def _fitted(self) -> tuple[UserSequences, sp.csr_matrix, sp.csr_matrix]:
         if self.sequences is None or self.candidates is None or self.votes is None:

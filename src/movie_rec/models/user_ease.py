@@ -24,6 +24,7 @@ the user is to have it), so their scores share a scale and are blended linearly:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -35,9 +36,11 @@ from movie_rec.models.ease import (
     EASEConfig,
     ItemWeights,
     check_regularisation,
-    fit_inputs,
     regularised_inverse,
 )
+
+if TYPE_CHECKING:
+    from movie_rec.models.protocol import FitRun, TrainingData
 
 
 @dataclass(frozen=True)
@@ -71,27 +74,22 @@ class UserItemEASE:
 
     Args:
         config: both λs, the blend weight and EDLAE's ``p``.
-        device: where the factorisations and the scoring run.
         dtype: the factorisations' precision.
     """
 
-    def __init__(
-        self, config: UserItemEASEConfig, device: torch.device, dtype: torch.dtype = torch.float32
-    ) -> None:
+    def __init__(self, config: UserItemEASEConfig, dtype: torch.dtype = torch.float32) -> None:
         self.config = config
-        self.device = device
         self.dtype = dtype
-        self.item_model = EASE(EASEConfig(config.item_lam, config.p), device, dtype)
+        self.item_model = EASE(EASEConfig(config.item_lam, config.p), dtype)
         self.user_inverse: ItemWeights | None = None
         self.matrix: sp.csr_matrix | None = None
 
-    def fit(self, matrix: sp.spmatrix, gram: torch.Tensor | None = None) -> UserItemEASE:
-        """Fit both models; pass ``gram`` to reuse a precomputed ``XᵀX``."""
-        self.matrix, gram = fit_inputs(matrix, self.device, gram)
-        self.item_model.fit(self.matrix, gram)
-        inverse = regularised_inverse(gram, self.config.user_lam, self.dtype)
-        self.user_inverse = ItemWeights(inverse, self.device)
-        return self
+    def fit(self, data: TrainingData, run: FitRun) -> None:
+        """Fit both models from the data's ``XᵀX`` on the run's device."""
+        self.item_model.fit(data, run)
+        self.matrix = self.item_model.matrix
+        inverse = regularised_inverse(data.gram(run.device), self.config.user_lam, self.dtype)
+        self.user_inverse = ItemWeights(inverse, run.device)
 
     def score(self, users: np.ndarray) -> torch.Tensor:
         """``(1 − w)·item EASE + w·user EASE`` for ``users``: ``(len(users), n_items)``."""

@@ -8,9 +8,8 @@ validation fit's best update count) → ``report`` (the ``M.metrics`` record). A
 ``enabled: false`` writes empty candidates and ``{"skipped": true}``.
 
 A model's parameters are its section of ``parameters_<pipeline>.yml`` over the pipeline's
-``common`` section: ``enabled``, ``hyperparameters``, ``train`` (iterative models),
-``stop_on`` (``overall`` | ``last``: the validation answers early stopping reads) and
-``tuning`` (``enabled``, ``n_trials``, ``search_space``).
+``common`` section, resolved by :mod:`movie_rec.parameters` into a
+:class:`~movie_rec.parameters.ModelSettings`; every node reads only that.
 """
 
 from __future__ import annotations
@@ -28,25 +27,13 @@ from kedro.pipeline import Node, Pipeline
 from movie_rec.evaluation import ScoreFn, empty_candidates, top_k_unseen
 from movie_rec.model_outputs import model_metrics, stopwatch
 from movie_rec.models import tuning
-from movie_rec.models.config import ParamsConfig
-from movie_rec.models.training import TrainConfig
-from movie_rec.registry import FitRun, Fitted, TrainingData, spec
-from movie_rec.runtime import is_enabled, prepare_run, resolve_device
+from movie_rec.models.protocol import FitRun, Model, TrainingData
+from movie_rec.models.training import TrainResult
+from movie_rec.parameters import STOP_SIGNALS, ModelSettings, model_settings
+from movie_rec.registry import ITERATIVE, spec
+from movie_rec.runtime import prepare_run
 
 logger = logging.getLogger(__name__)
-
-STOP_SIGNALS = ("overall", "last")
-
-
-def merged_settings(common: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
-    """A model's section over the pipeline's ``common`` one (nested dicts merged one level)."""
-    merged = dict(common)
-    for key, value in own.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = {**merged[key], **value}
-        else:
-            merged[key] = value
-    return merged
 
 
 @dataclass(frozen=True)
@@ -74,24 +61,6 @@ class Validation:
         return tuning.validation_recall(score_fn, self.seen, self.answers, users, self.batch_size)
 
 
-def own_hyperparameters(model: str, hyperparameters: dict[str, Any]) -> dict[str, Any]:
-    """The hyperparameters a model's config reads (a section merged over ``common`` may
-    carry others, e.g. the neural models' defaults beside a transition model's)."""
-    config = spec(model).config(hyperparameters)
-    return config.to_dict() if isinstance(config, ParamsConfig) else dict(hyperparameters)
-
-
-def model_enabled(settings: dict[str, Any], runtime: dict[str, Any], matrix: sp.spmatrix) -> bool:
-    """Whether a model section's ``enabled`` (``true`` | ``false`` | ``auto``) is on for this
-    device and this users × items ``matrix`` (see :func:`movie_rec.runtime.is_enabled`)."""
-    return is_enabled(
-        settings.get("enabled", False),
-        resolve_device(runtime["device"]),
-        cells=matrix.shape[0] * matrix.shape[1],
-        cpu_max_cells=int(runtime.get("auto_cpu_max_cells", 0)),
-    )
-
-
 def skipped(model: str) -> dict[str, Any]:
     return {"model": model, "skipped": True}
 
@@ -102,17 +71,24 @@ class ModelNodes:
 
     model: str
 
-    def _run(self, settings: dict[str, Any], runtime: dict[str, Any], **fields: Any) -> FitRun:
+    def settings(self, common: dict[str, Any], own: dict[str, Any]) -> ModelSettings:
+        return model_settings(self.model, {"common": common, self.model: own})
+
+    def _run(self, settings: ModelSettings, runtime: dict[str, Any], **fields: Any) -> FitRun:
         return FitRun(
             device=prepare_run(runtime),
             seed=int(runtime["seed"]),
-            train=TrainConfig.from_params(settings.get("train", {})),
+            train=settings.train,
+            name=self.model,
             **fields,
         )
 
-    def _fit(self, hyperparameters: dict[str, Any], data: TrainingData, run: FitRun) -> Fitted:
+    def _fit(
+        self, hyperparameters: dict[str, Any], data: TrainingData, run: FitRun
+    ) -> tuple[Model, TrainResult | None]:
         entry = spec(self.model)
-        return entry.fit(entry.config(hyperparameters), data, run)
+        model = entry.model(entry.config.from_params(hyperparameters))
+        return model, model.fit(data, run)
 
     def tune(
         self,
@@ -125,44 +101,46 @@ class ModelNodes:
         runtime: dict[str, Any],
     ) -> tuple[dict[str, Any], pd.DataFrame]:
         """Best hyperparameters of a resumable Optuna study, or the fixed ones."""
-        settings = merged_settings(common, own)
-        fixed = own_hyperparameters(self.model, settings.get("hyperparameters", {}))
-        study_settings = settings.get("tuning", {})
-        if not model_enabled(settings, runtime, matrix) or not study_settings.get("enabled", False):
+        settings = self.settings(common, own)
+        fixed = settings.hyperparameters.to_dict()
+        study_settings = settings.tuning
+        if not settings.runs_on(runtime, matrix) or not study_settings.enabled:
             return fixed, tuning.trials_frame(None)
         seed = int(runtime["seed"])
         _, sampled = tuning.evaluation_users(answers, tuning_params.get("max_eval_users"), seed)
         validation = Validation.on(
-            sampled, matrix, settings.get("stop_on", "overall"), int(tuning_params["batch_size"])
+            sampled, matrix, settings.stop_on, int(tuning_params["batch_size"])
         )
-        data = TrainingData(history, matrix)
-        space = study_settings["search_space"]
-        iterative = spec(self.model).iterative
+        data = TrainingData(matrix, history)
+        space = study_settings.search_space
+        iterative = spec(self.model).can(ITERATIVE)
 
         def objective(trial: optuna.Trial) -> float:
             values = {**fixed, **tuning.suggest(trial, space)}
             evaluate = tuning.pruning_evaluator(trial, validation.recall) if iterative else None
-            fitted = self._fit(values, data, self._run(settings, runtime, evaluate=evaluate))
-            if fitted.result is not None:
-                trial.set_user_attr("best_update", fitted.result.best_update)
-                return fitted.result.best_score
-            return validation.recall(fitted.score)
+            model, result = self._fit(values, data, self._run(settings, runtime, evaluate=evaluate))
+            if result is not None:
+                trial.set_user_attr("best_update", result.best_update)
+                return result.best_score
+            return validation.recall(model.score)
 
         trial_inputs = {
-            "settings": {key: value for key, value in settings.items() if key != "tuning"},
-            "pruner": study_settings.get("pruner"),
+            "settings": {
+                key: value for key, value in settings.to_dict().items() if key != "tuning"
+            },
+            "pruner": study_settings.pruner,
             "runtime": {key: runtime[key] for key in ("device", "seed")},
         }
         name = f"{self.model}-" + tuning.study_fingerprint(matrix, sampled, trial_inputs, space)
-        pruner = optuna.pruners.MedianPruner(**study_settings.get("pruner", {}))
+        pruner = optuna.pruners.MedianPruner(**study_settings.pruner)
         study = tuning.open_study(
             name, tuning.storage_url(tuning_params["storage_dir"], "movie_rec"), seed, pruner
         )
         run = tuning.run_study(
             study,
             objective,
-            int(study_settings["n_trials"]),
-            study_settings.get("timeout"),
+            int(study_settings.n_trials),
+            study_settings.timeout,
             first_trial=tuning.within_space(fixed, space),
         )
         best = tuning.best_hyperparameters(run.study, fixed)
@@ -183,17 +161,17 @@ class ModelNodes:
         **extras: Any,
     ) -> tuple[pd.DataFrame, dict[str, Any]]:
         """Fit on ``split_train``: candidates for every user and the fit's report."""
-        settings = merged_settings(common, own)
-        if not model_enabled(settings, runtime, matrix):
+        settings = self.settings(common, own)
+        if not settings.runs_on(runtime, matrix):
             logger.info("%s is disabled: writing empty outputs", self.model)
             return empty_candidates(), skipped(self.model)
         evaluate = None
-        if spec(self.model).iterative:
-            signal = settings.get("stop_on", "overall")
-            evaluate = Validation.on(answers, matrix, signal, int(candidates["batch_size"])).recall
+        if spec(self.model).can(ITERATIVE):
+            signal, batch_size = settings.stop_on, int(candidates["batch_size"])
+            evaluate = Validation.on(answers, matrix, signal, batch_size).recall
         run = self._run(settings, runtime, evaluate=evaluate, extras=extras)
         _, ranked, report = self._fit_and_rank(
-            hyperparameters, TrainingData(history, matrix), run, candidates
+            hyperparameters, TrainingData(matrix, history), run, candidates
         )
         return ranked, report
 
@@ -210,14 +188,14 @@ class ModelNodes:
         **extras: Any,
     ) -> tuple[pd.DataFrame, Any, dict[str, Any]]:
         """Fit on all interactions (for the validation fit's best update count)."""
-        settings = merged_settings(common, own)
-        if not model_enabled(settings, runtime, matrix):
+        settings = self.settings(common, own)
+        if not settings.runs_on(runtime, matrix):
             return empty_candidates(), skipped(self.model), skipped(self.model)
         run = self._run(settings, runtime, stop_at=valid_report.get("best_update"), extras=extras)
-        fitted, ranked, report = self._fit_and_rank(
-            hyperparameters, TrainingData(history, matrix), run, candidates
+        model, ranked, report = self._fit_and_rank(
+            hyperparameters, TrainingData(matrix, history), run, candidates
         )
-        return ranked, fitted.model, report
+        return ranked, model, report
 
     def _fit_and_rank(
         self,
@@ -225,12 +203,12 @@ class ModelNodes:
         data: TrainingData,
         run: FitRun,
         candidates: dict[str, Any],
-    ) -> tuple[Fitted, pd.DataFrame, dict[str, Any]]:
+    ) -> tuple[Model, pd.DataFrame, dict[str, Any]]:
         with stopwatch() as fit_time:
-            fitted = self._fit(hyperparameters, data, run)
+            model, result = self._fit(hyperparameters, data, run)
         with stopwatch() as predict_time:
             ranked = top_k_unseen(
-                fitted.score,
+                model.score,
                 data.matrix,
                 int(candidates["k"]),
                 batch_size=int(candidates["batch_size"]),
@@ -241,13 +219,13 @@ class ModelNodes:
             "predict_seconds": predict_time["seconds"],
             "device": str(run.device),
             "hyperparameters": hyperparameters,
-            **training_summary(fitted),
+            **training_summary(result),
         }
         logger.info(
             "%s: fitted in %.1fs, ranked in %.1fs on %s",
             self.model, fit_time["seconds"], predict_time["seconds"], run.device,
         )  # fmt: skip
-        return fitted, ranked, report
+        return model, ranked, report
 
     def report(
         self,
@@ -288,9 +266,8 @@ class ModelNodes:
         )
 
 
-def training_summary(fitted: Fitted) -> dict[str, Any]:
+def training_summary(result: TrainResult | None) -> dict[str, Any]:
     """Updates, evaluations, passes and the recall-by-update history of an iterative fit."""
-    result = fitted.result
     if result is None:
         return {}
     return {

@@ -5,18 +5,13 @@ import scipy.sparse as sp
 import torch
 
 from movie_rec.evaluation import check_candidates, recall_at_k, top_k_unseen
+from movie_rec.models.protocol import FitRun, TrainingData
 from movie_rec.models.sequences import user_sequences
-from movie_rec.models.sequential.bert4rec import BERT4RecConfig
+from movie_rec.models.sequential.bert4rec import BERT4Rec, BERT4RecConfig
 from movie_rec.models.sequential.data import SequentialConfig
-from movie_rec.models.sequential.fit import (
-    ARCHITECTURES,
-    SequenceScorer,
-    architecture,
-    build_model,
-    fit,
-)
-from movie_rec.models.sequential.gru4rec import GRU4RecConfig
-from movie_rec.models.sequential.sasrec import SASRecConfig
+from movie_rec.models.sequential.fit import Neural, SequenceRecommender, SequenceScorer
+from movie_rec.models.sequential.gru4rec import GRU4Rec, GRU4RecConfig
+from movie_rec.models.sequential.sasrec import SASRec, SASRecConfig
 from movie_rec.models.sequential.srgnn import SRGNNConfig
 from movie_rec.models.sequential.transformer import TransformerConfig
 from movie_rec.models.training import TrainConfig
@@ -24,48 +19,45 @@ from movie_rec.models.training import TrainConfig
 CPU = torch.device("cpu")
 SETTINGS = {"max_len": 12, "hidden": 16, "heads": 2, "layers": 1, "batch_size": 64}
 TRAIN = TrainConfig(eval_every=5, progress=False)
+NETWORKS = {"gru4rec": (GRU4Rec, GRU4RecConfig), "bert4rec": (BERT4Rec, BERT4RecConfig)}
 
 
-def small(name: str) -> SequentialConfig:
-    return architecture(name).config.from_params(SETTINGS)
-
-
-def fitted_candidates(name, tiny_data, tiny_sequences, seed):
-    sequences, n_items = tiny_sequences
-    model = build_model(name, n_items, small(name), seed)
-    result = fit(model, sequences, TRAIN, CPU, seed, name, stop_at=7)
+def fitted_candidates(name, tiny_data, seed):
+    network, config = NETWORKS[name]
+    model = Neural(network)(config.from_params(SETTINGS))
+    data = TrainingData(tiny_data["train_matrix_valid"], tiny_data["split_train"])
+    result = model.fit(data, FitRun(seed=seed, train=TRAIN, stop_at=7, name=name))
     assert result.updates == 7 and result.best_update == 7
-    scorer = SequenceScorer(model, sequences, CPU)
-    return top_k_unseen(scorer.score, tiny_data["train_matrix_valid"], 20)
+    return top_k_unseen(model.score, data.matrix, 20)
 
 
-@pytest.mark.parametrize("name", ["gru4rec", "bert4rec"])
-def test_same_seed_same_candidates(name, tiny_data, tiny_sequences):
-    first = fitted_candidates(name, tiny_data, tiny_sequences, seed=5)
-    again = fitted_candidates(name, tiny_data, tiny_sequences, seed=5)
-    other = fitted_candidates(name, tiny_data, tiny_sequences, seed=6)
+@pytest.mark.parametrize("name", list(NETWORKS))
+def test_same_seed_same_candidates(name, tiny_data):
+    first = fitted_candidates(name, tiny_data, seed=5)
+    again = fitted_candidates(name, tiny_data, seed=5)
+    other = fitted_candidates(name, tiny_data, seed=6)
     check_candidates(first, tiny_data["train_matrix_valid"], k=20)
     assert first.equals(again)
     assert not first.equals(other)
 
 
-def test_early_stopping_keeps_the_best_update(tiny_data, tiny_sequences):
-    sequences, n_items = tiny_sequences
+def test_early_stopping_keeps_the_best_update(tiny_data):
     answers, seen = tiny_data["valid_answers"], tiny_data["train_matrix_valid"]
     users = np.unique(answers["user_idx"].to_numpy())
-    model = build_model("sasrec", n_items, small("sasrec"), seed=0)
-    scorer = SequenceScorer(model, sequences, CPU)
+    model = Neural(SASRec)(SASRecConfig.from_params(SETTINGS))
 
-    def evaluate() -> float:
-        top = top_k_unseen(scorer.score, seen, 10, users=users)
+    def evaluate(score_fn) -> float:
+        top = top_k_unseen(score_fn, seen, 10, users=users)
         return recall_at_k(top, answers, k=10)["recall@10"]
 
     config = TrainConfig(max_updates=20, eval_every=5, patience=2, progress=False)
-    result = fit(model, sequences, config, CPU, 0, "sasrec", evaluate)
+    result = model.fit(
+        TrainingData(seen, tiny_data["split_train"]), FitRun(train=config, evaluate=evaluate)
+    )
     scores = {row["update"]: row["recall@10"] for row in result.history}
     assert result.best_score == max(scores.values())
     assert scores[result.best_update] == result.best_score
-    assert evaluate() == pytest.approx(result.best_score)  # the best weights are kept
+    assert evaluate(model.score) == pytest.approx(result.best_score)  # the best weights are kept
 
 
 def test_the_scorer_reads_the_last_items_and_top_k_skips_the_seen():
@@ -93,15 +85,7 @@ def test_the_scorer_reads_the_last_items_and_top_k_skips_the_seen():
     assert top["item_idx"].tolist()[0] == 0 and 3 not in top["item_idx"].tolist()
 
 
-def test_each_model_has_its_config_and_the_shared_defaults():
-    assert {name: arch.config for name, arch in ARCHITECTURES.items()} == {
-        "gru4rec": GRU4RecConfig,
-        "sasrec": SASRecConfig,
-        "bert4rec": BERT4RecConfig,
-        "srgnn": SRGNNConfig,
-        "s3rec_sasrec": SASRecConfig,
-        "s3rec_bert4rec": BERT4RecConfig,
-    }
+def test_every_config_has_the_shared_defaults():
     shared = SequentialConfig()
     assert (shared.max_len, shared.hidden, shared.dropout) == (200, 64, 0.2)
     assert (shared.batch_size, shared.lr, shared.weight_decay) == (128, 1e-3, 0.0)
@@ -125,8 +109,10 @@ def test_configs_reject_what_cannot_be_built(config, fields, complaint):
         config(**fields)
 
 
-def test_unknown_model_and_missing_pretraining_are_errors():
-    with pytest.raises(ValueError, match="unknown sequential model"):
-        build_model("transformer_xl", 10, SASRecConfig(), seed=0)
-    with pytest.raises(ValueError, match="pre-trained"):
-        build_model("s3rec_sasrec", 10, SASRecConfig(), seed=0)
+def test_the_adapter_builds_the_network_and_scores_only_after_fit():
+    model = Neural(SASRec)(SASRecConfig(**SETTINGS))
+    assert isinstance(model, SequenceRecommender) and Neural(SASRec).extra_inputs == ()
+    network = model.build(10, seed=0)
+    assert isinstance(network, SASRec) and network.config == SASRecConfig(**SETTINGS)
+    with pytest.raises(RuntimeError, match="before fit"):
+        model.score(np.array([0]))

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from movie_rec.models.sequential.bert4rec import BERT4Rec, BERT4RecConfig, cloze_mask
 from movie_rec.models.sequential.data import Dropout, sample_negatives
-from movie_rec.models.sequential.fit import architecture, build_model
+from movie_rec.models.sequential.fit import Neural
 from movie_rec.models.sequential.gru4rec import GRU4Rec, GRU4RecConfig
 from movie_rec.models.sequential.sasrec import SASRec, SASRecConfig, sampled_softmax_losses
 from movie_rec.models.sequential.srgnn import SRGNN, SRGNNConfig, session_graph
@@ -71,11 +71,19 @@ def test_srgnn_graph_of_a_sequence_with_repeats():
     assert edges == {(1, 2), (2, 1), (1, 4)}
 
 
-@pytest.mark.parametrize("name", ["gru4rec", "sasrec", "bert4rec", "srgnn"])
-def test_training_loss_falls(name, tiny_sequences):
+@pytest.mark.parametrize(
+    ("network", "config"),
+    [
+        (GRU4Rec, GRU4RecConfig),
+        (SASRec, SASRecConfig),
+        (BERT4Rec, BERT4RecConfig),
+        (SRGNN, SRGNNConfig),
+    ],
+)
+def test_training_loss_falls(network, config, tiny_sequences):
     sequences, n_items = tiny_sequences
-    config = architecture(name).config.from_params({**SMALL, "max_len": 12, "steps": 1})
-    model = build_model(name, n_items, config, seed=0)
+    settings = config.from_params({**SMALL, "max_len": 12, "steps": 1})
+    model = Neural(network)(settings).build(n_items, seed=0)
     assert losses_fall(model, sequences)
 
 
@@ -85,7 +93,7 @@ def test_training_loss_falls(name, tiny_sequences):
 def test_sasrec_losses_fall(loss, horizon, tiny_sequences):
     sequences, n_items = tiny_sequences
     config = SASRecConfig(**SMALL, loss=loss, horizon=horizon)
-    model = build_model("sasrec", n_items, config, seed=0)
+    model = Neural(SASRec)(config).build(n_items, seed=0)
     assert losses_fall(model, sequences)
 
 

@@ -2,14 +2,17 @@ import numpy as np
 import pytest
 import torch
 
+from movie_rec.models.sequential.bert4rec import BERT4Rec, BERT4RecConfig
 from movie_rec.models.sequential.data import WindowExamples
-from movie_rec.models.sequential.fit import architecture, build_model, pretrain_s3rec
+from movie_rec.models.sequential.fit import Neural, pretrain_s3rec
 from movie_rec.models.sequential.s3rec import (
     OBJECTIVES,
+    PRETRAINED,
     S3RecConfig,
     S3RecPretrainer,
     attribute_matrix,
 )
+from movie_rec.models.sequential.sasrec import SASRec, SASRecConfig
 from movie_rec.models.training import TrainConfig
 
 CPU = torch.device("cpu")
@@ -81,24 +84,31 @@ def test_each_objective_is_finite_and_falls(tiny_sequences, genres):
     assert all(falling.values()), (before, after)
 
 
-@pytest.mark.parametrize("name", ["s3rec_sasrec", "s3rec_bert4rec"])
-def test_fine_tuning_starts_from_the_pretrained_weights(name, tiny_sequences, genres):
+@pytest.mark.parametrize(
+    ("network", "network_config"), [(SASRec, SASRecConfig), (BERT4Rec, BERT4RecConfig)]
+)
+def test_fine_tuning_starts_from_the_pretrained_weights(
+    network, network_config, tiny_sequences, genres
+):
     sequences, _ = tiny_sequences
     s3rec = S3RecConfig(**SHAPE, pretrain_updates=3, batch_size=64)
     train = TrainConfig(eval_every=2, progress=False)
     pretrained, result = pretrain_s3rec(sequences, genres, s3rec, train, CPU, seed=0)
     assert result.updates == 3 and [row["update"] for row in result.history] == [2, 3]
     assert pretrained["config"] == {"n_items": genres.shape[0], **SHAPE}
-    config = architecture(name).config(dropout=0.1)  # the backbone's shape is the default
-    model = build_model(name, genres.shape[0], config, seed=1, pretrained=pretrained)
-    assert model.config == type(config)(dropout=0.1, **SHAPE)
+    config = network_config(dropout=0.1)  # the backbone's shape is the default
+    fine_tuned = Neural(network, PRETRAINED)(config)
+    assert Neural(network, PRETRAINED).extra_inputs == (PRETRAINED,)
+    model = fine_tuned.build(genres.shape[0], seed=1, backbone=pretrained)
+    assert model.config == network_config(dropout=0.1, **SHAPE)
     torch.testing.assert_close(
         model.backbone.item_embedding.weight, pretrained["backbone"]["item_embedding.weight"]
     )
-    fresh_config = architecture(name).config(**SHAPE)
-    fresh = build_model(name.removeprefix("s3rec_"), genres.shape[0], fresh_config, seed=1)
+    fresh = Neural(network)(network_config(**SHAPE)).build(genres.shape[0], seed=1)
     assert not torch.allclose(
         fresh.backbone.item_embedding.weight, pretrained["backbone"]["item_embedding.weight"]
     )
     with pytest.raises(ValueError, match="item set"):
-        build_model(name, genres.shape[0] + 1, config, seed=1, pretrained=pretrained)
+        fine_tuned.build(genres.shape[0] + 1, seed=1, backbone=pretrained)
+    with pytest.raises(ValueError, match="pre-trained S3Rec"):
+        fine_tuned.build(genres.shape[0], seed=1)

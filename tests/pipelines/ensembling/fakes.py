@@ -14,30 +14,27 @@ from pathlib import Path
 
 import pandas as pd
 import scipy.sparse as sp
-import torch
 
 from movie_rec.evaluation import top_k_unseen
 from movie_rec.fusion import empty_recommendations
 from movie_rec.model_outputs import model_metrics
-from movie_rec.models.baselines import ItemCooccurrence, MostPopular
+from movie_rec.models.baselines import ItemCooccurrence
 from movie_rec.models.ease import EASE, EASEConfig
 from movie_rec.models.markov import Markov, MarkovConfig
-from movie_rec.models.sequences import user_sequences
+from movie_rec.models.protocol import TrainingData, fitted
 from movie_rec.registry import MODELS
-from tests.conftest import run_pipeline
+from tests.conftest import popular_model, run_pipeline
 
 ENABLED = ("ease", "sasrec", "multivae")
 CANDIDATES_K = 30
 
 
 def _scorers(matrix: sp.csr_matrix, interactions: pd.DataFrame) -> dict:
-    n_users, n_items = matrix.shape
-    last_item = Markov(MarkovConfig(k=1, lags=1))
-    last_item.fit(user_sequences(interactions, n_users), n_items)
+    last_item = fitted(Markov(MarkovConfig(k=1, lags=1)), TrainingData(matrix, interactions))
     return {
         "ease": ItemCooccurrence(matrix).score,
         "sasrec": last_item.score,
-        "multivae": MostPopular(matrix).score,
+        "multivae": popular_model(matrix).score,
     }
 
 
@@ -83,14 +80,14 @@ def write_fake_model_outputs(project: Path) -> None:
             else {"model": model, "skipped": True}
         )
         (reports / f"{model}_metrics.json").write_text(json.dumps(metrics))
-    ease = EASE(EASEConfig(lam=50.0), torch.device("cpu")).fit(fits["final"][0])
+    ease = fitted(EASE(EASEConfig(lam=50.0)), TrainingData(fits["final"][0]))
     (data / "06_models").mkdir(parents=True, exist_ok=True)
     (data / "06_models" / "ease_model.pkl").write_bytes(pickle.dumps(ease))
     pd.DataFrame({"number": [0, 1, 2], "value": [0.1, 0.15, 0.12], "lambda": [10, 50, 300]}).to_csv(
         reports / "ease_optuna_trials.csv", index=False
     )
     for model, spec in MODELS.items():
-        if spec.fit is not None and model != "ease":
+        if spec.model is not None and model != "ease":
             pd.DataFrame(columns=["number", "value"]).to_csv(
                 reports / f"{model}_optuna_trials.csv", index=False
             )

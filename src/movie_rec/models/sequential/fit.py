@@ -1,34 +1,35 @@
-"""Build, train and score any neural sequential model the same way.
+"""The neural sequence networks behind the model protocol: one adapter, one way to train
+and score them.
 
-:data:`ARCHITECTURES` maps each model name to its config class and its model class; every
-model is built as ``Model(n_items, config, seed)`` and keeps its config, whose
-``batch_size``, ``lr`` and ``weight_decay`` set the optimiser. The training loop's budget
-and schedule come as a :class:`~movie_rec.models.training.TrainConfig`.
-:class:`SequenceScorer` is the fitted model's ``score(users)`` for
-:func:`movie_rec.evaluation.top_k_unseen`, the one prediction path.
+A network (GRU4Rec, SASRec, BERT4Rec, SRGNN) is an ``nn.Module`` built as
+``Network(n_items, config, seed)`` with ``build_examples``, ``loss`` and ``score_next``
+(:class:`SequentialNetwork`); its config's ``batch_size``, ``lr`` and ``weight_decay`` set
+the optimiser. ``Neural(SASRec)`` is the registry's ``Model`` of a network:
+``Neural(SASRec)(config)`` is a :class:`SequenceRecommender`, whose ``fit(data, run)``
+builds the network (from the pre-trained S3Rec backbone when the entry names the input
+that holds it), trains it with :func:`train_network` and whose ``score(users)`` is
+:class:`SequenceScorer`'s, the one prediction path into
+:func:`movie_rec.evaluation.top_k_unseen`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
-from typing import Any, NamedTuple, Protocol
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
+from movie_rec.models.protocol import FitRun, TrainingData
 from movie_rec.models.sequences import UserSequences
-from movie_rec.models.sequential.bert4rec import BERT4Rec, BERT4RecConfig
 from movie_rec.models.sequential.data import SequentialConfig, left_padded, trim_padding
-from movie_rec.models.sequential.gru4rec import GRU4Rec, GRU4RecConfig
 from movie_rec.models.sequential.s3rec import S3RecConfig, S3RecPretrainer, fine_tune_model
-from movie_rec.models.sequential.sasrec import SASRec, SASRecConfig
-from movie_rec.models.sequential.srgnn import SRGNN, SRGNNConfig
 from movie_rec.models.training import TrainConfig, TrainResult, train
 from movie_rec.runtime import autocast
 
 
-class SequentialModel(Protocol):
+class SequentialNetwork(Protocol):
     n_items: int
     max_len: int
     pad: int
@@ -39,49 +40,78 @@ class SequentialModel(Protocol):
     def score_next(self, rows: torch.Tensor) -> torch.Tensor: ...
 
 
-class Architecture(NamedTuple):
-    config: type[SequentialConfig]
-    model: Callable[[int, Any, int], torch.nn.Module]
+NetworkClass = Callable[[int, Any, int], torch.nn.Module]
 
 
-ARCHITECTURES: dict[str, Architecture] = {
-    "gru4rec": Architecture(GRU4RecConfig, GRU4Rec),
-    "sasrec": Architecture(SASRecConfig, SASRec),
-    "bert4rec": Architecture(BERT4RecConfig, BERT4Rec),
-    "srgnn": Architecture(SRGNNConfig, SRGNN),
-    "s3rec_sasrec": Architecture(SASRecConfig, SASRec),
-    "s3rec_bert4rec": Architecture(BERT4RecConfig, BERT4Rec),
-}
-FINE_TUNED = ("s3rec_sasrec", "s3rec_bert4rec")  # start from the pre-trained S3Rec backbone
+@dataclass(frozen=True)
+class Neural:
+    """The ``Model(config)`` of a network: ``Neural(SASRec)(config)`` is a
+    :class:`SequenceRecommender`. ``pretrained`` names the input holding the pre-trained
+    S3Rec backbone the network starts from (:data:`movie_rec.models.sequential.s3rec.PRETRAINED`)."""
+
+    network: NetworkClass
+    pretrained: str | None = None
+
+    def __call__(self, config: SequentialConfig) -> SequenceRecommender:
+        return SequenceRecommender(config, self.network, self.pretrained)
+
+    @property
+    def extra_inputs(self) -> tuple[str, ...]:
+        """The inputs a fit reads beyond its data (``FitRun.extras``)."""
+        return () if self.pretrained is None else (self.pretrained,)
 
 
-def architecture(name: str) -> Architecture:
-    if name not in ARCHITECTURES:
-        raise ValueError(f"unknown sequential model {name!r}; expected one of {[*ARCHITECTURES]}")
-    return ARCHITECTURES[name]
+class SequenceRecommender:
+    """A network trained on every user's history and scoring their next items."""
+
+    def __init__(
+        self, config: SequentialConfig, network: NetworkClass, pretrained: str | None = None
+    ) -> None:
+        self.config = config
+        self.network_class = network
+        self.pretrained = pretrained
+        self.network: torch.nn.Module | None = None
+        self.scorer: SequenceScorer | None = None
+
+    def build(
+        self, n_items: int, seed: int, backbone: dict[str, Any] | None = None
+    ) -> torch.nn.Module:
+        """A freshly initialised network; a fine-tuned one on the pre-trained ``backbone``."""
+        torch.manual_seed(seed)
+        if self.pretrained is None:
+            return self.network_class(n_items, self.config, seed)
+        if backbone is None:
+            raise ValueError(f"fine-tuning needs the pre-trained S3Rec model ({self.pretrained})")
+        if backbone["config"]["n_items"] != n_items:
+            raise ValueError("the pre-trained S3Rec model was trained on another item set")
+        return fine_tune_model(self.network_class, backbone, self.config, seed)
+
+    def fit(self, data: TrainingData, run: FitRun) -> TrainResult:
+        """Train on the data's sequences with the shared loop (early stopping on
+        ``run.evaluate``, or ``run.stop_at`` updates)."""
+        backbone = run.extras.get(self.pretrained) if self.pretrained else None
+        self.network = self.build(data.n_items, run.seed, backbone)
+        self.scorer = SequenceScorer(self.network, data.sequences, run.device)
+        scorer, evaluate = self.scorer, run.evaluate
+        return train_network(
+            self.network,
+            data.sequences,
+            run.train,
+            run.device,
+            run.seed,
+            run.name,
+            evaluate=None if evaluate is None else lambda: evaluate(scorer.score),
+            stop_at=run.stop_at,
+        )
+
+    def score(self, users: np.ndarray) -> torch.Tensor:
+        if self.scorer is None:
+            raise RuntimeError("SequenceRecommender.score called before fit")
+        return self.scorer.score(users)
 
 
-def build_model(
-    name: str,
-    n_items: int,
-    config: SequentialConfig,
-    seed: int,
-    pretrained: dict[str, Any] | None = None,
-) -> torch.nn.Module:
-    """A freshly initialised model ``name`` (S3Rec fine-tuning models need ``pretrained``)."""
-    model_class = architecture(name).model
-    torch.manual_seed(seed)
-    if name not in FINE_TUNED:
-        return model_class(n_items, config, seed)
-    if pretrained is None:
-        raise ValueError(f"{name} needs the pre-trained S3Rec model")
-    if pretrained["config"]["n_items"] != n_items:
-        raise ValueError("the pre-trained S3Rec model was trained on another item set")
-    return fine_tune_model(model_class, pretrained, config, seed)
-
-
-def fit(
-    model: SequentialModel,
+def train_network(
+    model: SequentialNetwork,
     sequences: UserSequences,
     train_config: TrainConfig,
     device: torch.device,
@@ -120,7 +150,7 @@ class SequenceScorer:
     """
 
     def __init__(
-        self, model: SequentialModel, sequences: UserSequences, device: torch.device
+        self, model: SequentialNetwork, sequences: UserSequences, device: torch.device
     ) -> None:
         self.model = model
         self.device = device
@@ -148,5 +178,5 @@ def pretrain_s3rec(
     torch.manual_seed(seed)
     model = S3RecPretrainer(attributes.shape[0], attributes, config, seed)
     budget = replace(train_config, max_updates=config.pretrain_updates)
-    result = fit(model, sequences, budget, device, seed, "s3rec_pretrain")
+    result = train_network(model, sequences, budget, device, seed, "s3rec_pretrain")
     return model.pretrained(), result

@@ -43,6 +43,8 @@ ATTRIBUTE_KINDS = ("genre", "director", "writer", "year")
 OBJECTIVE_WEIGHTS = {"aap": 0.2, "mip": 1.0, "map": 1.0, "sp": 0.5}
 OBJECTIVES = tuple(OBJECTIVE_WEIGHTS)
 BACKBONE_KEYS = ("max_len", "hidden", "heads", "layers")
+SECTION = "s3rec"  # pre-training's section of parameters_sequential_rec.yml
+PRETRAINED = "s3rec_pretrained"  # its output (_valid, _final), which fine-tuning reads
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,16 @@ import scipy.sparse as sp
 from movie_rec import fusion, fusion_tuning, submission
 from movie_rec.evaluation import recall_at_k, recall_by_mix
 from movie_rec.model_outputs import stopwatch
-from movie_rec.models import ranker_features
+from movie_rec.models import release_year
+from movie_rec.parameters import EnsemblingSettings, ReleaseFilterSettings
 from movie_rec.registry import MODELS
 
 logger = logging.getLogger(__name__)
 
 
-def taking_part(params: dict[str, Any]) -> list[str]:
+def taking_part(settings: EnsemblingSettings) -> list[str]:
     """``ensembling.models`` (null: every registered model), checked against the registry."""
-    names = list(params.get("models") or MODELS)
+    names = list(settings.models or MODELS)
     unknown = [name for name in names if name not in MODELS]
     if unknown:
         raise ValueError(
@@ -39,23 +40,23 @@ def _mixes(evaluation: dict[str, Any]) -> list[tuple[int, int]]:
 def _tuned_fusion(
     candidates: dict[str, pd.DataFrame],
     answers: pd.DataFrame,
-    params: dict[str, Any],
+    settings: EnsemblingSettings,
     mixes: list[tuple[int, int]],
 ) -> tuple[fusion.RankFusion | None, pd.DataFrame]:
     if not candidates:
         return None, pd.DataFrame(columns=["number", "value"])
-    tuning = params["tuning"]
+    tuning = settings.tuning
     return fusion_tuning.tune_weighted_rank(
         candidates,
         answers,
         {
-            **params["weighted_rank"],
-            "n_trials": tuning["n_trials"],
-            "min_gain_se": tuning["min_gain_se"],
-            "guard_folds": tuning["guard_folds"],
+            **settings.weighted_rank.to_dict(),
+            "n_trials": tuning.n_trials,
+            "min_gain_se": tuning.min_gain_se,
+            "guard_folds": tuning.guard_folds,
             "mixes": mixes,
         },
-        seed=int(tuning["seed"]),
+        seed=tuning.seed,
         second_stage=[name for name in candidates if MODELS[name].kind == "tabular"],
     )
 
@@ -63,7 +64,7 @@ def _tuned_fusion(
 @dataclass(frozen=True)
 class ReleaseFilter:
     """No movie released after the user's last activity year + ``slack``
-    (:func:`movie_rec.models.ranker_features.release_year_filter`)."""
+    (:mod:`movie_rec.models.release_year`)."""
 
     item_year: np.ndarray
     user_last_year: np.ndarray
@@ -73,13 +74,13 @@ class ReleaseFilter:
     def of(
         cls, history: pd.DataFrame, item_features: pd.DataFrame, n_users: int, slack: float
     ) -> ReleaseFilter:
-        years = ranker_features.item_years(item_features, int(item_features["item_idx"].max()) + 1)
-        last_year = ranker_features.user_last_activity_year(history, n_users)
+        years = release_year.item_years(item_features, int(item_features["item_idx"].max()) + 1)
+        last_year = release_year.user_last_activity_year(history, n_users)
         return cls(years, last_year, float(slack))
 
     def apply(self, candidates: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         return {
-            name: ranker_features.release_year_filter(
+            name: release_year.release_year_filter(
                 frame, self.item_year, self.user_last_year, self.slack
             )
             for name, frame in candidates.items()
@@ -87,17 +88,22 @@ class ReleaseFilter:
 
     def allowed(self, users: np.ndarray) -> np.ndarray:
         """``len(users) × n_items``: True where the movie is not released too late."""
-        too_late = self.item_year[None, :] > self.user_last_year[users, None] + self.slack
-        return ~too_late
+        late = release_year.released_too_late(
+            self.item_year[None, :], self.user_last_year[users, None], self.slack
+        )
+        return ~late
 
 
 def release_filter(
-    history: pd.DataFrame, item_features: pd.DataFrame, n_users: int, settings: dict[str, Any]
+    history: pd.DataFrame,
+    item_features: pd.DataFrame,
+    n_users: int,
+    settings: ReleaseFilterSettings,
 ) -> ReleaseFilter | None:
     """The release-year filter of ``history``'s users, or None when it is switched off."""
-    if not settings["enabled"]:
+    if not settings.enabled:
         return None
-    return ReleaseFilter.of(history, item_features, n_users, settings["slack"])
+    return ReleaseFilter.of(history, item_features, n_users, settings.slack)
 
 
 def evaluate_ensembles(
@@ -120,19 +126,17 @@ def evaluate_ensembles(
         ``ensemble_recommendations_valid`` (each method's validation top 10, column
         ``method``) and ``ensemble_optuna_trials`` (the tuning history).
     """
+    settings = EnsemblingSettings.from_params(params)
     mixes = _mixes(evaluation)
-    unfiltered = fusion.usable_candidates(candidates_valid, taking_part(params))
-    filter_settings = params["release_filter"]
+    unfiltered = fusion.usable_candidates(candidates_valid, taking_part(settings))
     n_users = int(split_train["user_idx"].max()) + 1
-    released = release_filter(split_train, item_features, n_users, filter_settings)
+    released = release_filter(split_train, item_features, n_users, settings.release_filter)
     candidates = released.apply(unfiltered) if released else unfiltered
-    tune_users, holdout_users = fusion_tuning.split_users(
-        valid_answers, int(params["tuning"]["seed"])
-    )
+    tune_users, holdout_users = fusion_tuning.split_users(valid_answers, settings.tuning.seed)
     holdout = valid_answers[valid_answers["user_idx"].isin(holdout_users)]
     with stopwatch() as tuning_time:
         tuned, history = _tuned_fusion(
-            candidates, valid_answers[valid_answers["user_idx"].isin(tune_users)], params, mixes
+            candidates, valid_answers[valid_answers["user_idx"].isin(tune_users)], settings, mixes
         )
 
     def judged(recommendations: pd.DataFrame) -> dict[str, Any]:
@@ -143,7 +147,7 @@ def evaluate_ensembles(
     lists = dict(candidates)
     methods, fused_frames = {}, []
     for method in fusion.METHODS:
-        fused, seconds = fusion.timed_fusion(method, candidates, params, tuned)
+        fused, seconds = fusion.timed_fusion(method, candidates, settings.to_dict(), tuned)
         lists[f"ensemble_{method}"] = fused
         methods[method] = {
             **judged(fused),
@@ -156,11 +160,15 @@ def evaluate_ensembles(
         )
     by_mix = {name: recall_by_mix(frame, holdout, mixes) for name, frame in lists.items()}
     weights = {
-        "method": params["method"],
+        "method": settings.method,
         "models": list(candidates),
         "weighted_rank": tuned.to_dict() if tuned else None,
-        "priority": {key: params[key] for key in ("priority_order", "min_votes", "vote_depth")},
-        "release_filter": filter_settings,
+        "priority": {
+            "priority_order": settings.priority_order,
+            "min_votes": settings.min_votes,
+            "vote_depth": settings.vote_depth,
+        },
+        "release_filter": settings.release_filter.to_dict(),
     }
     metrics = {
         "tune_users": len(tune_users),
@@ -169,8 +177,8 @@ def evaluate_ensembles(
         "models": {name: judged(frame) for name, frame in candidates.items()},
         "ensembles": methods,
         "by_mix": dict(sorted(by_mix.items(), key=lambda item: -item[1]["mean"])),
-        "release_filter": release_ablation(unfiltered, candidates, lists, holdout, params, tuned),
-        "release_filter_slack": filter_settings["slack"],
+        "release_filter": release_ablation(unfiltered, candidates, lists, holdout, settings, tuned),
+        "release_filter_slack": settings.release_filter.slack,
     }
     return weights, metrics, pd.concat(fused_frames, ignore_index=True), history
 
@@ -180,7 +188,7 @@ def release_ablation(
     filtered: dict[str, pd.DataFrame],
     lists: dict[str, pd.DataFrame],
     answers: pd.DataFrame,
-    params: dict[str, Any],
+    settings: EnsemblingSettings,
     tuned: fusion.RankFusion | None,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Recall@10 of every list on ``answers`` with and without the release-year filter
@@ -189,7 +197,9 @@ def release_ablation(
         return {}
     without = dict(unfiltered)
     for method in fusion.METHODS:
-        without[f"ensemble_{method}"], _ = fusion.timed_fusion(method, unfiltered, params, tuned)
+        without[f"ensemble_{method}"], _ = fusion.timed_fusion(
+            method, unfiltered, settings.to_dict(), tuned
+        )
     return {
         name: {
             "with": recall_at_k(lists[name], answers),
@@ -209,15 +219,16 @@ def fuse_final(
 ) -> pd.DataFrame:
     """The chosen method on the (release-year filtered) final candidates, completed to 10
     items by popularity."""
+    settings = EnsemblingSettings.from_params(params)
     candidates = fusion.usable_candidates(candidates_final, ensemble_weights["models"])
     released = release_filter(
-        interactions, item_features, train_matrix_full.shape[0], params["release_filter"]
+        interactions, item_features, train_matrix_full.shape[0], settings.release_filter
     )
     if released:
         candidates = released.apply(candidates)
     tuned = ensemble_weights["weighted_rank"]
     rank_fusion = fusion.RankFusion(**tuned) if tuned else None
-    fused, _ = fusion.timed_fusion(params["method"], candidates, params, rank_fusion)
+    fused, _ = fusion.timed_fusion(settings.method, candidates, settings.to_dict(), rank_fusion)
     allowed = released.allowed if released else None
     return submission.complete_with_popular(fused, train_matrix_full, allowed=allowed)
 

@@ -1,4 +1,4 @@
-"""General recommenders: EASE and Multi-VAE, tuned by Optuna."""
+"""General recommenders: the order-free models of the registry."""
 
 from .pipeline import create_pipeline
 

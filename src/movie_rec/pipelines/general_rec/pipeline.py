@@ -1,7 +1,7 @@
 """general_rec: the order-free models of the registry, each tuned, fitted twice and reported.
 
-EASE (with the EDLAE emphasis), user+item EASE, ADMM-SLIM, Multi-VAE and RecVAE: every one
-runs the shared model nodes of :mod:`movie_rec.pipelines.model_nodes` in its own namespace.
+Every one runs the shared model nodes of :mod:`movie_rec.pipelines.model_nodes` in its own
+namespace.
 """
 
 from kedro.pipeline import Pipeline

@@ -9,10 +9,10 @@ from matplotlib.figure import Figure
 
 from movie_rec import fusion, report
 from movie_rec.explain import Explainer
-from movie_rec.registry import MODELS
+from movie_rec.registry import ITERATIVE, MODELS, TUNABLE, models_that
 
-TUNED_MODELS = tuple(name for name, spec in MODELS.items() if spec.fit is not None)
-ITERATIVE_MODELS = tuple(name for name, spec in MODELS.items() if spec.iterative)
+TUNED_MODELS = tuple(models_that(TUNABLE))
+ITERATIVE_MODELS = tuple(models_that(ITERATIVE))
 PLOTS = (
     "recall_by_kind",
     "recall_vs_updates",

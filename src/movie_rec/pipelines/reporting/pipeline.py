@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from movie_rec.registry import MODELS
+from movie_rec.registry import EXPLAINER, MODELS, models_of
 
 from .nodes import (
     ITERATIVE_MODELS,
@@ -19,12 +19,13 @@ from .nodes import (
     render_report,
 )
 
+RANKER = models_of("tabular_rec")[0].name
 # what both example tables (the submission's and validation's) read besides their lists
 EXAMPLE_INPUTS = {
     "item_features": "item_features",
     "user_map": "user_map",
     "item_map": "item_map",
-    "ease_model": "ease.model",
+    "ease_model": f"{EXPLAINER}.model",
     "params": "params:reporting",
 }
 
@@ -58,7 +59,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 build_candidate_ceiling,
-                "lgbm_ranker.metrics",
+                f"{RANKER}.metrics",
                 "candidate_ceiling",
                 name="build_candidate_ceiling",
             ),
@@ -104,7 +105,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "recall_by_activity": "recall_by_activity",
                     "ensemble_weights": "ensemble_weights",
                     "ensemble_optuna_trials": "ensemble_optuna_trials",
-                    "lgbm_ranker_feature_importance": "lgbm_ranker.feature_importance",
+                    "lgbm_ranker_feature_importance": f"{RANKER}.feature_importance",
                     **{model: f"{model}.optuna_trials" for model in TUNED_MODELS},
                 },
                 {**{name: f"plot_{name}" for name in PLOTS}, "images": "report_images"},

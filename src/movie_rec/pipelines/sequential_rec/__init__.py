@@ -1,4 +1,4 @@
-"""Sequential recommenders: GRU4Rec, SASRec, BERT4Rec, SRGNN and S3Rec."""
+"""Sequential recommenders: the models of the registry that read the order of a history."""
 
 from .pipeline import create_pipeline
 

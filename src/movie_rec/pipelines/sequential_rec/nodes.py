@@ -14,12 +14,17 @@ import scipy.sparse as sp
 
 from movie_rec.models.sequences import user_sequences
 from movie_rec.models.sequential import fit as seq
-from movie_rec.models.sequential.s3rec import S3RecConfig, attribute_matrix
-from movie_rec.models.training import TrainConfig
-from movie_rec.pipelines.model_nodes import merged_settings, model_enabled
+from movie_rec.models.sequential.s3rec import PRETRAINED, SECTION, S3RecConfig, attribute_matrix
+from movie_rec.parameters import model_settings, model_source
+from movie_rec.registry import models_of
 from movie_rec.runtime import prepare_run
 
 logger = logging.getLogger(__name__)
+
+
+def fine_tuned_models() -> list[str]:
+    """The registered models that start from the pre-trained S3Rec backbone."""
+    return [spec.name for spec in models_of("sequential_rec") if PRETRAINED in spec.extra_inputs]
 
 
 def pretrain_s3rec(
@@ -33,16 +38,17 @@ def pretrain_s3rec(
 ) -> dict[str, Any]:
     """S3Rec pre-training on ``interactions`` (split_train or all); the fine-tuning payload.
 
-    It runs only when one of the S3Rec fine-tuning models is enabled.
+    It runs only when one of the fine-tuned models is enabled (its settings resolved over
+    ``common``, as its own nodes resolve them).
     """
-    fine_tuned = (params.get(model, {}) for model in seq.FINE_TUNED)
-    if not any(model_enabled(section, runtime, train_matrix) for section in fine_tuned):
+    fine_tuned = [model_settings(name, params) for name in fine_tuned_models()]
+    if not any(settings.runs_on(runtime, train_matrix) for settings in fine_tuned):
         logger.info("s3rec fine-tuning models are disabled: skipping pre-training")
         return {"skipped": True}
-    settings = merged_settings(params["common"], params["s3rec"])
+    settings = model_source("sequential_rec", SECTION, params).settings(S3RecConfig)
+    config = settings.hyperparameters
     device = prepare_run(runtime)
     n_users, n_items = train_matrix.shape
-    config = S3RecConfig.from_params(settings["hyperparameters"])
     attributes = attribute_matrix(
         item_features, item_directors, item_writers, n_items, list(config.attributes)
     )
@@ -50,7 +56,7 @@ def pretrain_s3rec(
         user_sequences(interactions, n_users),
         attributes,
         config,
-        TrainConfig.from_params(settings["train"]),
+        settings.train,
         device,
         int(runtime["seed"]),
     )

@@ -1,14 +1,14 @@
-"""sequential_rec: the models that read the order of a history.
+"""sequential_rec: the models of the registry that read the order of a history.
 
-The transition models (``markov``, ``sknn``) and the neural ones (GRU4Rec, SASRec,
-BERT4Rec, SRGNN, S3Rec-initialised SASRec/BERT4Rec) each run the shared model nodes of
-:mod:`movie_rec.pipelines.model_nodes` in their own namespace. S3Rec pre-trains once per
-fit (``s3rec_pretrained_valid`` on split_train, ``s3rec_pretrained_final`` on all
-interactions) and both fine-tuned models start from it.
+Each runs the shared model nodes of :mod:`movie_rec.pipelines.model_nodes` in its own
+namespace. S3Rec pre-trains once per fit (``s3rec_pretrained_valid`` on split_train,
+``s3rec_pretrained_final`` on all interactions) and the models fine-tuned from it start
+from that backbone.
 """
 
 from kedro.pipeline import Node, Pipeline
 
+from movie_rec.models.sequential.s3rec import PRETRAINED, SECTION
 from movie_rec.pipelines.model_nodes import model_pipeline
 from movie_rec.registry import models_of
 
@@ -22,8 +22,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(
             pretrain_s3rec,
             [interactions, matrix, *SIDE_DATA, "params:sequential_rec", "params:runtime"],
-            f"s3rec_pretrained_{fit}",
-            name=f"s3rec_pretrain_{fit}",
+            f"{PRETRAINED}_{fit}",
+            name=f"{SECTION}_pretrain_{fit}",
         )
         for fit, interactions, matrix in (
             ("valid", "split_train", "train_matrix_valid"),

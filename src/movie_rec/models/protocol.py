@@ -1,0 +1,114 @@
+"""What every model is: ``Model(config)``, ``fit(data, run) -> result`` and ``score(users)``.
+
+A model is built from its config dataclass alone. :meth:`Model.fit` trains it on one fit's
+:class:`TrainingData` (``split_train`` for the validation fit, all interactions for the
+final fit) the way :class:`FitRun` says (device, seed, the training loop's budget, early
+stopping); an iterative model returns its
+:class:`~movie_rec.models.training.TrainResult`, a closed-form one ``None``.
+:meth:`Model.score` gives ``(len(users), n_items)`` scores of the fitted users, what
+:func:`movie_rec.evaluation.top_k_unseen` ranks; the fitted object is what
+``data/06_models/<model>_model.pkl`` keeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+from movie_rec.evaluation import ScoreFn
+from movie_rec.models.ease import gram_matrix
+from movie_rec.models.sequences import UserSequences, user_sequences
+from movie_rec.models.training import TrainConfig, TrainResult
+
+
+@dataclass
+class TrainingData:
+    """One fit's data: the users × items matrix and the time-ordered interactions.
+
+    Derived views (sequences, the Gram matrix) are built on first use and shared by every
+    trial of a tuning study. A model that reads only the matrix needs no interactions.
+    """
+
+    matrix: sp.csr_matrix
+    interactions: pd.DataFrame | None = None
+    _grams: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of_sequences(cls, sequences: UserSequences, n_items: int) -> TrainingData:
+        """The data of histories already grouped into sequences (their binary matrix)."""
+        owner = np.repeat(np.arange(sequences.n_users), sequences.lengths())
+        ones = np.ones(len(owner), dtype=np.float32)
+        matrix = sp.csr_matrix((ones, (owner, sequences.items)), shape=(sequences.n_users, n_items))
+        matrix.data[:] = 1.0
+        data = cls(matrix)
+        data.__dict__["sequences"] = sequences
+        return data
+
+    @property
+    def n_users(self) -> int:
+        return self.matrix.shape[0]
+
+    @property
+    def n_items(self) -> int:
+        return self.matrix.shape[1]
+
+    @cached_property
+    def sequences(self) -> UserSequences:
+        if self.interactions is None:
+            raise ValueError("this fit's data holds no interactions: a sequence model needs them")
+        return user_sequences(self.interactions, self.n_users)
+
+    def gram(self, device: torch.device) -> torch.Tensor:
+        """``XᵀX`` on ``device``, computed once."""
+        if str(device) not in self._grams:
+            self._grams[str(device)] = gram_matrix(self.matrix, device)
+        return self._grams[str(device)]
+
+
+@dataclass(frozen=True)
+class FitRun:
+    """How one fit runs.
+
+    Attributes:
+        device: where the model trains and scores.
+        seed: seeds the model's initialisation and its batches.
+        train: the training loop's budget and schedule (iterative models).
+        evaluate: validation Recall@10 of a score function (early stopping); ``None`` on
+            the final fit.
+        stop_at: train exactly this many updates (the validation fit's best), if given.
+        extras: further inputs a model declares (:attr:`movie_rec.registry.ModelSpec.extra_inputs`).
+        name: the model's name in log lines and progress bars.
+    """
+
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    seed: int = 0
+    train: TrainConfig = field(default_factory=TrainConfig)
+    evaluate: Callable[[ScoreFn], float] | None = None
+    stop_at: int | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+    name: str = "model"
+
+
+class Model(Protocol):
+    """The protocol every registered model follows (built as ``Model(config)``)."""
+
+    def fit(self, data: TrainingData, run: FitRun) -> TrainResult | None: ...
+
+    def score(self, users: np.ndarray) -> torch.Tensor | np.ndarray: ...
+
+
+M = TypeVar("M", bound=Model)
+
+
+def fitted(model: M, data: TrainingData, run: FitRun | None = None) -> M:
+    """``model`` fitted on ``data`` (by default on the CPU, seed 0), for callers that only
+    score it."""
+    model.fit(data, run or FitRun())
+    return model

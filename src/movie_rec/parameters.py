@@ -1,0 +1,244 @@
+"""Settings resolved once: typed dataclasses for a model's parameters and the ensemble's.
+
+A model's settings are its section of ``parameters_<pipeline>.yml`` over the pipeline's
+``common`` section: :class:`SettingsSource` merges the two (the one place that does) and
+:meth:`SettingsSource.settings` builds the :class:`ModelSettings` every reader uses: the
+model nodes, the S3Rec pre-training, ``kedro recommend`` and the parameter schema
+(:mod:`movie_rec.params_schema`, which derives its checks from these dataclasses).
+:class:`EnsemblingSettings` is ``parameters_ensembling.yml``.
+
+Each default is stated once: here, or in the model's config dataclass and
+:class:`~movie_rec.models.training.TrainConfig`; the parameter files hold only what differs.
+The field types carry their ranges and choices (``Annotated``), which the schema enforces.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Annotated, Any
+
+import optuna
+import scipy.sparse as sp
+from pydantic import AfterValidator, Field
+
+from movie_rec.fusion import METHODS
+from movie_rec.models.config import ParamsConfig
+from movie_rec.models.training import TrainConfig
+from movie_rec.registry import MODELS, spec
+from movie_rec.runtime import is_enabled, resolve_device
+
+STOP_SIGNALS = ("overall", "last")
+
+KeyPath = tuple[str | int, ...]
+
+
+# --- value types: what a field may hold ----------------------------------------------------
+
+
+def one_of(*allowed: Any) -> AfterValidator:
+    """A validator accepting exactly ``allowed`` (``true`` is not ``1``)."""
+
+    def check(value: Any) -> Any:
+        if not any(value == choice and type(value) is type(choice) for choice in allowed):
+            raise ValueError(f"expected one of {', '.join(map(str, allowed))}")
+        return value
+
+    return AfterValidator(check)
+
+
+def registered(names: list[str] | None) -> list[str] | None:
+    unknown = [name for name in names or [] if name not in MODELS]
+    if unknown:
+        raise ValueError(f"unknown model(s) {unknown}; registered models: {', '.join(MODELS)}")
+    return names
+
+
+def median_pruner(arguments: dict[str, Any]) -> dict[str, Any]:
+    """Arguments ``optuna.pruners.MedianPruner`` takes (it checks their values itself)."""
+    try:
+        optuna.pruners.MedianPruner(**arguments)
+    except TypeError as error:
+        allowed = ", ".join(inspect.signature(optuna.pruners.MedianPruner).parameters)
+        raise ValueError(f"expected arguments of optuna's MedianPruner: {allowed}") from error
+    return arguments
+
+
+def switch(value: Any) -> Any:
+    if value is True or value is False or value == "auto":
+        return value
+    raise ValueError("expected one of true, false, auto")
+
+
+Count = Annotated[int, Field(ge=1)]
+NonNegative = Annotated[int, Field(ge=0)]
+Seed = Annotated[int, Field(ge=0)]
+Rate = Annotated[float, Field(gt=0)]
+Share = Annotated[float, Field(ge=0, lt=1)]
+Probability = Annotated[float, Field(ge=0, le=1)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+Switch = Annotated[Any, AfterValidator(switch)]  # true | false | auto
+StopSignal = Annotated[str, one_of(*STOP_SIGNALS)]
+RegisteredNames = Annotated[list[str], AfterValidator(registered)]
+PrunerArguments = Annotated[dict[str, int], AfterValidator(median_pruner)]
+
+
+class Settings(ParamsConfig):
+    """A settings dataclass: its field types carry their ranges and choices, and the messages
+    of its own check (``__post_init__``) read on from its section's key."""
+
+
+# --- a model's settings --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Study(Settings):
+    """A model's Optuna study (:mod:`movie_rec.models.tuning`): ``n_trials`` is the total of
+    finished trials it holds, ``timeout`` a safety cap in seconds, ``pruner`` the arguments
+    of the median pruner that stops iterative trials early (its steps are evaluations;
+    Optuna's defaults for what is not given) and ``search_space`` one range per
+    hyperparameter (``{type: float|int, low, high, log}`` or ``{type: categorical, choices}``)."""
+
+    enabled: bool = False
+    n_trials: Count | None = None
+    timeout: Rate | None = None
+    pruner: PrunerArguments = field(default_factory=dict)
+    search_space: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.enabled and (self.n_trials is None or not self.search_space):
+            raise ValueError("enabled = True needs n_trials and a search_space")
+
+
+@dataclass(frozen=True)
+class ModelSettings(Settings):
+    """One model's settings: ``enabled`` (``true`` | ``false`` | ``auto``, see
+    :func:`movie_rec.runtime.is_enabled`), its config's ``hyperparameters``, the training
+    loop's ``train`` (iterative models), ``stop_on`` (the validation answers early stopping
+    and tuning read: ``overall`` or only the ``last`` ones) and its ``tuning`` study."""
+
+    hyperparameters: ParamsConfig
+    enabled: Switch = False
+    train: TrainConfig = field(default_factory=TrainConfig)
+    stop_on: StopSignal = "overall"
+    tuning: Study = Study()
+
+    def runs_on(self, runtime: Mapping[str, Any], matrix: sp.spmatrix) -> bool:
+        """Whether ``enabled`` is on for the runtime's device and this users × items matrix."""
+        return is_enabled(
+            self.enabled,
+            resolve_device(runtime["device"]),
+            cells=matrix.shape[0] * matrix.shape[1],
+            cpu_max_cells=int(runtime.get("auto_cpu_max_cells", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class SettingsSource:
+    """Where a model's settings come from: its own section over the pipeline's ``common``."""
+
+    pipeline: str
+    name: str
+    common: Mapping[str, Any]
+    own: Mapping[str, Any]
+
+    @cached_property
+    def merged(self) -> dict[str, Any]:
+        """``own`` over ``common``; nested mappings merge key by key, one level deep."""
+        merged = dict(self.common)
+        for key, value in self.own.items():
+            if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+        return merged
+
+    def path(self, *keys: str | int) -> KeyPath:
+        """Where ``keys`` of the merged settings are written (the first two levels decide,
+        as the merge does): under the model's own section or under ``common``."""
+        for section, label in ((self.own, self.name), (self.common, "common")):
+            if holds(section, keys[:2]):
+                return (self.pipeline, label, *keys)
+        return (self.pipeline, self.name, *keys)
+
+    def settings(self, config: type[ParamsConfig]) -> ModelSettings:
+        """The typed settings, the hyperparameters as ``config``."""
+        merged = self.merged
+        hyperparameters = config.from_params(merged.get("hyperparameters") or {})
+        return ModelSettings.from_params({**merged, "hyperparameters": hyperparameters})
+
+
+def holds(section: Any, keys: tuple[str | int, ...]) -> bool:
+    for key in keys:
+        if not isinstance(section, Mapping) or key not in section:
+            return False
+        section = section[key]
+    return True
+
+
+def model_settings(name: str, pipeline_params: Mapping[str, Any]) -> ModelSettings:
+    """Registered model ``name``'s settings from its pipeline's parameters."""
+    entry = spec(name)
+    return model_source(entry.pipeline, name, pipeline_params).settings(entry.config)
+
+
+def model_source(pipeline: str, name: str, pipeline_params: Mapping[str, Any]) -> SettingsSource:
+    """Section ``name`` of a pipeline's parameters over its ``common`` one."""
+    return SettingsSource(
+        pipeline, name, pipeline_params.get("common") or {}, pipeline_params.get(name) or {}
+    )
+
+
+# --- the ensemble's settings ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WeightedRankSettings(Settings):
+    """``weighted_rank``'s search: the tuned cutoff lies in ``head``..``max_cutoff``; ranks
+    past ``head`` count at a tuned tail weight."""
+
+    head: Count = 10
+    max_cutoff: Count = 30
+
+    def __post_init__(self) -> None:
+        if self.head > self.max_cutoff:
+            raise ValueError(f"head = {self.head} must not exceed max_cutoff = {self.max_cutoff}")
+
+
+@dataclass(frozen=True)
+class FusionTuningSettings(Settings):
+    """Optuna TPE on a seeded half of the validated users, cross-validated over
+    ``guard_folds`` folds; the tuned weights are kept only if, out of fold, they beat the
+    best single model by ``min_gain_se`` standard errors (:mod:`movie_rec.fusion_tuning`)."""
+
+    n_trials: Count = 100
+    seed: Seed = 42
+    guard_folds: Annotated[int, Field(ge=2)] = 5
+    min_gain_se: float = 1.0
+
+
+@dataclass(frozen=True)
+class ReleaseFilterSettings(Settings):
+    """No movie released after the user's last activity year + ``slack`` is recommended."""
+
+    enabled: bool = True
+    slack: Annotated[int | float, Field(ge=0)] = 1
+
+
+@dataclass(frozen=True)
+class EnsemblingSettings(Settings):
+    """Which ``method`` makes the submission, the ``models`` fused (``None``: every registered
+    one), the priority rule (items ``min_votes`` models rank in their top ``vote_depth``
+    first, then each model's list in ``priority_order``, unnamed models after in registry
+    order) and the weighted rank fusion's search, tuning and release-year filter."""
+
+    method: Annotated[str, one_of(*METHODS)] = "weighted_rank"
+    models: RegisteredNames | None = None
+    priority_order: RegisteredNames = field(default_factory=list)
+    min_votes: Count = 2
+    vote_depth: Count = 10
+    weighted_rank: WeightedRankSettings = WeightedRankSettings()
+    tuning: FusionTuningSettings = FusionTuningSettings()
+    release_filter: ReleaseFilterSettings = ReleaseFilterSettings()
