@@ -14,10 +14,14 @@ import pandas as pd
 import scipy.sparse as sp
 
 from movie_rec.evaluation import empty_candidates, top_k_unseen
-from movie_rec.models.baselines import ItemCooccurrence, MostPopular
+from movie_rec.models.baselines import ItemCooccurrence, MostPopular, PopularConfig
+from movie_rec.models.protocol import TrainingData, fitted
 from movie_rec.registry import first_stage_models
 
-STAND_INS = {"ease": ItemCooccurrence, "multivae": MostPopular}
+STAND_INS = {
+    "ease": ItemCooccurrence,
+    "multivae": lambda matrix: fitted(MostPopular(PopularConfig()), TrainingData(matrix)),
+}
 SPLIT_MATRIX = {"valid": "train_matrix_valid", "final": "train_matrix_full"}
 
 
