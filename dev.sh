@@ -8,7 +8,6 @@ set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
-export KEDRO_DISABLE_TELEMETRY=${KEDRO_DISABLE_TELEMETRY:-1}
 
 setup() {
   "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
