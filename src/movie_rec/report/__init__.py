@@ -1,4 +1,4 @@
-"""The report (README, "reporting"): tables, plots, example users and one self-contained HTML
+"""The report (README, "Outputs"): tables, plots, example users and one self-contained HTML
 page that reads at 1,280 px.
 
 * :mod:`.tables`: the tables (pandas frames, each saved as a CSV that kedro-viz previews),

@@ -54,6 +54,14 @@ def _legend_outside(figure: Figure, axes: Any, title: str | None = None) -> None
     figure.legend(handles, labels, loc="outside right upper", fontsize="small", title=title)
 
 
+def _per_list_axes(
+    frame: pd.DataFrame, colours: Mapping[str, str] | None, height: float
+) -> tuple[Figure, Any, Mapping[str, str]]:
+    """A page-wide figure, its axes and the colours of the lists (``frame["model"]``)."""
+    figure = Figure(figsize=(PAGE_WIDTH, height), layout="constrained")
+    return figure, figure.subplots(), colours or list_colours(frame["model"])
+
+
 def _message_figure(title: str, message: str) -> Figure:
     figure = Figure(figsize=(6, 2.5))
     axes = figure.subplots()
@@ -79,8 +87,7 @@ def plot_recall_by_kind(table: pd.DataFrame) -> Figure:
         axes.barh(positions + (offset - 1) * height, values, height, label=label, color=colour)
     axes.set_yticks(positions, table["model"])
     axes.invert_yaxis()
-    axes.set_xlabel("validation Recall@10")
-    axes.set_title("Recall@10 by model: held-out last vs random items")
+    axes.set(xlabel="validation Recall@10", title="Recall@10 by model: last vs random items")
     _legend_outside(figure, axes)
     return figure
 
@@ -94,9 +101,7 @@ def plot_recall_vs_updates(
     ``last`` ones)."""
     if history.empty:
         return _message_figure("Recall@10 against updates", "no iterative model trained")
-    colours = colours or list_colours(history["model"])
-    figure = Figure(figsize=(PAGE_WIDTH * 0.8, 4.5), layout="constrained")
-    axes = figure.subplots()
+    figure, axes, colours = _per_list_axes(history, colours, height=4.5)
     for name, rows in history.groupby("model", sort=False):
         curve = rows.sort_values("update")
         colour = colours.get(name, PALETTE[0])
@@ -104,9 +109,11 @@ def plot_recall_vs_updates(
         best = curve[curve["best"].astype(bool)]
         star = {"marker": "*", "s": 120, "zorder": 3, "color": colour}
         axes.scatter(best["update"], best["recall@10"].astype(float), **star)
-    axes.set_xlabel("optimizer updates")
-    axes.set_ylabel("validation Recall@10\nof the answers it stops on")
-    axes.set_title("Recall@10 against updates (★ best update, kept by the final fit)")
+    axes.set(
+        xlabel="optimizer updates",
+        ylabel="validation Recall@10\nof the answers it stops on",
+        title="Recall@10 against updates (★ best update, kept by the final fit)",
+    )
     _legend_outside(figure, axes)
     return figure
 
@@ -117,9 +124,7 @@ def plot_recall_by_activity(
     """Recall@10 per user-activity bucket, one line per model or ensemble."""
     if activity.empty:
         return _message_figure("Recall@10 by user activity", "no recommendations")
-    colours = colours or list_colours(activity["model"])
-    figure = Figure(figsize=(PAGE_WIDTH, 5), layout="constrained")
-    axes = figure.subplots()
+    figure, axes, colours = _per_list_axes(activity, colours, height=5)
     for position, (name, rows) in enumerate(activity.groupby("model", sort=False)):
         axes.plot(
             rows["bucket"], rows["recall@10"].astype(float), label=name,
