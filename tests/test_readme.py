@@ -40,7 +40,7 @@ NOT_RUN = {
 }
 SERVERS = {r"mlflow ui ": "/ajax-api/2.0/mlflow/experiments/search?max_results=10"}
 WRITES_THE_SAMPLE = r"python -m movie_rec\.synthetic --preset sample --out data/01_raw"
-RUN = r"kedro (recommend|viz build|run --pipeline=)|head |grep "
+RUN = r"kedro (recommend|viz build|run --pipelines=)|head |grep "
 NOISE = (
     "Kedro is sending anonymous usage data",  # telemetry without recorded consent
     "Heap",
@@ -50,6 +50,9 @@ NOISE = (
     "Layers visualisation is disabled",
     "Traceback",
 )
+# kedro-viz (12.5) imports FastAPI's ORJSONResponse, deprecated since FastAPI 0.131: kedro-viz's
+# own warning, not the project's, until kedro-viz drops the import
+KNOWN_NOISE = "FastAPIDeprecationWarning: ORJSONResponse is deprecated"
 
 
 def readme_commands() -> list[str]:
@@ -145,7 +148,8 @@ def test_a_readme_command_works_as_written(command, tiny_run, tmp_path):
     result = run(command, tiny_run)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    assert [noise for noise in NOISE if noise in output] == [], output
+    heard = output.replace(KNOWN_NOISE, "")
+    assert [noise for noise in NOISE if noise in heard] == [], output
     if command.startswith("kedro recommend"):
         assert re.search(r"^rank\s+title\s+year\s+genres", result.stdout, flags=re.MULTILINE)
         assert len(re.findall(r"^\s+\d+  ", result.stdout, flags=re.MULTILINE)) == 10
