@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from pandera.pandas import DataFrameSchema
 
 from movie_rec import records
 
@@ -45,10 +46,13 @@ COST_LAYOUT: Layout = (
 RELEASE_FILTER_LAYOUT: Layout = (
     ("", (("list", "list"),)),
     *(
-        (f"Recall@10 {label}", tuple((f"{side}_recall@10{suffix}", side) for side in records.RELEASE_SIDES))
-        for suffix, label in KINDS
+        (
+            f"Recall@10 {label}",
+            tuple((f"{side}_recall@10{kind}", side) for side in records.RELEASE_SIDES),
+        )
+        for kind, label in KINDS
     ),
-)  # fmt: skip
+)
 CEILING_LAYOUT: Layout = (
     ("", (("source", "source"),)),
     ("share of the answers held", _per_kind("recall")),
@@ -94,12 +98,10 @@ def _align(values: pd.Series) -> str:
     return "num" if pd.api.types.is_numeric_dtype(values) else "text"
 
 
-def _table(frame: pd.DataFrame | None, layout: Layout | None = None) -> dict[str, Any]:
-    """A frame as the template's table: header groups, headers and rows of cells; without
-    a layout, every column under its own name."""
-    if frame is None or frame.empty:
+def _table(frame: pd.DataFrame, layout: Layout) -> dict[str, Any]:
+    """A frame as the template's table: header groups, headers and rows of cells."""
+    if frame.empty:
         return {"groups": [], "headers": [], "rows": []}
-    layout = layout or (("", tuple((str(column), str(column)) for column in frame.columns)),)
     shown = [(column, header) for _, columns in layout for column, header in columns]
     aligns = {column: _align(frame[column]) for column, _ in shown}
     groups = [{"label": label, "span": len(columns)} for label, columns in layout]
@@ -130,7 +132,7 @@ def _mix_layout(by_mix: pd.DataFrame) -> Layout:
         ("holdout Recall@10 per last/random mix", tuple((mix, mix) for mix in mixes)),
         ("over the mixes", (("mean", "mean"), ("worst", "worst"), ("spread", "spread"))),
         ("", (("vs_best", "vs best"),)),
-    )  # fmt: skip
+    )
 
 
 def _activity_by_bucket(activity: pd.DataFrame) -> tuple[pd.DataFrame, Layout]:
@@ -190,7 +192,7 @@ def _environment() -> Environment:
     )
 
 
-def _checked(schema: Any, frame: pd.DataFrame | None) -> pd.DataFrame:
+def _checked(schema: DataFrameSchema, frame: pd.DataFrame | None) -> pd.DataFrame:
     """A table the page reads, checked against its schema; a missing one is empty."""
     if frame is None or frame.empty:
         return records.empty(schema)

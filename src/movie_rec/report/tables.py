@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandera.pandas import DataFrameSchema
 
 from movie_rec import records
 from movie_rec.evaluation import per_user_recall
@@ -41,7 +42,7 @@ def _mix_summary(scores: Mapping[str, Any] | None) -> dict[str, float]:
     return {f"mix_{key}": _number(scores.get(key)) for key in MIX_SUMMARY}
 
 
-def _table(schema: Any, rows: list[dict[str, Any]]) -> pd.DataFrame:
+def _table(schema: DataFrameSchema, rows: list[dict[str, Any]]) -> pd.DataFrame:
     """``rows`` as the schema's table (an empty one when there are no rows)."""
     if not rows:
         return records.empty(schema)
