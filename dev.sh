@@ -8,7 +8,6 @@ set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
-export KEDRO_DISABLE_TELEMETRY=${KEDRO_DISABLE_TELEMETRY:-1}
 
 setup() {
   "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
@@ -26,11 +25,26 @@ setup() {
   fi
 }
 
+# The report's browser test (tests/test_report_browser.py) lays the report out in headless
+# Chromium: Debian's package, installed here where it is missing and we run as root (CI);
+# elsewhere the test is skipped with a hint.
+browser() {
+  command -v chromium >/dev/null && return
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "Installing Chromium (Debian's package) for the report's browser test ..."
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      chromium fonts-dejavu-core >/dev/null
+  else
+    echo "Chromium is missing: the report's browser test is skipped (apt-get install chromium)" >&2
+  fi
+}
+
 case "${1:-}" in
   setup) setup ;;
   run) shift; setup; "$VENV/bin/kedro" run "$@" ;;
   test)
-    shift; setup
+    shift; setup; browser
     "$VENV/bin/ruff" check src tests benchmarks
     "$VENV/bin/ruff" format --check src tests benchmarks
     "$VENV/bin/python" -m pytest "$@"

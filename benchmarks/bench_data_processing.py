@@ -1,7 +1,7 @@
 """Benchmark: data_processing on the competition-scale synthetic preset.
 
 Generates (once, cached under data/benchmarks/competition) 31,360 users × 6,807 movies ×
-~5.15M interactions, runs ``kedro run --pipeline=data_processing`` on it in a scratch
+~5.15M interactions, runs ``kedro run --pipelines=data_processing`` on it in a scratch
 project, and prints wall time and peak memory. Target on a 2-core CPU: ≤ 60 s, ≤ 3 GB.
 
     python benchmarks/bench_data_processing.py [--regenerate]
@@ -26,7 +26,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as root:
         project = scratch_project(Path(root))
         seconds, peak_gb = timed_kedro_run(
-            project, "--pipeline=data_processing", f"--params=raw_dir={raw_dir}"
+            project, "--pipelines=data_processing", f"--params=raw_dir={raw_dir}"
         )
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     print(f"data_processing wall time: {seconds:.1f} s (target ≤ 60 s)")

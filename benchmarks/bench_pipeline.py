@@ -1,7 +1,7 @@
 """Benchmark: the whole default pipeline (``kedro run``), pipeline by pipeline, on a preset.
 
 Runs the six pipelines of ``__default__`` in order, each as its own ``kedro run
---pipeline=NAME`` child in one scratch project (every output persists under its ``data/``,
+--pipelines=NAME`` child in one scratch project (every output persists under its ``data/``,
 so each pipeline reads what the previous ones wrote), and prints:
 
 * per pipeline: wall seconds and the child's own peak RSS;
@@ -123,7 +123,7 @@ def run_pipelines(project: Path, params: dict[str, str]) -> tuple[list[dict[str,
         log = logs / f"{name}.log"
         print(f"running {name} (log: {log}) ...", flush=True)
         with log.open("w") as output:
-            command = kedro_command(f"--pipeline={name}", *params_option(params))
+            command = kedro_command(f"--pipelines={name}", *params_option(params))
             run: ChildRun = measured_run(command, project, kedro_env(), output)
         rows.append({"pipeline": name, "seconds": run.seconds, "peak_rss_gb": run.peak_rss_gb})
         print(f"  {name}: {run.seconds:.1f} s, peak RSS {run.peak_rss_gb:.2f} GB", flush=True)

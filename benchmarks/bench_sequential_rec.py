@@ -12,7 +12,7 @@ Three measurements, each printed as a table row:
   (``loss: sampled``) on the same data and budget: updates per second and validation
   Recall@10 overall / last / random with early stopping on the configured signal.
 * ``configs``: any list of configurations (``--configs sasrec:hidden=128,lr=0.003 ...``;
-  by default the grid behind this round's defaults) trained the same way, ``--jobs`` at a
+  by default the grid behind the current defaults) trained the same way, ``--jobs`` at a
   time: how the defaults in ``parameters_sequential_rec.yml`` were chosen; ``--curves``
   also prints each run's validation recall at every evaluation.
 
@@ -57,7 +57,7 @@ from movie_rec.runtime import resolve_device, seed_everything
 
 SEED = 42
 NEURAL = tuple(name for name, entry in MODELS.items() if isinstance(entry.model, seq.Neural))
-# The grid behind this round's defaults (README, "Defaults chosen on the realistic sample").
+# The grid behind the current defaults (docs/results.md, "The sequence models' defaults").
 DEFAULT_CONFIGS = (
     "sasrec", "sasrec:layers=2", "sasrec:hidden=128", "sasrec:hidden=128,batch_size=512",
     "sasrec:dropout=0.3", "sasrec:max_len=100", "sasrec:horizon=1", "sasrec:horizon_decay=0.7",

@@ -213,7 +213,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as root:
         project = scratch_project(Path(root))
         seconds, _ = timed_kedro_run(
-            project, "--pipeline=data_processing", f"--params=raw_dir={raw_dir}"
+            project, "--pipelines=data_processing", f"--params=raw_dir={raw_dir}"
         )
         print(f"data_processing: {seconds:.1f} s")
         child = subprocess.run(

@@ -139,3 +139,33 @@ def run_pipeline(
     bootstrap_project(project)
     with KedroSession.create(project_path=project, runtime_params=nested(params or {})) as session:
         session.run(pipeline_name=pipeline, **run_options)
+
+
+# The tiny preset at this seed shares users and three movies with the shipped sample, so the
+# README's examples (tests/test_readme.py) run as written both on the sample and on the tiny
+# run below.
+TINY_RUN_SEED = 4
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A scratch project after a plain ``kedro run`` (``__default__``, every model on, at the
+    tiny settings of ``tests/test_default_pipeline.py``) on the tiny preset, run from the
+    project's folder as a user would; with the repository's ``.telemetry`` consent."""
+    from tests.test_default_pipeline import TINY_PARAMS
+
+    project = tmp_path_factory.mktemp("tiny_run")
+    shutil.copytree(REPO_ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
+    (project / "conf" / "local").mkdir()
+    (project / "src").mkdir()
+    for name in ("pyproject.toml", ".telemetry"):
+        shutil.copy(REPO_ROOT / name, project / name)
+    write_raw(generate("tiny", seed=TINY_RUN_SEED), project / "data" / "01_raw")
+    storage = {"tuning.storage_dir": str(project / "data" / "06_models")}
+    cwd = Path.cwd()
+    os.chdir(project)
+    try:
+        run_pipeline(project, None, {**TINY_PARAMS, **storage})
+    finally:
+        os.chdir(cwd)
+    return project

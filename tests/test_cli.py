@@ -143,7 +143,7 @@ def test_clear_one_line_errors(project, tiny_data):
     assert missing_model.exit_code == 1
     message = error_line(missing_model)
     assert "data/06_models/sknn_model.pkl is missing" in message
-    assert "kedro run --pipeline=sequential_rec" in message
+    assert "kedro run --pipelines=sequential_rec" in message
 
     cannot_fold = kedro(project, "--history", str(known), "--model", "sknn")
     assert cannot_fold.exit_code == 1

@@ -32,6 +32,13 @@ TINY_PARAMS: dict[str, object] = {
         f"sequential_rec.{model}.enabled": True
         for model in ("bert4rec", "srgnn", "s3rec_sasrec", "s3rec_bert4rec")
     },
+    # BERT4Rec's own training budget overrides the common one
+    **{
+        f"sequential_rec.bert4rec.train.{key}": SEQUENTIAL_TINY[
+            f"sequential_rec.common.train.{key}"
+        ]
+        for key in ("max_updates", "eval_every", "patience")
+    },
 }
 
 
@@ -40,10 +47,8 @@ def _storage(project: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_the_default_pipeline_ends_in_a_valid_submission_and_the_report(kedro_project, tmp_path):
-    interrupted = shutil.copytree(kedro_project, tmp_path / "interrupted")
-    run_pipeline(kedro_project, None, {**TINY_PARAMS, **_storage(kedro_project)})
-    data = kedro_project / "data"
+def test_the_default_pipeline_ends_in_a_valid_submission_and_the_report(tiny_run, tmp_path):
+    data = tiny_run / "data"
     submission = pd.read_csv(data / "07_model_output" / "submission.csv")
     user_map = pd.read_parquet(data / "03_primary" / "user_map.parquet")
     item_map = pd.read_parquet(data / "03_primary" / "item_map.parquet")
@@ -65,9 +70,12 @@ def test_the_default_pipeline_ends_in_a_valid_submission_and_the_report(kedro_pr
     page = (data / "08_reporting" / "report.html").read_text()
     assert re.search(r'src="data:image/png;base64,', page)
 
-    # The same run, made to fail at the ranker (LightGBM refuses one leaf) after every first
-    # stage has finished, then resumed: only the missing outputs are computed, and the
-    # submission is byte for byte the uninterrupted run's.
+    # The same run on the same raw files, made to fail at the ranker (LightGBM refuses one
+    # leaf) after every first stage has finished, then resumed: only the missing outputs are
+    # computed, and the submission is byte for byte the uninterrupted run's.
+    interrupted = tmp_path / "interrupted"
+    shutil.copytree(tiny_run, interrupted, ignore=shutil.ignore_patterns("data", "mlruns"))
+    shutil.copytree(data / "01_raw", interrupted / "data" / "01_raw")
     params = {**TINY_PARAMS, **_storage(interrupted)}
     with pytest.raises(Exception, match="num_leaves"):
         run_pipeline(interrupted, None, {**params, "tabular_rec.lgbm.num_leaves": 1})

@@ -4,7 +4,8 @@ Each case writes one small raw file into a temporary raw folder and loads it thr
 catalog entries of ``conf/base/catalog.yml`` (dataset type, ``load_args`` and the
 ``validator:``), as ``kedro run --params=raw_dir=...`` would. A case either stops with a
 message naming the file (and column, first bad row and line where there is one) or is
-handled as the README documents; none silently changes what the pipeline sees.
+handled as its case below says (README, "Running on the competition's files", sums them up);
+none silently changes what the pipeline sees.
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""Report tables, plots, example users and the self-contained HTML page (movie_rec.report)."""
+"""Report tables, plots, example users and the self-contained HTML page (movie_rec.report).
+
+The fixtures are made by the producers of what the report reads: the ensemble's metrics by
+``evaluate_ensembles`` and the candidate ceiling by ``candidate_recall_by_source``, both on
+two first-stage lists of the tiny data.
+"""
 
 from __future__ import annotations
 
@@ -8,35 +13,18 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from matplotlib.figure import Figure
 
-from movie_rec import report
+from movie_rec import records, report
 from movie_rec.evaluation import per_user_recall, recall_at_k, top_k_unseen
+from movie_rec.models import ranker_features as rf
 from movie_rec.models.baselines import ItemCooccurrence
-from tests.conftest import popular_model
+from movie_rec.pipelines.ensembling.nodes import evaluate_ensembles
+from movie_rec.report import page
+from tests.conftest import REPO_ROOT, popular_model
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-BY_MIX = {
-    "ease": {"2/8": 0.30, "4/6": 0.25, "6/4": 0.20, "mean": 0.25, "worst": 0.20},
-    "ensemble_priority": {"2/8": 0.28, "4/6": 0.29, "6/4": 0.33, "mean": 0.30, "worst": 0.28},
-    "sasrec": {"2/8": 0.10, "4/6": 0.1234, "6/4": 0.15, "mean": 0.1245, "worst": 0.10},
-}
-RELEASE_FILTER = {
-    "ease": {
-        "with": {"recall@10": 0.31, "recall@10_last": 0.22, "recall@10_random": 0.40},
-        "without": {"recall@10": 0.29, "recall@10_last": 0.23, "recall@10_random": 0.35},
-    },
-    "sasrec": {"with": {"recall@10": 0.11}},
-}
-CEILING = [
-    {"source": "ease", "recall": 0.40, "recall_last": 0.30, "recall_random": 0.50,
-     "adds": 0.05, "adds_last": 0.04, "adds_random": 0.06, "per_user": 100.0},
-    {"source": "popular", "recall": 0.20, "recall_last": 0.10, "recall_random": 0.30,
-     "adds": 0.01, "adds_last": 0.0, "adds_random": 0.02, "per_user": 50.0},
-    {"source": "union", "recall": 0.4567, "recall_last": 0.35, "recall_random": 0.55,
-     "adds": None, "adds_last": None, "adds_random": None, "per_user": 130.0},
-]  # fmt: skip
 
 
 def history(recalls: list[float], every: int = 100) -> list[dict]:
@@ -48,31 +36,49 @@ def history(recalls: list[float], every: int = 100) -> list[dict]:
     ]  # fmt: skip
 
 
+def parameters(name: str) -> dict:
+    return yaml.safe_load((REPO_ROOT / "conf" / "base" / f"parameters{name}.yml").read_text())
+
+
 @pytest.fixture(scope="module")
 def recommendations(tiny_data) -> dict[str, pd.DataFrame]:
     matrix = tiny_data["train_matrix_valid"]
     return {
-        "ease": top_k_unseen(ItemCooccurrence(matrix).score, matrix, 10),
-        "multivae": top_k_unseen(popular_model(matrix).score, matrix, 10),
+        "ease": top_k_unseen(ItemCooccurrence(matrix).score, matrix, 30),
+        "multivae": top_k_unseen(popular_model(matrix).score, matrix, 30),
     }
 
 
 @pytest.fixture(scope="module")
-def ensemble_metrics() -> dict:
-    halves = {"all": {"recall@10": 0.4, "users": 12}, "holdout": {"recall@10": 0.5}}
-    return {
-        "models": {"ease": {"holdout": {"recall@10": 0.25}}},
-        "ensembles": {"priority": {**halves, "fit_seconds": 0.0, "predict_seconds": 0.2}},
-        "by_mix": BY_MIX,
-        "release_filter": RELEASE_FILTER,
-        "release_filter_slack": 1,
-    }
+def ensemble_outputs(tiny_data, recommendations) -> tuple[dict, dict]:
+    """``ensemble_weights`` and ``ensemble_metrics`` as the ensembling node writes them."""
+    params = parameters("_ensembling")["ensembling"]
+    params["tuning"].update(n_trials=4, guard_folds=2)
+    weights, metrics, _, _ = evaluate_ensembles(
+        tiny_data["valid_answers"], tiny_data["split_train"], tiny_data["item_features"],
+        params, parameters("")["evaluation"], **recommendations,
+    )  # fmt: skip
+    return weights, metrics
 
 
 @pytest.fixture(scope="module")
-def table(tiny_data, recommendations, ensemble_metrics) -> pd.DataFrame:
+def ensemble_metrics(ensemble_outputs) -> dict:
+    return ensemble_outputs[1]
+
+
+@pytest.fixture(scope="module")
+def ceiling(tiny_data, recommendations) -> pd.DataFrame:
+    """The ranker's candidate ceiling, as the ranker records it."""
     answers = tiny_data["valid_answers"]
-    model_metrics = {
+    users = np.unique(answers["user_idx"])
+    popular = rf.popular_candidates(tiny_data["train_matrix_valid"], 20, users)
+    return rf.candidate_recall_by_source(recommendations, popular, answers, top_n=10)
+
+
+@pytest.fixture(scope="module")
+def model_metrics(tiny_data, recommendations) -> dict:
+    answers = tiny_data["valid_answers"]
+    return {
         "ease": {**recall_at_k(recommendations["ease"], answers), "fit_seconds": 1.5},
         "multivae": {
             **recall_at_k(recommendations["multivae"], answers),
@@ -81,32 +87,42 @@ def table(tiny_data, recommendations, ensemble_metrics) -> pd.DataFrame:
         },
         "sasrec": {"model": "sasrec", "skipped": True},
     }
+
+
+@pytest.fixture(scope="module")
+def table(model_metrics, ensemble_metrics) -> pd.DataFrame:
     return report.metrics_table(
         model_metrics, ensemble_metrics, ["ease", "sasrec", "multivae", "srgnn"]
     )
 
 
-def test_metrics_table_has_a_row_per_enabled_model_and_per_ensemble(table, tiny_data):
-    assert table["model"].tolist() == ["ease", "multivae", "ensemble_priority"]
-    assert table["kind"].tolist() == ["model", "model", "ensemble"]
+def test_metrics_table_has_a_row_per_enabled_model_and_per_ensemble(
+    table, model_metrics, ensemble_metrics
+):
+    methods = [f"ensemble_{method}" for method in ensemble_metrics["ensembles"]]
+    assert table["model"].tolist() == ["ease", "multivae", *methods]
+    assert table["kind"].tolist() == ["model", "model"] + ["ensemble"] * len(methods)
     rows = table.set_index("model")
-    matrix = tiny_data["train_matrix_valid"]
-    expected = recall_at_k(
-        top_k_unseen(ItemCooccurrence(matrix).score, matrix, 10), tiny_data["valid_answers"]
-    )
-    assert rows.loc["ease", "recall@10_last"] == pytest.approx(expected["recall@10_last"])
-    assert rows.loc["ease", "holdout_recall@10"] == 0.25
+    assert rows.loc["ease", "recall@10_last"] == model_metrics["ease"]["recall@10_last"]
+    holdout = ensemble_metrics["models"]["ease"]["holdout"]["recall@10"]
+    assert rows.loc["ease", "holdout_recall@10"] == holdout
     assert rows.loc["ease", "fit_seconds"] == 1.5
-    assert rows.loc["ensemble_priority", "holdout_recall@10"] == 0.5
-    assert rows.loc["ensemble_priority", "users"] == 12
+    weighted = ensemble_metrics["ensembles"]["weighted_rank"]
+    assert (
+        rows.loc["ensemble_weighted_rank", "holdout_recall@10"]
+        == (weighted["holdout"]["recall@10"])
+    )
+    assert rows.loc["ensemble_weighted_rank", "users"] == weighted["all"]["users"]
     assert rows.loc["multivae", "best_update"] == 300
 
 
-def test_metrics_table_carries_the_per_mix_mean_and_worst_where_recorded(table):
+def test_metrics_table_carries_the_per_mix_mean_and_worst(table, ensemble_metrics):
     rows = table.set_index("model")
-    assert rows.loc["ease", ["mix_mean", "mix_worst"]].tolist() == [0.25, 0.20]
-    assert rows.loc["ensemble_priority", ["mix_mean", "mix_worst"]].tolist() == [0.30, 0.28]
-    assert rows.loc["multivae", ["mix_mean", "mix_worst"]].isna().all()  # not in by_mix
+    for name in rows.index:
+        scores = ensemble_metrics["by_mix"][name]
+        assert rows.loc[name, ["mix_mean", "mix_worst"]].tolist() == [
+            scores["mean"], scores["worst"]
+        ]  # fmt: skip
 
 
 def test_metrics_table_without_ensemble_details_still_lists_the_models():
@@ -115,45 +131,53 @@ def test_metrics_table_without_ensemble_details_still_lists_the_models():
     assert table[["holdout_recall@10", "mix_mean"]].isna().all(axis=None)
 
 
-def test_recall_by_mix_table_sorts_by_mean_and_computes_spread_and_gap_to_best():
-    mix = report.recall_by_mix_table({"by_mix": BY_MIX})
-    assert mix.columns.tolist() == [
-        "list", "2/8", "4/6", "6/4", "mean", "worst", "spread", "vs_best"
-    ]  # fmt: skip
-    assert mix["list"].tolist() == ["ensemble_priority", "ease", "sasrec"]
-    rows = mix.set_index("list")
-    # spread = best mix − worst mix; vs_best = mean − 0.30 (ensemble_priority's mean)
-    assert rows["spread"].tolist() == pytest.approx([0.33 - 0.28, 0.30 - 0.20, 0.15 - 0.10])
-    assert rows["vs_best"].tolist() == pytest.approx([0.0, 0.25 - 0.30, 0.1245 - 0.30])
-    assert rows.loc["sasrec", "4/6"] == 0.1234
-
-
-def test_recall_by_mix_table_is_empty_without_by_mix():
+def test_recall_by_mix_table_sorts_by_mean_and_computes_spread_and_gap_to_best(ensemble_metrics):
+    mix = report.recall_by_mix_table(ensemble_metrics)
+    mixes = ["2/8", "4/6", "6/4"]  # evaluation.mixes
+    assert mix.columns.tolist() == ["list", *mixes, "mean", "worst", "spread", "vs_best"]
+    assert set(mix["list"]) == set(ensemble_metrics["by_mix"])
+    assert mix["mean"].is_monotonic_decreasing
+    for row in mix.itertuples(index=False):
+        scores = ensemble_metrics["by_mix"][row.list]
+        values = [scores[key] for key in mixes]
+        assert row.spread == pytest.approx(max(values) - min(values))
+        assert row.vs_best == pytest.approx(scores["mean"] - mix["mean"].max())
     assert report.recall_by_mix_table({}).empty
 
 
-def test_release_filter_table_gains_are_with_minus_without():
-    ablation = report.release_filter_table({"release_filter": RELEASE_FILTER})
-    assert ablation["list"].tolist() == ["ease", "sasrec"]
-    ease = ablation.set_index("list").loc["ease"]
-    assert ease["gain_recall@10"] == pytest.approx(0.31 - 0.29)
-    assert ease["gain_recall@10_last"] == pytest.approx(0.22 - 0.23)
-    assert ease["gain_recall@10_random"] == pytest.approx(0.40 - 0.35)
-    assert ease["with_recall@10"] == 0.31
-    assert ease["without_recall@10_random"] == 0.35
-    sasrec = ablation.set_index("list").loc["sasrec"]  # no "without" side: missing, no crash
-    assert sasrec["with_recall@10"] == 0.11
-    assert np.isnan(sasrec["without_recall@10"]) and np.isnan(sasrec["gain_recall@10"])
+def test_release_filter_table_gains_are_with_minus_without(ensemble_metrics):
+    ablation = report.release_filter_table(ensemble_metrics)
+    assert ablation.columns.tolist() == records.columns(records.RELEASE_FILTER)
+    assert ablation["list"].tolist() == list(ensemble_metrics["release_filter"])
+    for row in ablation.to_dict("records"):
+        sides = ensemble_metrics["release_filter"][row["list"]]
+        for column in records.RECALL_COLUMNS:
+            with_, without = sides["with"][column], sides["without"][column]
+            assert (row[f"with_{column}"], row[f"without_{column}"]) == (with_, without)
+            assert row[f"gain_{column}"] == pytest.approx(with_ - without)
+    one_sided = {"release_filter": {"ease": {"with": {"recall@10": 0.11}}}}
+    ease = report.release_filter_table(one_sided).iloc[0]  # a missing side: missing, no crash
+    assert ease["with_recall@10"] == 0.11
+    assert np.isnan(ease["without_recall@10"]) and np.isnan(ease["gain_recall@10"])
     assert report.release_filter_table({"release_filter": {}}).empty
 
 
-def test_candidate_ceiling_table_keeps_the_sources_and_extra_columns():
-    ceiling = report.candidate_ceiling_table({"candidate_recall_by_source": CEILING})
-    assert ceiling.columns.tolist() == [*report.CEILING_COLUMNS, "per_user"]
-    assert ceiling["source"].tolist() == ["ease", "popular", "union"]
-    assert ceiling.set_index("source").loc["union", "recall"] == 0.4567
+def test_candidate_ceiling_table_reads_what_the_ranker_recorded(ceiling):
+    recorded = {"candidate_recall_by_source": ceiling.to_dict("records")}
+    table = report.candidate_ceiling_table(recorded)
+    assert table["source"].tolist() == ["ease", "multivae", rf.POPULAR_SOURCE, "union"]
+    pd.testing.assert_frame_equal(table, ceiling)
+    assert table.loc[table["source"] != "union", "adds"].notna().all()
     assert report.candidate_ceiling_table({"skipped": True}).empty
-    assert report.candidate_ceiling_table(None).columns.tolist() == report.CEILING_COLUMNS
+    empty = report.candidate_ceiling_table(None)
+    assert empty.columns.tolist() == records.columns(records.CANDIDATE_CEILING)
+
+
+def test_a_ceiling_without_the_columns_the_report_shows_stops_naming_them(ceiling):
+    drifted = ceiling.drop(columns=["adds", "adds_last", "adds_random"]).assign(marginal=0.0)
+    with pytest.raises(records.RecordError, match=r"candidate_ceiling: unexpected column\(s\) "
+                       r"'marginal'; missing column\(s\) 'adds', 'adds_last', 'adds_random'"):  # fmt: skip
+        report.candidate_ceiling_table({"candidate_recall_by_source": drifted.to_dict("records")})
 
 
 def test_training_history_has_a_row_per_evaluation_and_marks_the_best_update():
@@ -189,6 +213,45 @@ def test_recall_vs_updates_draws_one_line_per_iterative_model_and_stars_the_best
     assert report.figure_png(figure).startswith(PNG_MAGIC)
 
 
+def test_every_list_has_its_own_colour_and_the_legend_sits_outside_the_data(
+    tiny_data, recommendations
+):
+    buckets = report.activity_buckets(tiny_data["split_train"], [20, 40])
+    lists = {f"list_{i}": recommendations["ease"] for i in range(17)}
+    activity = report.recall_by_activity(lists, tiny_data["valid_answers"], buckets)
+    figure = report.plot_recall_by_activity(activity)
+    (axes,) = figure.axes
+    colours = [line.get_color() for line in axes.get_lines()]
+    assert len(colours) == 17 and len(set(colours)) == 17
+    assert axes.get_legend() is None and len(figure.legends) == 1
+    figure.canvas.draw()
+    legend = figure.legends[0].get_window_extent()
+    assert legend.x0 >= axes.get_window_extent().x1  # right of the axes, not over the lines
+
+
+def test_ensemble_weights_draw_only_the_models_that_weigh_something():
+    weights = {
+        "weighted_rank": {
+            "weights": {"ease": 0.8, "multivae": 0.0, "sknn": 0.2, "markov": 0.0},
+            "cutoff": 12, "head": 10, "tail_weight": 0.3, "rank_offset": 5.0,
+        }
+    }  # fmt: skip
+    (axes,) = report.plot_ensemble_weights(weights).axes
+    assert [label.get_text() for label in axes.get_yticklabels()] == ["ease", "sknn"]
+    assert [bar.get_width() for bar in axes.patches] == [0.8, 0.2]
+    assert "weight 0: multivae, markov" in axes.get_xlabel()
+
+
+def test_optuna_histories_have_one_panel_per_study_three_a_row():
+    trials = pd.DataFrame({"number": [0, 1], "value": [0.1, 0.2]})
+    studies = {f"model_{i}": trials for i in range(4)} | {"not run": trials.iloc[:0]}
+    figure = report.plot_optuna_histories(studies)
+    drawn = [axes for axes in figure.axes if axes.get_title()]
+    assert [axes.get_title() for axes in drawn] == [f"model_{i}" for i in range(4)]
+    assert len(figure.axes) == 6  # two rows of three, the last two blank
+    assert figure.get_size_inches()[0] <= 11
+
+
 def test_activity_buckets_label_history_lengths():
     interactions = pd.DataFrame({"user_idx": np.repeat([0, 1, 2, 3], [3, 16, 49, 600])})
     buckets = report.activity_buckets(interactions, [16, 50, 500])
@@ -209,8 +272,9 @@ def test_recall_by_activity_splits_users_and_keeps_the_overall_mean(tiny_data, r
 
 
 def test_example_users_show_the_latest_titles_and_the_recommendations(tiny_data, recommendations):
+    top10 = recommendations["ease"].query("rank <= 10")
     examples = report.example_users(
-        recommendations["ease"],
+        top10,
         tiny_data["interactions"],
         tiny_data["item_features"],
         tiny_data["user_map"],
@@ -230,7 +294,7 @@ def test_example_users_show_the_latest_titles_and_the_recommendations(tiny_data,
     watched = examples[(examples["user"] == user) & (examples["role"] == "watched")]
     assert watched["item"].tolist() == items.loc[latest].tolist()
     recommended = examples[(examples["user"] == user) & (examples["role"] == "recommended")]
-    expected = recommendations["ease"][recommendations["ease"]["user_idx"] == user_idx]
+    expected = top10[top10["user_idx"] == user_idx]
     assert recommended["item"].tolist() == items.loc[expected["item_idx"]].tolist()
     assert examples["title"].notna().all()
     assert examples["genres"].str.len().gt(0).all()
@@ -240,7 +304,7 @@ def test_validation_examples_mark_the_held_out_movies_and_keep_the_reason(
     tiny_data, recommendations
 ):
     answers = tiny_data["valid_answers"]
-    lists = recommendations["ease"]
+    lists = recommendations["ease"].query("rank <= 10")
     lists = lists.assign(reason=[f"reason {i}" for i in range(len(lists))])
     examples = report.example_users(
         lists,
@@ -267,24 +331,15 @@ def test_validation_examples_mark_the_held_out_movies_and_keep_the_reason(
     assert examples.loc[examples["role"] == "watched", "reason"].isna().all()
 
 
-def test_plots_are_figures_that_render_to_png(table, tiny_data, recommendations):
+def test_plots_are_figures_that_render_to_png(table, tiny_data, recommendations, ensemble_outputs):
     buckets = report.activity_buckets(tiny_data["split_train"], [20, 40])
     activity = report.recall_by_activity(recommendations, tiny_data["valid_answers"], buckets)
-    weights = {
-        "weighted_rank": {
-            "weights": {"ease": 0.8, "multivae": 0.1},
-            "cutoff": 12,
-            "head": 10,
-            "tail_weight": 0.3,
-            "rank_offset": 5.0,
-        }
-    }
     trials = pd.DataFrame({"number": [0, 1], "value": [0.1, 0.2]})
     figures = [
         report.plot_recall_by_kind(table),
         report.plot_recall_vs_updates(report.training_history({}, ["multivae"])),
         report.plot_recall_by_activity(activity),
-        report.plot_ensemble_weights(weights),
+        report.plot_ensemble_weights(ensemble_outputs[0]),
         report.plot_ensemble_weights({"weighted_rank": None}),
         report.plot_optuna_histories({"ease": trials, "multivae": trials.iloc[:0]}),
         report.plot_optuna_histories({}),
@@ -313,65 +368,119 @@ def examples_frame(title: str) -> pd.DataFrame:
 ACTIVITY = pd.DataFrame({"model": ["ease"], "bucket": ["16–49"], "users": [3], "recall@10": [0.1]})
 
 
+def section(page_text: str, heading: str) -> str:
+    """The page from the heading ``<h2>heading</h2>`` to the next one."""
+    return page_text.split(f"<h2>{heading}</h2>", 1)[1].split("<h2>", 1)[0]
+
+
+def cells(page_text: str, row_start: str) -> list[str]:
+    """The cells' text of the first table row whose first cell is ``row_start``."""
+    row = re.search(rf"<tr><td[^>]*>{re.escape(row_start)}</td>(.*?)</tr>", page_text)
+    assert row, row_start
+    return re.findall(r"<td[^>]*>([^<]*)</td>", row.group(1))
+
+
 def test_the_html_report_is_self_contained_and_escapes_text(table):
     images = {"recall_by_kind.png": report.figure_png(report.plot_recall_by_kind(table))}
     examples = examples_frame("<script>alert(1)</script> (1979)")
-    page = report.render_html(table, ACTIVITY, examples, images, {"method": "<b>priority</b>"})
-    assert page.startswith("<!DOCTYPE html>")
-    assert not re.search(r"(src|href)=[\"']?(https?:)?//", page)
-    embedded = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    text = report.render_html(table, ACTIVITY, examples, images, {"method": "<b>priority</b>"})
+    assert text.startswith("<!DOCTYPE html>")
+    assert not re.search(r"(src|href)=[\"']?(https?:)?//", text)
+    embedded = re.findall(r'src="data:image/png;base64,([^"]+)"', text)
     assert len(embedded) == 1
     assert base64.b64decode(embedded[0]).startswith(PNG_MAGIC)
-    assert "<script" not in page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt; (1979)" in page
-    assert "Submission method: <b>&lt;b&gt;priority&lt;/b&gt;</b>" in page
-    assert "ensemble_priority" in page
+    assert "<script" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text  # the year is cut, the rest escaped
+    assert "Submission method: <b>&lt;b&gt;priority&lt;/b&gt;</b>" in text
+    assert "ensemble_priority" in text
 
 
-def test_the_html_report_shows_every_section_with_its_numbers(table, ensemble_metrics):
+def test_the_html_report_shows_every_section_with_its_numbers(table, ensemble_metrics, ceiling):
     examples_valid = examples_frame("Alien (1979)").assign(
         reason=[None, "follows Heat (1995), Casino (1995)"], held_out=[False, True]
     )
-    page = report.render_html(
+    by_mix = report.recall_by_mix_table(ensemble_metrics)
+    release = report.release_filter_table(ensemble_metrics)
+    text = report.render_html(
         table,
         ACTIVITY,
         examples_frame("Alien (1979)"),
         {},
         {"method": "priority"},
-        by_mix=report.recall_by_mix_table(ensemble_metrics),
-        release_filter=report.release_filter_table(ensemble_metrics),
+        by_mix=by_mix,
+        release_filter=release,
         release_filter_slack=ensemble_metrics["release_filter_slack"],
-        candidate_ceiling=report.candidate_ceiling_table({"candidate_recall_by_source": CEILING}),
+        candidate_ceiling=report.candidate_ceiling_table(
+            {"candidate_recall_by_source": ceiling.to_dict("records")}
+        ),
         examples_valid=examples_valid,
         title="report & co",
     )
-    assert "<title>report &amp; co</title>" in page
-    assert "Submission method: <b>priority</b>" in page
+    assert "<title>report &amp; co</title>" in text
+    assert "Submission method: <b>priority</b>" in text
     # summary: best single model and the ensemble on the holdout half
-    assert "best single model\nease 0.2500" in page
-    assert "<li>ensemble_priority: 0.5000</li>" in page
-    # metrics table: per-mix mean and worst, best update as a whole number
-    assert "<th>mix_mean</th>" in page and "<th>mix_worst</th>" in page
-    assert "<td>300</td>" in page
-    # per-mix table: a mix value, spread and gap to the best list (signed)
-    assert "<td>0.1234</td>" in page
-    assert "<td>-0.1755</td>" in page  # sasrec: 0.1245 − 0.30
-    # release-year ablation: gains with their sign, slack, missing side shown as "–"
-    assert "<td>+0.0200</td>" in page and "<td>-0.0100</td>" in page
-    assert "last activity year + 1;" in page
-    assert "<td>–</td>" in page
-    # candidate ceiling: the union row
-    assert re.search(r"<tr><td>union</td><td>0\.4567</td><td>0\.3500</td><td>0\.5500</td>", page)
-    # activity and example users, the reason and the held-out mark
-    assert "<td>16–49</td>" in page
-    assert "follows Heat (1995), Casino (1995)" in page
-    assert "<th>held_out</th>" in page and "<td>✓</td>" in page
-    assert "Not available" not in page.replace("Not available: no plots", "")
+    best = table[table["kind"] == "model"].set_index("model")["holdout_recall@10"]
+    assert f"best single model\n{best.idxmax()} {best.max():.4f}" in text
+    ensembles = table[table["kind"] == "ensemble"]
+    for name, recall in zip(ensembles["model"], ensembles["holdout_recall@10"], strict=True):
+        assert f"<li>{name}: {recall:.4f}</li>" in text
+    # metrics: recalls, then the cost table with the best update as a whole number
+    metrics = section(text, "Validation metrics")
+    multivae = table.set_index("model").loc["multivae"]
+    assert cells(metrics, "multivae")[1] == f"{multivae['recall@10']:.4f}"
+    assert cells(metrics.split("Cost:")[1], "multivae")[-1] == "300"
+    # per mix: every list with its values and signed gap to the best list
+    mixes = section(text, "Recall@10 per last/random mix")
+    for row in by_mix.to_dict("records"):
+        assert cells(mixes, row["list"])[0] == f"{row['2/8']:.4f}"
+        assert cells(mixes, row["list"])[-1] == f"{row['vs_best']:+.4f}"
+    # release filter: with, without and the signed gain per kind
+    filtered = section(text, "Release-year filter")
+    ease = release.set_index("list").loc["ease"]
+    assert cells(filtered, "ease")[:3] == [
+        f"{ease['with_recall@10']:.4f}", f"{ease['without_recall@10']:.4f}",
+        f"{ease['gain_recall@10']:+.4f}",
+    ]  # fmt: skip
+    assert "last activity year + 1;" in filtered
+    # candidate ceiling: every source with what only it holds; the union with "–"
+    sources = section(text, "Candidate ceiling per source")
+    for row in ceiling.itertuples(index=False):
+        shown = cells(sources, row.source)
+        assert shown[0] == f"{row.recall:.4f}"
+        assert shown[3] == ("–" if row.source == "union" else f"{row.adds:.4f}")
+    # activity (a list per row, a bucket per column), example users, reason and held-out mark
+    activity = section(text, "Recall@10 by user activity")
+    assert "16–49 (3 users)" in activity and cells(activity, "ease") == ["0.1000"]
+    assert 'title="follows Heat (1995), Casino (1995)"' in text
+    assert '<td class="text" title="Alien">Alien</td>' in text  # the year has its own column
+    assert '<th class="flag">held out</th>' in text and '<td class="flag">✓</td>' in text
+    assert "Not available" not in text.replace("Not available: no plots", "")
+
+
+def test_numbers_are_right_aligned_and_text_left(table):
+    text = report.render_html(table, ACTIVITY, examples_frame("Alien (1979)"), {}, {})
+    row = re.search(r"<tr><td[^>]*>ease</td>.*?</tr>", text).group(0)
+    classes = re.findall(r'<td class="(\w+)"', row)
+    assert classes[:2] == ["text", "text"]  # list, kind
+    assert set(classes[2:]) == {"num"}
 
 
 def test_the_html_report_says_not_available_for_missing_inputs():
     empty_table = report.metrics_table({}, {}, [])
-    page = report.render_html(empty_table, pd.DataFrame(), pd.DataFrame(), {}, {})
-    messages = re.findall(r'<p class="na">Not available: ([^<]+)</p>', page)
-    assert len(messages) == 8  # metrics, mix, release, ceiling, plots, activity, 2 × examples
-    assert "last activity year;" in page  # no slack recorded
+    text = report.render_html(empty_table, pd.DataFrame(), pd.DataFrame(), {}, {})
+    messages = re.findall(r'<p class="na">Not available: ([^<]+)</p>', text)
+    # metrics, costs, mix, release, ceiling, plots, activity, 2 × examples
+    assert len(messages) == 9
+    assert "last activity year;" in text  # no slack recorded
+
+
+def test_every_layout_reads_columns_of_its_schema():
+    for schema, layout in (
+        (records.METRICS, page.METRICS_LAYOUT),
+        (records.METRICS, page.COST_LAYOUT),
+        (records.RELEASE_FILTER, page.RELEASE_FILTER_LAYOUT),
+        (records.CANDIDATE_CEILING, page.CEILING_LAYOUT),
+        *((records.EXAMPLE_USERS, (("", columns),)) for columns in page.EXAMPLE_COLUMNS.values()),
+    ):
+        read = [column for _, columns in layout for column, _ in columns]
+        assert set(read) <= set(schema.columns), schema.name

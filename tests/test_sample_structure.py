@@ -1,4 +1,4 @@
-"""The shipped sample has structure models can learn (README, "Synthetic data").
+"""The shipped sample has structure models can learn (docs/results.md, "The synthetic data").
 
 Targets from the real data: a decayed transition model from the last 3 items beats EASE
 on the held-out last items by about a third, EASE recalls the randomly dropped items about

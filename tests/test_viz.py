@@ -75,7 +75,7 @@ def backward_steps(viz, pipeline: str) -> list[tuple[str, str]]:
     )
 
 
-@pytest.mark.parametrize("pipeline", ["data_processing", "ensembling", "reporting"])
+@pytest.mark.parametrize("pipeline", [*PIPELINES, "__default__"])
 def test_layers_read_left_to_right(viz, pipeline):
     layers = sorted_layers(viz, pipeline)
     assert layers, "kedro-viz found no layers, or a cycle among them"

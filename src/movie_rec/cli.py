@@ -3,9 +3,9 @@
 Kedro adds the click group ``cli`` of ``<package>/cli.py`` to its project commands
 (``KedroCLI.project_groups`` in ``kedro/framework/cli/cli.py``), so from the project root:
 
-    kedro recommend --user 2                # the submission's 10 rows and their reasons
-    kedro recommend --user 2 --model NAME   # a registered model's own top 10 (and its reasons)
-    kedro recommend --history 318,296,593   # a new user's history (raw movie ids, oldest first)
+    kedro recommend --user 52                     # the submission's 10 rows and their reasons
+    kedro recommend --user 52 --model markov      # a registered model's own top 10 (and reasons)
+    kedro recommend --history 75282,82726,94892   # a new user's history (raw ids, oldest first)
 
 Everything is read through the project's catalog (``conf/``), from the files the last
 ``kedro run`` left under ``data/``; nothing is refitted. The reasons beside the submission
@@ -38,7 +38,7 @@ from movie_rec.registry import EXPLAINER, FOLDS_IN, MODELS, ModelSpec, models_th
 N_RECOMMENDATIONS = 10
 FOLD_IN_MODELS = models_that(FOLDS_IN)
 GENRE_PREFIX = "genre_"
-DATA_PROCESSING_RUN = "kedro run --pipeline=data_processing"
+DATA_PROCESSING_RUN = "kedro run --pipelines=data_processing"
 QUIET_LOGGERS = ("kedro", "movie_rec")
 
 
@@ -55,7 +55,7 @@ def cli() -> None:
 @click.option("--user", "user_id", type=int, help="Raw user id (as in train_ratings.csv).")
 @click.option(
     "--history",
-    help="A new user's raw movie ids, oldest first, comma-separated (e.g. 318,296,593).",
+    help="A new user's raw movie ids, oldest first, comma-separated (e.g. 75282,82726,94892).",
 )
 @click.option(
     "--model",
@@ -173,7 +173,7 @@ class ProjectData:
         entry = spec(name)
         if entry.model is None:
             raise RecommendError(f"{name} keeps no model to score with; try one of the others")
-        run = f"kedro run --pipeline={entry.pipeline}"
+        run = f"kedro run --pipelines={entry.pipeline}"
         fitted = self.load(f"{name}.model", run)
         if isinstance(fitted, dict) and fitted.get("skipped"):
             raise RecommendError(

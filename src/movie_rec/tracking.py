@@ -14,12 +14,12 @@ folder of the project holding ``mlflow.db`` (SQLite) and the ``artifacts``: MLfl
 refuses its plain-folder store unless ``MLFLOW_ALLOW_FILE_STORE`` is set, and SQLite
 needs no server (SQLAlchemy and Alembic come with Optuna). Any other URI (``http://…``,
 ``sqlite:///…``, ``databricks``) is used as it is. Without ``mlflow`` installed
-(``pip install movie_rec[tracking]``, the small ``mlflow-skinny``) the hook does nothing.
+(``pip install movie_rec[tracking]``, which also brings the viewer, ``mlflow ui``) the hook
+does nothing.
 
-Why not kedro-mlflow: its 2.0.3 supports Kedro 1.x, but it requires the full ``mlflow``
-(>= 3: Flask, gunicorn, Docker, scikit-learn, ... for the server and model flavours) and
-its own ``mlflow.yml`` configuration, while this project only needs a few parameters,
-metrics and two artifacts per run, which MLflow's client API writes directly.
+Why not kedro-mlflow: its 2.0.3 supports Kedro 1.x, but it brings its own ``mlflow.yml``
+configuration and model flavours, while this project only needs a few parameters, metrics
+and two artifacts per run, which MLflow's client API writes directly.
 """
 
 from __future__ import annotations

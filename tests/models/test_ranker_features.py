@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from movie_rec import records
 from movie_rec.evaluation import top_k_unseen
 from movie_rec.models import ranker_features as rf
 from movie_rec.models.baselines import ItemCooccurrence
@@ -98,7 +99,7 @@ def test_popular_candidates_are_the_most_watched_unseen_movies(hand):
 
 
 def test_candidate_recall_by_source_counts_each_sources_share_and_what_only_it_holds():
-    # model a's rank-3 movie 5 is an answer but past top_n = 2: only popular holds it
+    # model a's rank-3 movie 5 is an answer but past top_n = 2: only n_popular holds it
     a = _candidates([(0, 1, 0.9), (0, 2, 0.8), (0, 5, 0.7), (1, 4, 0.5)])
     b = _candidates([(0, 2, 0.9), (1, 3, 0.9)])
     popular = _candidates([(0, 5, 9.0), (1, 7, 9.0)])
@@ -110,17 +111,20 @@ def test_candidate_recall_by_source_counts_each_sources_share_and_what_only_it_h
         }
     )
 
-    table = rf.candidate_recall_by_source({"a": a, "b": b}, popular, answers, top_n=2)
+    # a first-stage model named "popular" keeps its row beside the n_popular source
+    table = rf.candidate_recall_by_source({"a": a, "popular": b}, popular, answers, top_n=2)
 
-    assert table["source"].tolist() == ["a", "b", "popular", "union"]
-    columns = ["recall", "recall_last", "recall_random", "marginal", "per_user"]
-    expected = [
-        [2 / 4, 1 / 2, 1 / 2, 1 / 4, 3 / 2],  # a: (0,1), (0,2); only a has (0,1)
-        [2 / 4, 1 / 2, 1 / 2, 1 / 4, 2 / 2],  # b: (0,2), (1,3); only b has (1,3)
-        [1 / 4, 0 / 2, 1 / 2, 1 / 4, 2 / 2],  # popular: (0,5), which only it has
-        [4 / 4, 2 / 2, 2 / 2, np.nan, 6 / 2],
+    assert table.columns.tolist() == records.columns(records.CANDIDATE_CEILING)
+    assert table["source"].tolist() == ["a", "popular", "n_popular", "union"]
+    columns = ["recall", "recall_last", "recall_random", "adds", "adds_last", "adds_random"]
+    expected = [  # answers: (0,1) last, (0,2) random, (0,5) random, (1,3) last
+        [2 / 4, 1 / 2, 1 / 2, 1 / 4, 1 / 2, 0 / 2],  # a: (0,1), (0,2); only a has (0,1)
+        [2 / 4, 1 / 2, 1 / 2, 1 / 4, 1 / 2, 0 / 2],  # b: (0,2), (1,3); only b has (1,3)
+        [1 / 4, 0 / 2, 1 / 2, 1 / 4, 0 / 2, 1 / 2],  # n_popular: (0,5), which only it has
+        [4 / 4, 2 / 2, 2 / 2, np.nan, np.nan, np.nan],
     ]
     np.testing.assert_allclose(table[columns].to_numpy(dtype=float), expected)
+    assert table["per_user"].tolist() == [3 / 2, 2 / 2, 2 / 2, 6 / 2]
 
 
 # --- features -----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from movie_rec import records
 from movie_rec.evaluation import top_k_unseen
 from movie_rec.models.baselines import ItemCooccurrence, MostPopular, PopularConfig
 from movie_rec.models.markov import Markov, MarkovConfig, recent_positions, transition_matrix
@@ -34,6 +35,7 @@ CATEGORICAL = ["director", "writer"]
 UNRANKED = 1000  # the rank feature of a movie a first-stage model did not rank
 TOP = 10  # the list length the competition scores
 SECONDS_PER_DAY = 86_400
+POPULAR_SOURCE = "n_popular"  # the candidate source of the most popular unseen movies
 
 # Every feature column, in order; ``<model>``, ``<k>`` and ``<genre>`` are filled in per run.
 FEATURES: dict[str, str] = {
@@ -145,30 +147,27 @@ def candidate_recall_by_source(
     answers: pd.DataFrame,
     top_n: int,
 ) -> pd.DataFrame:
-    """The recall ceiling of each candidate source and what it adds to the others.
+    """The recall ceiling of each candidate source and what it adds to the others
+    (:data:`movie_rec.records.CANDIDATE_CEILING`, the report's candidate ceiling).
 
-    One row per first-stage model (its top ``top_n``), ``popular`` and ``union`` (all of
-    them): ``recall`` is the share of the held-out answers the source contains (also per
-    ``kind``: ``recall_last``, ``recall_random``); ``marginal`` the share contained by this
-    source and by none of the others (NaN for the union); ``per_user`` the mean candidates
-    per answered user.
+    One row per first-stage model (its top ``top_n``), ``n_popular`` (the most popular unseen
+    movies, ``popular``) and ``union`` (all of them): ``recall`` is the share of the held-out
+    answers the source contains, ``adds`` the share it contains and no other source does
+    (missing for the union), each also per ``kind`` (``recall_last``, ``adds_random``, ...);
+    ``per_user`` the mean candidates per answered user.
     """
     truth = answers[[*PAIR, "kind"]].drop_duplicates(PAIR).reset_index(drop=True)
     answered = truth["user_idx"].unique()
     sources = {name: _top_pairs(c, top_n) for name, c in first_stage.items()}
-    sources["popular"] = popular[PAIR]
+    sources[POPULAR_SOURCE] = popular[PAIR]
     hits = {name: _contains(pairs, truth) for name, pairs in sources.items()}
-    union = np.logical_or.reduce(list(hits.values()))
-    is_last = (truth["kind"] == "last").to_numpy()
+    kinds = {"": np.ones(len(truth), dtype=bool)}
+    kinds |= {f"_{kind}": (truth["kind"] == kind).to_numpy() for kind in ("last", "random")}
 
-    def row(name: str, hit: np.ndarray, marginal: np.ndarray | None, per_user: float) -> dict:
+    def shares(column: str, hit: np.ndarray | None) -> dict[str, float]:
         return {
-            "source": name,
-            "recall": hit.mean() if len(hit) else np.nan,
-            "recall_last": hit[is_last].mean() if is_last.any() else np.nan,
-            "recall_random": hit[~is_last].mean() if (~is_last).any() else np.nan,
-            "marginal": marginal.mean() if marginal is not None and len(hit) else np.nan,
-            "per_user": per_user,
+            f"{column}{suffix}": hit[rows].mean() if hit is not None and rows.any() else np.nan
+            for suffix, rows in kinds.items()
         }
 
     def per_user(pairs: pd.DataFrame) -> float:
@@ -178,10 +177,14 @@ def candidate_recall_by_source(
     for name, hit in hits.items():
         others = [h for other, h in hits.items() if other != name]
         covered = np.logical_or.reduce(others) if others else np.zeros_like(hit)
-        rows.append(row(name, hit, hit & ~covered, per_user(sources[name])))
+        adds = hit & ~covered
+        rows.append({"source": name, **shares("recall", hit), **shares("adds", adds),
+                     "per_user": per_user(sources[name])})  # fmt: skip
+    union = np.logical_or.reduce(list(hits.values()))
     all_pairs = pd.concat(list(sources.values()), ignore_index=True).drop_duplicates()
-    rows.append(row("union", union, None, per_user(all_pairs)))
-    return pd.DataFrame(rows)
+    rows.append({"source": "union", **shares("recall", union), **shares("adds", None),
+                 "per_user": per_user(all_pairs)})  # fmt: skip
+    return records.checked(records.CANDIDATE_CEILING, pd.DataFrame(rows))
 
 
 # --- item and user tables -----------------------------------------------------------------

@@ -62,7 +62,7 @@ def test_pipeline_writes_valid_candidates_metrics_and_importance(processed_proje
     assert "multivae_rank" not in features  # an empty (disabled) first stage adds no column
     assert np.isfinite(out["importance"]["gain"]).all()
     sources = [row["source"] for row in out["metrics"]["candidate_recall_by_source"]]
-    assert sources == ["ease", "popular", "union"]
+    assert sources == ["ease", "n_popular", "union"]
     assert set(out["metrics"]["by_mix"]) == {"2/8", "4/6", "6/4", "mean", "worst"}
 
 

@@ -139,12 +139,13 @@ def draw_plots(
 ) -> dict[str, Figure | dict[str, bytes]]:
     """The report's figures, each saved as a PNG (``plot_<name>``), and all of them as PNG
     bytes (``images``) for the HTML."""
-    histories = {f"{name} (Optuna)": optuna_trials[name] for name in TUNED_MODELS}
+    histories = {name: optuna_trials[name] for name in TUNED_MODELS}
     histories["ensemble weighted_rank"] = ensemble_optuna_trials
+    colours = report.list_colours([*metrics_table["model"], *recall_by_activity["model"]])
     figures = {
         "recall_by_kind": report.plot_recall_by_kind(metrics_table),
-        "recall_vs_updates": report.plot_recall_vs_updates(training_history),
-        "recall_by_activity": report.plot_recall_by_activity(recall_by_activity),
+        "recall_vs_updates": report.plot_recall_vs_updates(training_history, colours),
+        "recall_by_activity": report.plot_recall_by_activity(recall_by_activity, colours),
         "ensemble_weights": report.plot_ensemble_weights(ensemble_weights),
         "optuna_history": report.plot_optuna_histories(histories),
         "feature_importance": report.plot_feature_importance(lgbm_ranker_feature_importance),
