@@ -174,6 +174,6 @@ def test_a_disabled_fit_says_what_fits_it_from_the_parameters_in_force(project, 
     user = str(int(tiny_data["user_map"]["user"].iloc[0]))
     enabled = error_line(kedro(project, "--user", user, "--model", "sknn"))
     assert "sknn was disabled in the run that wrote data/06_models/sknn_model.pkl" in enabled
-    assert "it is enabled in the parameters now: `kedro run --pipeline=sequential_rec`" in enabled
+    assert "it is enabled in the parameters now: `kedro run --pipelines=sequential_rec`" in enabled
     disabled = error_line(kedro(project, "--user", user, "--model", "bert4rec"))
     assert "set sequential_rec.bert4rec.enabled: true and `kedro run" in disabled

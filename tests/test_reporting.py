@@ -53,7 +53,7 @@ def recommendations(tiny_data) -> dict[str, pd.DataFrame]:
 def ensemble_outputs(tiny_data, recommendations) -> tuple[dict, dict]:
     """``ensemble_weights`` and ``ensemble_metrics`` as the ensembling node writes them."""
     params = parameters("_ensembling")["ensembling"]
-    params["tuning"].update(n_trials=4, guard_folds=2)
+    params["tuning"] = {**params.get("tuning", {}), "n_trials": 4, "guard_folds": 2}
     weights, metrics, _, _ = evaluate_ensembles(
         tiny_data["valid_answers"], tiny_data["split_train"], tiny_data["item_features"],
         params, parameters("")["evaluation"], **recommendations,
