@@ -9,7 +9,7 @@ last, random and per last/random mix) is averaged over the seeds and printed wit
 standard error across seeds, and its ratio to a reference list (``--reference``, EASE).
 
 With ``--keep DIR`` each seed's project stays under ``DIR/seed_S``; ``--reuse DIR`` then
-reruns only the pipelines named there (say ``tabular_rec ensembling``) with other ``--params``,
+reruns only ``--pipelines`` there (say ``tabular_rec ensembling``) with other ``--params``,
 which is how a second-stage change is judged without refitting the first stages.
 
     python benchmarks/bench_real.py --raw-dir DIR [--preset sample] [--split-seeds 42 1 2]
