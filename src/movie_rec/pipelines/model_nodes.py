@@ -36,6 +36,7 @@ from movie_rec.runtime import is_enabled, prepare_run, resolve_device
 logger = logging.getLogger(__name__)
 
 STOP_SIGNALS = ("overall", "last")
+GPU_TAG = "gpu"  # the nodes that train on runtime.device (movie_rec.runners.DaskRunner)
 
 
 def merged_settings(common: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
@@ -155,9 +156,10 @@ class ModelNodes:
         }
         name = f"{self.model}-" + tuning.study_fingerprint(matrix, sampled, trial_inputs, space)
         pruner = optuna.pruners.MedianPruner(**study_settings.get("pruner", {}))
-        study = tuning.open_study(
-            name, tuning.storage_url(tuning_params["storage_dir"], "movie_rec"), seed, pruner
+        storage = tuning.study_storage(
+            tuning_params.get("storage"), tuning_params["storage_dir"], "movie_rec"
         )
+        study = tuning.open_study(name, storage, seed, pruner)
         run = tuning.run_study(
             study,
             objective,
@@ -326,6 +328,7 @@ def model_pipeline(name: str) -> Pipeline:
         "runtime": "params:runtime",
     }
     extras = {fit: {extra: f"{extra}_{fit}" for extra in entry.extra_inputs} for fit in FITS}
+    fitting = {GPU_TAG} if entry.gpu else set()
     valid, final = FITS["valid"], FITS["final"]
     answers = {"answers": "valid_answers"}
     return Pipeline(
@@ -335,6 +338,7 @@ def model_pipeline(name: str) -> Pipeline:
                 {**valid, **answers, **settings, "tuning_params": "params:tuning"},
                 ["hyperparameters", "optuna_trials"],
                 name="tune",
+                tags=fitting,
             ),
             Node(
                 nodes.fit_valid,
@@ -348,6 +352,7 @@ def model_pipeline(name: str) -> Pipeline:
                 },
                 ["candidates_valid", "valid_report"],
                 name="fit_valid",
+                tags=fitting,
             ),
             Node(
                 nodes.fit_final,
@@ -361,6 +366,7 @@ def model_pipeline(name: str) -> Pipeline:
                 },
                 ["candidates_final", "model", "final_report"],
                 name="fit_final",
+                tags=fitting,
             ),
             Node(
                 nodes.report,
