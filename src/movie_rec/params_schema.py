@@ -37,6 +37,7 @@ from movie_rec.models.sequential.data import SequentialConfig
 from movie_rec.models.sequential.s3rec import ATTRIBUTE_KINDS, OBJECTIVE_WEIGHTS, S3RecConfig
 from movie_rec.models.sequential.sasrec import LOSSES
 from movie_rec.models.training import TrainConfig
+from movie_rec.models.tuning import RDB_DIALECTS, rdb_dialect
 from movie_rec.pipelines.model_nodes import STOP_SIGNALS, merged_settings
 from movie_rec.registry import MODELS, ModelSpec, models_of
 from movie_rec.runtime import DEVICE_CHOICES
@@ -264,12 +265,31 @@ def device_name(value: str) -> str:
     return value
 
 
+def scheduler_address(value: str) -> str:
+    scheme, separator, location = value.rpartition("://")
+    host, colon, port = location.rpartition(":")
+    if (separator and not scheme) or not host or not colon or not port.isdigit():
+        raise ValueError("expected a scheduler address such as tcp://HOST:8786")
+    return value
+
+
+def study_storage_location(value: str) -> str:
+    dialect = rdb_dialect(value)
+    if dialect not in (None, *RDB_DIALECTS) or not value.strip():
+        raise ValueError(
+            f"expected an RDB URL ({', '.join(RDB_DIALECTS)}) or the path of a journal file"
+        )
+    return value
+
+
 class Runtime(Section):
     device: Annotated[str, AfterValidator(device_name)] = "auto"
     seed: Seed = 42
     torch_threads: Count | None = None
     auto_cpu_max_cells: Annotated[int, Field(ge=0)] = 0
     cuda_deterministic: bool = False
+    dask_address: Annotated[str, AfterValidator(scheduler_address)] | None = None
+    dask_workers: Count | None = None
 
 
 class Candidates(Section):
@@ -279,6 +299,7 @@ class Candidates(Section):
 
 class Tuning(Section):
     storage_dir: str
+    storage: Annotated[str, AfterValidator(study_storage_location)] | None = None
     max_eval_users: Count | None = None
     batch_size: Count
 
