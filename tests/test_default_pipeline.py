@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -18,7 +16,7 @@ import scipy.sparse as sp
 
 from movie_rec.registry import MODELS
 from movie_rec.submission import validate_submission
-from tests.conftest import run_pipeline
+from tests.conftest import run_pipeline, study_storage_dir
 from tests.pipelines.general_rec.conftest import TINY_OVERRIDES as GENERAL_TINY
 from tests.pipelines.sequential_rec.test_pipeline import TINY as SEQUENTIAL_TINY
 
@@ -35,15 +33,9 @@ TINY_PARAMS: dict[str, object] = {
 }
 
 
-def _storage(project: Path) -> dict[str, str]:
-    return {"tuning.storage_dir": str(project / "data" / "06_models")}
-
-
 @pytest.mark.slow
-def test_the_default_pipeline_ends_in_a_valid_submission_and_the_report(kedro_project, tmp_path):
-    interrupted = shutil.copytree(kedro_project, tmp_path / "interrupted")
-    run_pipeline(kedro_project, None, {**TINY_PARAMS, **_storage(kedro_project)})
-    data = kedro_project / "data"
+def test_the_default_pipeline_ends_in_a_valid_submission_and_the_report(default_run, kedro_project):
+    data = default_run / "data"
     submission = pd.read_csv(data / "07_model_output" / "submission.csv")
     user_map = pd.read_parquet(data / "03_primary" / "user_map.parquet")
     item_map = pd.read_parquet(data / "03_primary" / "item_map.parquet")
@@ -65,10 +57,12 @@ def test_the_default_pipeline_ends_in_a_valid_submission_and_the_report(kedro_pr
     page = (data / "08_reporting" / "report.html").read_text()
     assert re.search(r'src="data:image/png;base64,', page)
 
-    # The same run, made to fail at the ranker (LightGBM refuses one leaf) after every first
-    # stage has finished, then resumed: only the missing outputs are computed, and the
-    # submission is byte for byte the uninterrupted run's.
-    params = {**TINY_PARAMS, **_storage(interrupted)}
+    # The same run on a fresh copy of the project, made to fail at the ranker (LightGBM
+    # refuses one leaf) after every first stage has finished, then resumed: only the
+    # missing outputs are computed, and the submission is byte for byte the uninterrupted
+    # run's.
+    interrupted = kedro_project
+    params = {**TINY_PARAMS, **study_storage_dir(interrupted)}
     with pytest.raises(Exception, match="num_leaves"):
         run_pipeline(interrupted, None, {**params, "tabular_rec.lgbm.num_leaves": 1})
     assert not (interrupted / "data" / "07_model_output" / "submission.csv").exists()

@@ -118,6 +118,8 @@ class ModelSpec:
         fit: the adapter (``None`` for the ranker, which has a pipeline of its own).
         iterative: trains with the shared loop (has ``train`` settings and updates).
         extra_inputs: datasets beyond the fit's data, each ``<name>_valid``/``<name>_final``.
+        gpu: fits with torch on ``runtime.device``, so a GPU speeds it up (its fitting nodes
+            carry the ``gpu`` tag, which the Dask runner maps to a GPU resource).
     """
 
     name: str
@@ -127,6 +129,7 @@ class ModelSpec:
     fit: FitFn | None
     iterative: bool = False
     extra_inputs: tuple[str, ...] = ()
+    gpu: bool = False
 
 
 def _fit_popular(config: PopularConfig, data: TrainingData, run: FitRun) -> Fitted:
@@ -191,7 +194,7 @@ def _sequential(name: str) -> FitFn:
 def _neural(name: str, *extra_inputs: str) -> ModelSpec:
     config = seq.architecture(name).config.from_params
     return ModelSpec(
-        name, "sequential_rec", "sequential", config, _sequential(name), True, extra_inputs
+        name, "sequential_rec", "sequential", config, _sequential(name), True, extra_inputs, True
     )
 
 
@@ -199,17 +202,41 @@ MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         ModelSpec("popular", "general_rec", "general", PopularConfig.from_params, _fit_popular),
-        ModelSpec("ease", "general_rec", "general", EASEConfig.from_params, _fit_ease),
+        ModelSpec("ease", "general_rec", "general", EASEConfig.from_params, _fit_ease, gpu=True),
         ModelSpec(
-            "user_ease", "general_rec", "general", UserItemEASEConfig.from_params, _fit_user_ease
+            "user_ease",
+            "general_rec",
+            "general",
+            UserItemEASEConfig.from_params,
+            _fit_user_ease,
+            gpu=True,
         ),
         ModelSpec(
-            "admm_slim", "general_rec", "general", ADMMSLIMConfig.from_params, _fit_admm_slim
+            "admm_slim",
+            "general_rec",
+            "general",
+            ADMMSLIMConfig.from_params,
+            _fit_admm_slim,
+            gpu=True,
         ),
         ModelSpec(
-            "multivae", "general_rec", "general", MultiVAEConfig.from_params, _fit_multivae, True
+            "multivae",
+            "general_rec",
+            "general",
+            MultiVAEConfig.from_params,
+            _fit_multivae,
+            True,
+            gpu=True,
         ),
-        ModelSpec("recvae", "general_rec", "general", RecVAEConfig.from_params, _fit_recvae, True),
+        ModelSpec(
+            "recvae",
+            "general_rec",
+            "general",
+            RecVAEConfig.from_params,
+            _fit_recvae,
+            True,
+            gpu=True,
+        ),
         ModelSpec("markov", "sequential_rec", "sequential", MarkovConfig.from_params, _fit_markov),
         ModelSpec("sknn", "sequential_rec", "sequential", SKNNConfig.from_params, _fit_sknn),
         _neural("gru4rec"),
