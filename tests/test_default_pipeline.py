@@ -30,6 +30,12 @@ TINY_PARAMS: dict[str, object] = {
         f"sequential_rec.{model}.enabled": True
         for model in ("bert4rec", "srgnn", "s3rec_sasrec", "s3rec_bert4rec")
     },
+    **{  # BERT4Rec's own `train` section overrides common's tiny budget
+        f"sequential_rec.bert4rec.train.{key}": SEQUENTIAL_TINY[
+            f"sequential_rec.common.train.{key}"
+        ]
+        for key in ("max_updates", "eval_every", "patience")
+    },
 }
 
 
