@@ -4,8 +4,9 @@ Runs the whole default pipeline twice on a preset, each time in a fresh scratch 
 own ``data/`` and Optuna studies): once as a plain ``kedro run``, once as ``kedro run
 --runner=movie_rec.runners.DaskRunner`` on a local cluster of ``--workers`` single-threaded
 worker processes (``runtime.dask_workers``). Prints the wall seconds side by side, the
-machine, and whether the two submissions are the same file byte for byte (on the CPU they
-must be).
+machine, whether the two submissions are the same file byte for byte (on the CPU they must
+be), and the sequential run's seconds per model. The scratch projects stay in a temporary
+folder, which it names.
 
 The sequential run's torch uses every core (its default); a Dask worker process starts with
 ``OMP_NUM_THREADS=1``, so the cluster's workers share the cores between them instead.
@@ -20,7 +21,15 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from bench_pipeline import machine, params_option, parse_params, prepare_project
+from bench_pipeline import (
+    MODEL_COLUMNS,
+    machine,
+    model_rows,
+    params_option,
+    parse_params,
+    prepare_project,
+    table,
+)
 from common import kedro_command, kedro_env, measured_run
 from movie_rec.synthetic import PRESETS
 
@@ -58,9 +67,10 @@ def main() -> None:
             {"runtime.dask_workers": str(args.workers)},
         ),
     }
-    seconds, submissions = {}, {}
+    seconds, submissions, projects = {}, {}, {}
     for label, (options, extra) in runs.items():
         project, _ = prepare_project(root / label.split(",")[0].lower(), args.preset, args.seed)
+        projects[label] = project
         print(f"running the default pipeline, {label} runner, in {project} ...", flush=True)
         seconds[label] = timed_default_run(project, {**params, **extra}, *options)
         submissions[label] = (project / SUBMISSION).read_bytes()
@@ -76,6 +86,10 @@ def main() -> None:
         print(f"| {label} | {value:.1f} | {value / 60:.1f} |")
     same = len(set(submissions.values())) == 1
     print(f"\nsubmissions byte for byte the same: {same}")
+    sequential = projects["sequential"]
+    print(f"\nthe sequential run's models ({sequential}):\n")
+    print(table(model_rows(sequential)[0], MODEL_COLUMNS, markdown=True))
+    print(f"\nthe projects and their logs: {root}")
 
 
 if __name__ == "__main__":

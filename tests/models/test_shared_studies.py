@@ -24,34 +24,24 @@ from typing import Any
 import optuna
 import pytest
 
-from movie_rec.models.tuning import (
-    PLACES,
-    finished_trials,
-    open_study,
-    run_study,
-    study_storage,
-    suggest,
-)
+from movie_rec.models.tuning import PLACES, finished_trials, open_study, run_study, study_storage
+from tests.models.test_tuning import _objective as value_of
 
-SPACE = {
-    "x": {"type": "float", "low": -2.0, "high": 2.0},
-    "n": {"type": "int", "low": 1, "high": 64, "log": True},
-}
 N_TRIALS = 7
 PROCESSES = 3
 SEED = 11
 
 
 def objective(trial: optuna.Trial) -> float:
-    values = suggest(trial, SPACE)
-    time.sleep(0.3)  # long enough for the three processes' trials to overlap
-    return -((values["x"] - 1) ** 2) - values["n"] / 64
+    time.sleep(0.5)  # long enough for the three processes' trials to overlap
+    return value_of(trial)
 
 
 def tune(storage: str, start: Any, results: Any) -> None:
-    """One process: open the storage and the study when the others do, run it to its budget."""
+    """One process: open the study when the others do and run it to its budget."""
+    opened = study_storage(storage, "unused", "unused")  # may race the others to create tables
     start.wait()
-    study = open_study("shared", study_storage(storage, "unused", "unused"), SEED)
+    study = open_study("shared", opened, SEED)
     run = run_study(study, objective, N_TRIALS, None, first_trial={"x": 0.5})
     results.put((run.trials_run, run.study.best_trial.number))
 
