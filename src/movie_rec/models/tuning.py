@@ -28,8 +28,9 @@ place taken waits for the trials running elsewhere and returns when the study is
 so every process reads the same best trial. What stays deterministic: a trial samples from
 the seeded random start-up while fewer than ``n_startup_trials`` trials (TPE: 10) are
 finished, so its parameters are a function of the seed and its number alone; a study of at
-most 10 trials therefore holds the same trials, parameters and (on the CPU) values however
-many processes ran it. Later TPE draws depend on which trials had finished when they
+most 10 trials therefore holds the same trials, parameters and (on the CPU, unpruned)
+values however many processes ran it. A pruner's verdict reads the intermediate values the
+other trials had reported by then, which depends on timing. Later TPE draws depend on which trials had finished when they
 started, so beyond the start-up a parallel study may try other parameters, and find another
 best, than a one-process study.
 """
