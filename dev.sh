@@ -40,11 +40,26 @@ browser() {
   fi
 }
 
+# The PostgreSQL server the shared-study tests start (tests/models/test_shared_studies.py):
+# Debian's package where it is absent and this is root with apt-get; otherwise they skip.
+postgres_server() {
+  if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null; then
+    return
+  fi
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "PostgreSQL is not installed (it needs root and apt-get): its tests will skip" >&2
+    return
+  fi
+  echo "Installing Debian's postgresql for the shared-study tests ..."
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; } >/dev/null 2>&1 ||
+    echo "Could not install postgresql: its tests will skip" >&2
+}
+
 case "${1:-}" in
   setup) setup ;;
   run) shift; setup; "$VENV/bin/kedro" run "$@" ;;
   test)
-    shift; setup; browser
+    shift; setup; browser; postgres_server
     "$VENV/bin/ruff" check src tests benchmarks
     "$VENV/bin/ruff" format --check src tests benchmarks
     "$VENV/bin/python" -m pytest "$@"

@@ -102,15 +102,25 @@ def sample_data() -> dict:
     return process(raw, {"n_last": 4, "n_random": 6, "min_history": 16, "seed": 42})
 
 
+def make_project(folder: Path, raw: dict[str, pd.DataFrame]) -> Path:
+    """A throw-away copy of the project (conf + pyproject) in ``folder`` with ``raw`` data."""
+    shutil.copytree(REPO_ROOT / "conf", folder / "conf", ignore=shutil.ignore_patterns("local"))
+    (folder / "conf" / "local").mkdir()
+    (folder / "src").mkdir()  # bootstrap_project wants it; the package is installed
+    shutil.copy(REPO_ROOT / "pyproject.toml", folder / "pyproject.toml")
+    write_raw(raw, folder / "data" / "01_raw")
+    return folder
+
+
 @pytest.fixture
 def kedro_project(tmp_path, tiny_raw) -> Path:
     """A throw-away copy of the project (conf + pyproject) whose data/01_raw holds tiny data."""
-    shutil.copytree(REPO_ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
-    (tmp_path / "conf" / "local").mkdir()
-    (tmp_path / "src").mkdir()  # bootstrap_project wants it; the package is installed
-    shutil.copy(REPO_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    write_raw(tiny_raw, tmp_path / "data" / "01_raw")
-    return tmp_path
+    return make_project(tmp_path, tiny_raw)
+
+
+def study_storage_dir(project: Path) -> dict[str, str]:
+    """The parameter that keeps a project's Optuna studies in its own data/06_models."""
+    return {"tuning.storage_dir": str(project / "data" / "06_models")}
 
 
 def nested(params: dict) -> dict:
@@ -161,11 +171,10 @@ def tiny_run(tmp_path_factory) -> Path:
     for name in ("pyproject.toml", ".telemetry"):
         shutil.copy(REPO_ROOT / name, project / name)
     write_raw(generate("tiny", seed=TINY_RUN_SEED), project / "data" / "01_raw")
-    storage = {"tuning.storage_dir": str(project / "data" / "06_models")}
     cwd = Path.cwd()
     os.chdir(project)
     try:
-        run_pipeline(project, None, {**TINY_PARAMS, **storage})
+        run_pipeline(project, None, {**TINY_PARAMS, **study_storage_dir(project)})
     finally:
         os.chdir(cwd)
     return project

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -18,7 +17,7 @@ import scipy.sparse as sp
 
 from movie_rec.registry import MODELS
 from movie_rec.submission import validate_submission
-from tests.conftest import run_pipeline
+from tests.conftest import run_pipeline, study_storage_dir
 from tests.pipelines.general_rec.conftest import TINY_OVERRIDES as GENERAL_TINY
 from tests.pipelines.sequential_rec.test_pipeline import TINY as SEQUENTIAL_TINY
 
@@ -40,10 +39,6 @@ TINY_PARAMS: dict[str, object] = {
         for key in ("max_updates", "eval_every", "patience")
     },
 }
-
-
-def _storage(project: Path) -> dict[str, str]:
-    return {"tuning.storage_dir": str(project / "data" / "06_models")}
 
 
 @pytest.mark.slow
@@ -76,7 +71,7 @@ def test_the_default_pipeline_ends_in_a_valid_submission_and_the_report(tiny_run
     interrupted = tmp_path / "interrupted"
     shutil.copytree(tiny_run, interrupted, ignore=shutil.ignore_patterns("data", "mlruns"))
     shutil.copytree(data / "01_raw", interrupted / "data" / "01_raw")
-    params = {**TINY_PARAMS, **_storage(interrupted)}
+    params = {**TINY_PARAMS, **study_storage_dir(interrupted)}
     with pytest.raises(Exception, match="num_leaves"):
         run_pipeline(interrupted, None, {**params, "tabular_rec.lgbm.num_leaves": 1})
     assert not (interrupted / "data" / "07_model_output" / "submission.csv").exists()

@@ -78,6 +78,18 @@ def test_the_shipped_parameters_pass(shipped):
             "Pruning interval steps must be at least 1, but got interval_steps=0.",
         ),
         (
+            "runtime.dask_address",
+            "scheduler",
+            "parameters.yml: runtime.dask_address = 'scheduler': "
+            "expected a scheduler address such as tcp://HOST:8786",
+        ),
+        (
+            "tuning.storage",
+            "redis://host:6379",
+            "parameters.yml: tuning.storage = 'redis://host:6379': "
+            "expected an RDB URL (postgresql, mysql, sqlite) or the path of a journal file",
+        ),
+        (
             "general_rec.ease.tuning.search_space.lam",
             {"type": "float", "low": 5000.0, "high": 10.0, "log": True},
             "parameters_general_rec.yml: general_rec.ease.tuning.search_space.lam.low = 5000.0 "

@@ -37,6 +37,8 @@ NOT_RUN = {
     r"kedro run --params=raw_dir=/path/to/": "needs the competition's files",
     r"python -m movie_rec\.synthetic --preset competition": "writes 5M rows (a benchmark's job)",
     r"python benchmarks/": "benchmarks measure for minutes (docs/results.md)",
+    r"(CUDA_VISIBLE_DEVICES=\d+ )?dask (scheduler|worker) ": "a cluster's processes (tests/test_dask_runner.py starts real ones)",
+    r"kedro run --runner=movie_rec\.runners\.DaskRunner --params=runtime\.dask_address=tcp://SCHEDULER": "needs a scheduler",
 }
 SERVERS = {r"mlflow ui ": "/ajax-api/2.0/mlflow/experiments/search?max_results=10"}
 WRITES_THE_SAMPLE = r"python -m movie_rec\.synthetic --preset sample --out data/01_raw"

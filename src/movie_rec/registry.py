@@ -44,10 +44,11 @@ class Capability(Flag):
     EXPLAINABLE = auto()  # gives the reasons for its items (movie_rec.explain)
     FOLDS_IN = auto()  # scores a history it was not fitted on (kedro recommend --history)
     SIDE_INFO = auto()  # reads the side tables (genres, directors, writers, years)
+    GPU = auto()  # fits with torch on runtime.device: its fitting nodes carry the `gpu` tag
 
 
 NONE = Capability(0)
-TUNABLE, ITERATIVE, EXPLAINABLE, FOLDS_IN, SIDE_INFO = Capability
+TUNABLE, ITERATIVE, EXPLAINABLE, FOLDS_IN, SIDE_INFO, GPU = Capability
 
 
 @dataclass(frozen=True)
@@ -82,19 +83,19 @@ class ModelSpec:
 # fmt: off
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
     ModelSpec("popular",        "general_rec",    "general",    PopularConfig,      MostPopular),
-    ModelSpec("ease",           "general_rec",    "general",    EASEConfig,         EASE,         TUNABLE | EXPLAINABLE | FOLDS_IN),
-    ModelSpec("user_ease",      "general_rec",    "general",    UserItemEASEConfig, UserItemEASE, TUNABLE),
-    ModelSpec("admm_slim",      "general_rec",    "general",    ADMMSLIMConfig,     ADMMSLIM,     TUNABLE | EXPLAINABLE | FOLDS_IN),
-    ModelSpec("multivae",       "general_rec",    "general",    MultiVAEConfig,     MultiVAE,     TUNABLE | ITERATIVE),
-    ModelSpec("recvae",         "general_rec",    "general",    RecVAEConfig,       RecVAE,       TUNABLE | ITERATIVE),
+    ModelSpec("ease",           "general_rec",    "general",    EASEConfig,         EASE,         TUNABLE | EXPLAINABLE | FOLDS_IN | GPU),
+    ModelSpec("user_ease",      "general_rec",    "general",    UserItemEASEConfig, UserItemEASE, TUNABLE | GPU),
+    ModelSpec("admm_slim",      "general_rec",    "general",    ADMMSLIMConfig,     ADMMSLIM,     TUNABLE | EXPLAINABLE | FOLDS_IN | GPU),
+    ModelSpec("multivae",       "general_rec",    "general",    MultiVAEConfig,     MultiVAE,     TUNABLE | ITERATIVE | GPU),
+    ModelSpec("recvae",         "general_rec",    "general",    RecVAEConfig,       RecVAE,       TUNABLE | ITERATIVE | GPU),
     ModelSpec("markov",         "sequential_rec", "sequential", MarkovConfig,       Markov,       TUNABLE | EXPLAINABLE | FOLDS_IN),
     ModelSpec("sknn",           "sequential_rec", "sequential", SKNNConfig,         SKNN,         TUNABLE | EXPLAINABLE),
-    ModelSpec("gru4rec",        "sequential_rec", "sequential", GRU4RecConfig,      Neural(GRU4Rec),  TUNABLE | ITERATIVE),
-    ModelSpec("sasrec",         "sequential_rec", "sequential", SASRecConfig,       Neural(SASRec),   TUNABLE | ITERATIVE),
-    ModelSpec("bert4rec",       "sequential_rec", "sequential", BERT4RecConfig,     Neural(BERT4Rec), TUNABLE | ITERATIVE),
-    ModelSpec("srgnn",          "sequential_rec", "sequential", SRGNNConfig,        Neural(SRGNN),    TUNABLE | ITERATIVE),
-    ModelSpec("s3rec_sasrec",   "sequential_rec", "sequential", SASRecConfig,       Neural(SASRec, PRETRAINED),   TUNABLE | ITERATIVE | SIDE_INFO),
-    ModelSpec("s3rec_bert4rec", "sequential_rec", "sequential", BERT4RecConfig,     Neural(BERT4Rec, PRETRAINED), TUNABLE | ITERATIVE | SIDE_INFO),
+    ModelSpec("gru4rec",        "sequential_rec", "sequential", GRU4RecConfig,      Neural(GRU4Rec),  TUNABLE | ITERATIVE | GPU),
+    ModelSpec("sasrec",         "sequential_rec", "sequential", SASRecConfig,       Neural(SASRec),   TUNABLE | ITERATIVE | GPU),
+    ModelSpec("bert4rec",       "sequential_rec", "sequential", BERT4RecConfig,     Neural(BERT4Rec), TUNABLE | ITERATIVE | GPU),
+    ModelSpec("srgnn",          "sequential_rec", "sequential", SRGNNConfig,        Neural(SRGNN),    TUNABLE | ITERATIVE | GPU),
+    ModelSpec("s3rec_sasrec",   "sequential_rec", "sequential", SASRecConfig,       Neural(SASRec, PRETRAINED),   TUNABLE | ITERATIVE | SIDE_INFO | GPU),
+    ModelSpec("s3rec_bert4rec", "sequential_rec", "sequential", BERT4RecConfig,     Neural(BERT4Rec, PRETRAINED), TUNABLE | ITERATIVE | SIDE_INFO | GPU),
     ModelSpec("lgbm_ranker",    "tabular_rec",    "tabular",    None,               None,         SIDE_INFO),
 )}
 # fmt: on

@@ -1,20 +1,38 @@
 """Optuna helpers shared by every tuned model: resumable studies, search spaces, trial history.
 
-A study lives in a SQLite file (``<storage_dir>/optuna_<file>.db``) under a name that
-includes :func:`study_fingerprint`: a hash of everything a trial's value depends on (the
-training matrix's content, the validation answers, every setting the objective reads, the
-search space). A rerun on the same inputs resumes the same study; a new split seed, new data
-or a new setting starts a fresh one, so a study never returns hyperparameters tuned on
-something else.
+A study lives in a storage (:func:`study_storage`): by default the SQLite file
+``<storage_dir>/optuna_<file>.db``; ``tuning.storage`` names one that several processes,
+on one machine or many, share (an RDB URL such as ``postgresql://…``, or a journal file on
+shared storage). Its name includes :func:`study_fingerprint`: a hash of everything a trial's
+value depends on (the training matrix's content, the validation answers, every setting the
+objective reads, the search space). A rerun on the same inputs resumes the same study, and
+every process tuning the same inputs joins it; a new split seed, new data or a new setting
+starts a fresh one, so a study never returns hyperparameters tuned on something else.
 
 Budgets are in trials. ``n_trials`` is the TOTAL number of finished trials (complete or
-pruned) the study should hold: :func:`run_study` runs exactly the missing ones, so a
-complete study runs nothing new; raise ``n_trials`` to extend it. Each trial's TPE sampler
-is seeded with ``seed + trial number``, so a study run in several parts draws what one
-uninterrupted run draws. ``timeout`` (seconds per run, ``None`` = none) is only a safety
-cap: no trial starts after it (but a run always makes one), the trial running at that
-moment finishes, and a run it cuts short logs a WARNING and says so in its
+pruned) the study should hold: :func:`run_study` runs the missing ones, never more, however
+many processes run it at once; a complete study runs nothing new; raise ``n_trials`` to
+extend it. Trial 0 tries the fixed defaults; every other draw of trial ``k`` comes from a TPE
+sampler seeded with ``seed + k`` (:class:`TrialSampler`), so a study run in several parts
+draws what one uninterrupted run draws. ``timeout`` (seconds per run, ``None`` = none) is
+only a safety cap: no trial starts after it (but a run always makes one), the trial running
+at that moment finishes, and a run it cuts short logs a WARNING and says so in its
 :class:`StudyRun`.
+
+**A study shared by several processes** holds exactly ``n_trials`` finished trials: a trial
+runs only while fewer than ``n_trials`` trials numbered before it are finished, running or
+waiting (:func:`run_study`); the storage numbers trials one at a time, so no more can ever
+finish (Optuna's ``MaxTrialsCallback`` only stops a process after its own trial, so the
+trials running elsewhere at that moment overshoot the budget). A process that finds every
+place taken waits for the trials running elsewhere and returns when the study is complete,
+so every process reads the same best trial. What stays deterministic: a trial samples from
+the seeded random start-up while fewer than ``n_startup_trials`` trials (TPE: 10) are
+finished, so its parameters are a function of the seed and its number alone; a study of at
+most 10 trials therefore holds the same trials, parameters and (on the CPU, unpruned)
+values however many processes ran it. A pruner's verdict reads the intermediate values the
+other trials had reported by then, which depends on timing. Later TPE draws depend on which trials had finished when they
+started, so beyond the start-up a parallel study may try other parameters, and find another
+best, than a one-process study.
 """
 
 from __future__ import annotations
@@ -23,6 +41,7 @@ import hashlib
 import json
 import logging
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +51,19 @@ import numpy as np
 import optuna
 import pandas as pd
 import scipy.sparse as sp
+import sqlalchemy.exc
 
 from movie_rec.evaluation import ScoreFn, recall_at_k, top_k_unseen
 
 logger = logging.getLogger(__name__)
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+PLACES = (*FINISHED, optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
+RDB_DIALECTS = ("postgresql", "mysql", "sqlite")
+HEARTBEAT_SECONDS = 60  # how often an RDB storage records that a running trial is alive
+WAIT_SECONDS = 2  # how often a process whose places are all taken looks at the study again
+SCHEMA_ATTEMPTS = 3  # tries to open an RDB storage whose tables another process is creating
+WAIT_LOG_SECONDS = 600  # how often it says what it waits for
 TRIAL_COLUMNS = ["number", "state", "value", "duration_seconds"]
 
 
@@ -88,6 +114,51 @@ def storage_url(storage_dir: str | Path, file_stem: str) -> str:
     return f"sqlite:///{(folder / f'optuna_{file_stem}.db').resolve()}"
 
 
+def rdb_dialect(storage: str) -> str | None:
+    """The database of an RDB URL (``postgresql+psycopg2://…`` → ``postgresql``); ``None``
+    for anything else (the path of a journal file)."""
+    scheme, separator, _ = storage.partition("://")
+    return scheme.split("+")[0] if separator else None
+
+
+def study_storage(
+    storage: str | None,
+    storage_dir: str | Path,
+    file_stem: str,
+    heartbeat_seconds: int = HEARTBEAT_SECONDS,
+) -> optuna.storages.BaseStorage:
+    """The storage of the studies: ``storage`` (``tuning.storage``) or, when it is ``None``,
+    the SQLite file of :func:`storage_url`.
+
+    ``storage`` is an RDB URL (``postgresql://user:password@host/db``; the database must
+    exist and its driver be installed) or the path of a journal file (created with its
+    folder). An RDB storage records a heartbeat of every running trial every
+    ``heartbeat_seconds``: a trial silent for three times that (its process died) is failed
+    and its place goes to a new trial. Optuna's journal storage has no heartbeat: there, a
+    trial whose process died stays RUNNING until it is failed by hand (``study.tell(number,
+    state=optuna.trial.TrialState.FAIL)``).
+    """
+    if storage is not None and rdb_dialect(storage) is None:
+        path = Path(storage)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    url = storage or storage_url(storage_dir, file_stem)
+    for attempt in range(1, SCHEMA_ATTEMPTS):
+        try:
+            return rdb_storage(url, heartbeat_seconds)
+        except sqlalchemy.exc.DBAPIError:  # processes meeting a new database race to create
+            time.sleep(attempt)  # its tables: the others find them there on their next try
+    return rdb_storage(url, heartbeat_seconds)
+
+
+def rdb_storage(url: str, heartbeat_seconds: int) -> optuna.storages.RDBStorage:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats
+        return optuna.storages.RDBStorage(
+            url, heartbeat_interval=heartbeat_seconds, grace_period=3 * heartbeat_seconds
+        )
+
+
 def finished_trials(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
@@ -97,7 +168,7 @@ SEED_ATTR = "sampler_seed"
 
 def open_study(
     name: str,
-    storage: str,
+    storage: str | optuna.storages.BaseStorage,
     seed: int,
     pruner: optuna.pruners.BasePruner | None = None,
 ) -> optuna.Study:
@@ -114,17 +185,66 @@ def open_study(
         pruner=pruner or optuna.pruners.NopPruner(),
     )
     study.set_user_attr(SEED_ATTR, int(seed))
-    study.sampler = trial_sampler(int(seed), len(study.trials))
+    study.sampler = TrialSampler(int(seed))
     return study
 
 
-def trial_sampler(seed: int, trial_number: int) -> optuna.samplers.TPESampler:
-    """The TPE sampler of trial ``trial_number``: seeded with ``seed + trial_number``.
+class TrialSampler(optuna.samplers.BaseSampler):
+    """TPE, one sampler per trial: trial ``k`` draws with a TPE sampler seeded ``seed + k``,
+    and trial 0 takes the ``first`` values (the fixed defaults) for the names it holds.
 
-    A fresh sampler per trial makes each suggestion a function of the seed and the study's
-    history alone, so resuming a study replays no start-up draw and skips none.
+    A sampler per trial makes each draw a function of the seed, the trial's number and the
+    trials finished when it samples, whichever process runs it: resuming a study replays
+    no start-up draw and skips none, and processes sharing a study cannot shift each
+    other's draws.
     """
-    return optuna.samplers.TPESampler(seed=seed + trial_number)
+
+    def __init__(self, seed: int, first: dict[str, Any] | None = None) -> None:
+        self.seed = seed
+        self.first = dict(first or {})
+        self._samplers: dict[int, optuna.samplers.TPESampler] = {}
+
+    def _tpe(self, trial: optuna.trial.FrozenTrial) -> optuna.samplers.TPESampler:
+        if trial.number not in self._samplers:
+            self._samplers[trial.number] = optuna.samplers.TPESampler(seed=self.seed + trial.number)
+        return self._samplers[trial.number]
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: optuna.trial.FrozenTrial
+    ) -> dict[str, optuna.distributions.BaseDistribution]:
+        return self._tpe(trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        search_space: dict[str, optuna.distributions.BaseDistribution],
+    ) -> dict[str, Any]:
+        return self._tpe(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        param_name: str,
+        param_distribution: optuna.distributions.BaseDistribution,
+    ) -> Any:
+        if trial.number == 0 and param_name in self.first:
+            return self.first[param_name]
+        return self._tpe(trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self._tpe(trial).before_trial(study, trial)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        state: optuna.trial.TrialState,
+        values: Any,
+    ) -> None:
+        self._tpe(trial).after_trial(study, trial, state, values)
+        self._samplers.pop(trial.number, None)
 
 
 def suggest(trial: optuna.Trial, search_space: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -181,6 +301,60 @@ class StudyRun:
     cut_short: bool
 
 
+class PlaceTaken(Exception):
+    """A trial found the study's ``n_trials`` places taken by trials numbered before it."""
+
+
+def places_taken(study: optuna.Study, before: int | None = None) -> int:
+    """Trials (numbered below ``before``) that hold a place in the budget: finished, running
+    or waiting."""
+    trials = study.get_trials(deepcopy=False, states=PLACES)
+    return sum(1 for trial in trials if before is None or trial.number < before)
+
+
+def run_trial(
+    study: optuna.Study, objective: Callable[[optuna.Trial], float], n_trials: int
+) -> bool:
+    """Run one trial if it gets a place among the first ``n_trials``; whether it did.
+
+    The storage numbers trials one at a time, so the trials numbered before this one are
+    fixed when it starts. Without a place it runs nothing and is marked FAIL (two processes
+    asked for the last place at once).
+    """
+    taken = False
+
+    def claimed(trial: optuna.Trial) -> float:
+        nonlocal taken
+        ahead = places_taken(study, before=trial.number)
+        if ahead >= n_trials:
+            taken = True
+            raise PlaceTaken(f"{ahead} trials before trial {trial.number} hold the {n_trials}")
+        return objective(trial)
+
+    study.optimize(claimed, n_trials=1, gc_after_trial=True, catch=(PlaceTaken,))
+    return not taken
+
+
+def wait_for_others(study: optuna.Study, waited: int) -> None:
+    """Sleep while the trials running elsewhere hold every place, failing those whose
+    process died (RDB heartbeat); say so once every ``WAIT_LOG_SECONDS``."""
+    if waited % WAIT_LOG_SECONDS == 0:
+        running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        logger.log(
+            logging.INFO if waited == 0 else logging.WARNING,
+            "study %s: every place is taken; waiting %.0f s so far for trials %s, running "
+            "elsewhere (a journal storage keeps the trial of a dead process RUNNING: fail it "
+            "with study.tell(number, state=TrialState.FAIL))",
+            study.study_name,
+            waited,
+            [trial.number for trial in running],
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    time.sleep(WAIT_SECONDS)
+
+
 def run_study(
     study: optuna.Study,
     objective: Callable[[optuna.Trial], float],
@@ -188,43 +362,43 @@ def run_study(
     timeout: float | None,
     first_trial: dict[str, Any] | None = None,
 ) -> StudyRun:
-    """Run exactly the trials ``study`` still lacks to hold ``n_trials`` finished ones.
+    """Run trials until ``study`` holds ``n_trials`` finished ones, alongside any other
+    process working on it, and never more.
 
-    Trials run one at a time, trial ``n`` sampled by :func:`trial_sampler` with the seed
-    :func:`open_study` recorded. ``timeout`` (seconds) is a safety cap checked between
-    trials: once passed, no further trial starts (a run always makes one) and the run is
-    reported as cut short (a WARNING). ``first_trial`` (the fixed defaults) is enqueued when the study is new, so
-    even a run cut short after one trial has tried the defaults.
+    Trials run one at a time, each in its place (:func:`run_trial`), drawn by a
+    :class:`TrialSampler` with the seed :func:`open_study` recorded and ``first_trial`` (the
+    fixed defaults, for trial 0, so even a run cut short after one trial has tried them).
+    While trials running elsewhere hold every remaining place, the run waits for them
+    (:func:`wait_for_others`) and takes the place of any that fails. ``timeout`` (seconds) is
+    a safety cap checked before each trial: once passed, no further trial starts (a run
+    always makes one) and the run is reported as cut short (a WARNING).
     """
+    study.sampler = TrialSampler(int(study.user_attrs[SEED_ATTR]), first_trial)
     missing = n_trials - finished_trials(study)
     if missing <= 0:
         logger.info("study %s already holds %d finished trials", study.study_name, n_trials)
         return StudyRun(study, trials_run=0, cut_short=False)
-    if first_trial and not study.trials:
-        study.enqueue_trial(first_trial, skip_if_exists=True)
-    seed = int(study.user_attrs[SEED_ATTR])
-    logger.info("study %s: running %d trials", study.study_name, missing)
+    logger.info("study %s: %d trials to run", study.study_name, missing)
     started = time.monotonic()
-    trials_run = 0
-    for _ in range(missing):
+    trials_run, waited = 0, 0
+    while finished_trials(study) < n_trials:
+        if places_taken(study) >= n_trials:
+            wait_for_others(study, waited)
+            waited += WAIT_SECONDS
+            continue
         if trials_run and timeout is not None and time.monotonic() - started >= timeout:
-            break
-        study.sampler = trial_sampler(seed, len(study.trials))
-        study.optimize(objective, n_trials=1, gc_after_trial=True)
-        trials_run += 1
-    cut_short = trials_run < missing
-    if cut_short:
-        logger.warning(
-            "study %s: timeout of %s s reached after %d of %d trials; its best "
-            "hyperparameters come from %d finished trials instead of %d",
-            study.study_name,
-            timeout,
-            trials_run,
-            missing,
-            finished_trials(study),
-            n_trials,
-        )
-    return StudyRun(study, trials_run=trials_run, cut_short=cut_short)
+            logger.warning(
+                "study %s: timeout of %s s reached after %d trials; its best "
+                "hyperparameters come from %d finished trials instead of %d",
+                study.study_name,
+                timeout,
+                trials_run,
+                finished_trials(study),
+                n_trials,
+            )
+            return StudyRun(study, trials_run=trials_run, cut_short=True)
+        trials_run += run_trial(study, objective, n_trials)
+    return StudyRun(study, trials_run=trials_run, cut_short=False)
 
 
 def best_hyperparameters(study: optuna.Study, fixed: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from movie_rec.models.tuning import RDB_DIALECTS, rdb_dialect
 from movie_rec.parameters import Count, EnsemblingSettings, NonNegative, Rate, Seed
 from movie_rec.params_schema.fields import Section, dataclass_schema
 from movie_rec.params_schema.models import pipeline_problems
@@ -53,12 +54,31 @@ def device_name(value: str) -> str:
     return value
 
 
+def scheduler_address(value: str) -> str:
+    scheme, separator, location = value.rpartition("://")
+    host, colon, port = location.rpartition(":")
+    if (separator and not scheme) or not host or not colon or not port.isdigit():
+        raise ValueError("expected a scheduler address such as tcp://HOST:8786")
+    return value
+
+
+def study_storage_location(value: str) -> str:
+    dialect = rdb_dialect(value)
+    if dialect not in (None, *RDB_DIALECTS) or not value.strip():
+        raise ValueError(
+            f"expected an RDB URL ({', '.join(RDB_DIALECTS)}) or the path of a journal file"
+        )
+    return value
+
+
 class Runtime(Section):
     device: Annotated[str, AfterValidator(device_name)] = "auto"
     seed: Seed = 42
     torch_threads: Count | None = None
     auto_cpu_max_cells: Annotated[int, Field(ge=0)] = 0
     cuda_deterministic: bool = False
+    dask_address: Annotated[str, AfterValidator(scheduler_address)] | None = None
+    dask_workers: Count | None = None
 
 
 class Candidates(Section):
@@ -68,6 +88,7 @@ class Candidates(Section):
 
 class Tuning(Section):
     storage_dir: str
+    storage: Annotated[str, AfterValidator(study_storage_location)] | None = None
     max_eval_users: Count | None = None
     batch_size: Count
 

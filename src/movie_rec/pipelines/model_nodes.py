@@ -30,10 +30,12 @@ from movie_rec.models import tuning
 from movie_rec.models.protocol import FitRun, Model, TrainingData
 from movie_rec.models.training import TrainResult
 from movie_rec.parameters import STOP_SIGNALS, ModelSettings, model_settings
-from movie_rec.registry import ITERATIVE, spec
+from movie_rec.registry import GPU, ITERATIVE, spec
 from movie_rec.runtime import prepare_run
 
 logger = logging.getLogger(__name__)
+
+GPU_TAG = "gpu"  # the nodes that train on runtime.device (movie_rec.runners.DaskRunner)
 
 
 @dataclass(frozen=True)
@@ -133,9 +135,10 @@ class ModelNodes:
         }
         name = f"{self.model}-" + tuning.study_fingerprint(matrix, sampled, trial_inputs, space)
         pruner = optuna.pruners.MedianPruner(**study_settings.pruner)
-        study = tuning.open_study(
-            name, tuning.storage_url(tuning_params["storage_dir"], "movie_rec"), seed, pruner
+        storage = tuning.study_storage(
+            tuning_params.get("storage"), tuning_params["storage_dir"], "movie_rec"
         )
+        study = tuning.open_study(name, storage, seed, pruner)
         run = tuning.run_study(
             study,
             objective,
@@ -303,6 +306,7 @@ def model_pipeline(name: str) -> Pipeline:
         "runtime": "params:runtime",
     }
     extras = {fit: {extra: f"{extra}_{fit}" for extra in entry.extra_inputs} for fit in FITS}
+    fitting = {GPU_TAG} if entry.can(GPU) else set()
     valid, final = FITS["valid"], FITS["final"]
     answers = {"answers": "valid_answers"}
     return Pipeline(
@@ -312,6 +316,7 @@ def model_pipeline(name: str) -> Pipeline:
                 {**valid, **answers, **settings, "tuning_params": "params:tuning"},
                 ["hyperparameters", "optuna_trials"],
                 name="tune",
+                tags=fitting,
             ),
             Node(
                 nodes.fit_valid,
@@ -325,6 +330,7 @@ def model_pipeline(name: str) -> Pipeline:
                 },
                 ["candidates_valid", "valid_report"],
                 name="fit_valid",
+                tags=fitting,
             ),
             Node(
                 nodes.fit_final,
@@ -338,6 +344,7 @@ def model_pipeline(name: str) -> Pipeline:
                 },
                 ["candidates_final", "model", "final_report"],
                 name="fit_final",
+                tags=fitting,
             ),
             Node(
                 nodes.report,

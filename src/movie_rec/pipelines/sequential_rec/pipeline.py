@@ -9,7 +9,7 @@ from that backbone.
 from kedro.pipeline import Node, Pipeline
 
 from movie_rec.models.sequential.s3rec import PRETRAINED, SECTION
-from movie_rec.pipelines.model_nodes import model_pipeline
+from movie_rec.pipelines.model_nodes import GPU_TAG, model_pipeline
 from movie_rec.registry import models_of
 
 from .nodes import pretrain_s3rec
@@ -24,6 +24,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             [interactions, matrix, *SIDE_DATA, "params:sequential_rec", "params:runtime"],
             f"{PRETRAINED}_{fit}",
             name=f"{SECTION}_pretrain_{fit}",
+            tags=GPU_TAG,
         )
         for fit, interactions, matrix in (
             ("valid", "split_train", "train_matrix_valid"),
