@@ -26,9 +26,10 @@ from pydantic import AfterValidator, Field
 
 from movie_rec.fusion import METHODS
 from movie_rec.models.config import ParamsConfig
+from movie_rec.models.cost import DataShape, FitCost, run_cost
 from movie_rec.models.training import TrainConfig
 from movie_rec.registry import MODELS, spec
-from movie_rec.runtime import is_enabled, resolve_device
+from movie_rec.runtime import AutoChoice, auto_choice, resolve_device
 
 STOP_SIGNALS = ("overall", "last")
 
@@ -114,10 +115,11 @@ class Study(Settings):
 
 @dataclass(frozen=True)
 class ModelSettings(Settings):
-    """One model's settings: ``enabled`` (``true`` | ``false`` | ``auto``, see
-    :func:`movie_rec.runtime.is_enabled`), its config's ``hyperparameters``, the training
-    loop's ``train`` (iterative models), ``stop_on`` (the validation answers early stopping
-    and tuning read: ``overall`` or only the ``last`` ones) and its ``tuning`` study."""
+    """One model's settings: ``enabled`` (``true`` | ``false`` | ``auto``: on while its
+    estimated run fits ``runtime.auto_max_minutes``, :meth:`auto`), its config's
+    ``hyperparameters``, the training loop's ``train`` (iterative models), ``stop_on`` (the
+    validation answers early stopping and tuning read: ``overall`` or only the ``last``
+    ones) and its ``tuning`` study."""
 
     hyperparameters: ParamsConfig
     enabled: Switch = False
@@ -125,14 +127,22 @@ class ModelSettings(Settings):
     stop_on: StopSignal = "overall"
     tuning: Study = Study()
 
+    def run_cost(self, shape: DataShape) -> FitCost:
+        """The estimated work of its tuning trials and its two fits on data of ``shape``."""
+        trials = (self.tuning.n_trials or 0) if self.tuning.enabled else 0
+        return run_cost(self.hyperparameters, self.train, shape, trials)
+
+    def auto(self, runtime: Mapping[str, Any], matrix: sp.spmatrix) -> AutoChoice:
+        """What ``enabled: auto`` decides on the runtime's device for this matrix."""
+        device = resolve_device(runtime["device"])
+        seconds = self.run_cost(DataShape.of(matrix)).seconds(device.type)
+        return auto_choice(seconds, float(runtime.get("auto_max_minutes", 0)), device)
+
     def runs_on(self, runtime: Mapping[str, Any], matrix: sp.spmatrix) -> bool:
-        """Whether ``enabled`` is on for the runtime's device and this users × items matrix."""
-        return is_enabled(
-            self.enabled,
-            resolve_device(runtime["device"]),
-            cells=matrix.shape[0] * matrix.shape[1],
-            cpu_max_cells=int(runtime.get("auto_cpu_max_cells", 0)),
-        )
+        """Whether the model runs: ``true``, ``false``, or ``auto``'s estimate within budget."""
+        if self.enabled == "auto":
+            return self.auto(runtime, matrix).on
+        return bool(self.enabled)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import logging
 import os
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -41,21 +42,30 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def is_enabled(
-    setting: bool | str, device: torch.device, cells: int = 0, cpu_max_cells: int = 0
-) -> bool:
-    """A model's ``enabled`` switch: ``true``, ``false`` or ``auto``.
+@dataclass(frozen=True)
+class AutoChoice:
+    """What ``enabled: auto`` decided for a model: on while its estimated run (tuning trials
+    and both fits, :mod:`movie_rec.models.cost`) fits ``runtime.auto_max_minutes``."""
 
-    ``auto`` is for models too slow for the CPU at the competition's scale: on with a GPU,
-    and on the CPU only while the data's users × items ``cells`` are at most
-    ``cpu_max_cells`` (what a pass of a softmax or autoencoder over every user costs). The
-    shape is the same for the validation and the final fit, so both make the same choice.
-    """
-    if setting == "auto":
-        return device.type == "cuda" or cells <= cpu_max_cells
-    if isinstance(setting, bool):
-        return setting
-    raise ValueError(f"enabled must be true, false or auto, got {setting!r}")
+    on: bool
+    minutes: float
+    budget_minutes: float
+    device: str
+
+    def __str__(self) -> str:
+        verdict = "within" if self.on else "over"
+        return (
+            f"enabled auto: about {self.minutes:.1f} min on {self.device} by estimate, "
+            f"{verdict} runtime.auto_max_minutes = {self.budget_minutes:g}: "
+            f"{'on' if self.on else 'off'}"
+        )
+
+
+def auto_choice(
+    estimated_seconds: float, budget_minutes: float, device: torch.device
+) -> AutoChoice:
+    minutes = estimated_seconds / 60.0
+    return AutoChoice(minutes <= budget_minutes, minutes, budget_minutes, device.type)
 
 
 def seed_everything(seed: int) -> None:

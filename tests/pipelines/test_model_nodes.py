@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import optuna
 import pandas as pd
 import pytest
@@ -11,7 +13,7 @@ import yaml
 from movie_rec.evaluation import CANDIDATE_COLUMNS, check_candidates
 from movie_rec.pipelines.model_nodes import ModelNodes, Validation
 from movie_rec.registry import KINDS, MODELS, PIPELINES, models_of, spec
-from movie_rec.runtime import configure_kernels, is_enabled
+from movie_rec.runtime import configure_kernels
 from tests.conftest import REPO_ROOT, TEST_SPLIT, process
 
 RUNTIME = {"device": "cpu", "seed": 5}
@@ -41,16 +43,32 @@ def test_models_of_a_pipeline_and_unknown_names():
         models_of("ensembling")
 
 
-def test_enabled_auto_resolves_by_device_and_data_size():
-    assert is_enabled("auto", torch.device("cuda"), cells=10**9, cpu_max_cells=100) is True
-    assert is_enabled("auto", torch.device("cpu"), cells=10**9, cpu_max_cells=100) is False
-    assert is_enabled("auto", torch.device("cpu"), cells=100, cpu_max_cells=100) is True
-    assert is_enabled("auto", torch.device("cpu")) is True  # an empty matrix
-    assert is_enabled("auto", torch.device("cpu"), cells=1) is False
-    assert is_enabled(False, torch.device("cuda")) is False
-    assert is_enabled(True, torch.device("cpu")) is True
-    with pytest.raises(ValueError, match="true, false or auto"):
-        is_enabled("yes", torch.device("cpu"))
+def test_enabled_auto_runs_a_model_while_its_estimate_fits_the_budget(tiny_data, caplog):
+    matrix = tiny_data["train_matrix_valid"]
+    common, own = _ease_settings(enabled="auto")
+    settings = ModelNodes("ease").settings(common, own)
+    minutes = settings.auto({**RUNTIME, "auto_max_minutes": 0.0}, matrix).minutes
+    assert 0 < minutes < 1  # three tuning trials and two fits of EASE on 120 movies
+    assert settings.runs_on({**RUNTIME, "auto_max_minutes": minutes * 1.01}, matrix)
+    assert not settings.runs_on({**RUNTIME, "auto_max_minutes": minutes * 0.99}, matrix)
+    assert ModelNodes("ease").settings(*_ease_settings(enabled=True)).runs_on(RUNTIME, matrix)
+    assert not ModelNodes("ease").settings(*_ease_settings(enabled=False)).runs_on(RUNTIME, matrix)
+
+    data = (tiny_data["split_train"], matrix, tiny_data["valid_answers"])
+    over = {**RUNTIME, "auto_max_minutes": minutes / 2}
+    with caplog.at_level("INFO", logger="movie_rec.pipelines.model_nodes"):
+        empty, skipped = ModelNodes("ease").fit_valid(
+            *data, own["hyperparameters"], common, own, over, CANDIDATES
+        )
+    assert empty.empty and skipped == {"model": "ease", "skipped": True}
+    assert re.search(
+        r"ease: enabled auto: about [\d.]+ min on cpu by estimate, over .*: off", caplog.text
+    )
+    final = ModelNodes("ease").fit_final(
+        tiny_data["interactions"], tiny_data["train_matrix_full"], own["hyperparameters"],
+        skipped, common, own, {**RUNTIME, "auto_max_minutes": 1e9}, CANDIDATES,
+    )  # fmt: skip
+    assert final[0].empty  # the final fit follows the validation fit's choice
 
 
 def test_validation_on_last_reads_only_the_last_answers(tiny_data):

@@ -27,6 +27,7 @@ from kedro.pipeline import Node, Pipeline
 from movie_rec.evaluation import ScoreFn, empty_candidates, top_k_unseen
 from movie_rec.model_outputs import model_metrics, stopwatch
 from movie_rec.models import tuning
+from movie_rec.models.cost import DataShape
 from movie_rec.models.protocol import FitRun, Model, TrainingData
 from movie_rec.models.training import TrainResult
 from movie_rec.parameters import STOP_SIGNALS, ModelSettings, model_settings
@@ -165,6 +166,8 @@ class ModelNodes:
     ) -> tuple[pd.DataFrame, dict[str, Any]]:
         """Fit on ``split_train``: candidates for every user and the fit's report."""
         settings = self.settings(common, own)
+        if settings.enabled == "auto":
+            logger.info("%s: %s", self.model, settings.auto(runtime, matrix))
         if not settings.runs_on(runtime, matrix):
             logger.info("%s is disabled: writing empty outputs", self.model)
             return empty_candidates(), skipped(self.model)
@@ -176,7 +179,8 @@ class ModelNodes:
         _, ranked, report = self._fit_and_rank(
             hyperparameters, TrainingData(matrix, history), run, candidates
         )
-        return ranked, report
+        estimate = settings.run_cost(DataShape.of(matrix)).seconds(run.device.type)
+        return ranked, {**report, "estimated_run_minutes": round(estimate / 60.0, 3)}
 
     def fit_final(
         self,
@@ -192,7 +196,7 @@ class ModelNodes:
     ) -> tuple[pd.DataFrame, Any, dict[str, Any]]:
         """Fit on all interactions (for the validation fit's best update count)."""
         settings = self.settings(common, own)
-        if not settings.runs_on(runtime, matrix):
+        if valid_report.get("skipped"):  # the validation fit's choice, whatever this matrix
             return empty_candidates(), skipped(self.model), skipped(self.model)
         run = self._run(settings, runtime, stop_at=valid_report.get("best_update"), extras=extras)
         model, ranked, report = self._fit_and_rank(
@@ -253,6 +257,7 @@ class ModelNodes:
             "final_predict_seconds": round(float(final_report["predict_seconds"]), 3),
             "tuning_trials": int(states.isin(["COMPLETE", "PRUNED"]).sum()),
             "tuning_pruned": int((states == "PRUNED").sum()),
+            "tuning_seconds": round(float(trials.get("duration_seconds", pd.Series()).sum()), 3),
             "tuning_best_value": float(max(complete)) if len(complete) else None,
             "tuning_cut_short": bool(trials["cut_short"].any()) if "cut_short" in trials else False,
         }

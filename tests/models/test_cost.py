@@ -1,0 +1,59 @@
+import pytest
+import scipy.sparse as sp
+
+from movie_rec.models.admm_slim import ADMMSLIMConfig
+from movie_rec.models.cost import DataShape, FitCost, fit_cost, run_cost
+from movie_rec.models.ease import EASEConfig
+from movie_rec.models.markov import MarkovConfig
+from movie_rec.models.multivae import MultiVAEConfig
+from movie_rec.models.sequential.gru4rec import GRU4RecConfig
+from movie_rec.models.sequential.sasrec import SASRecConfig
+from movie_rec.models.training import TrainConfig
+
+TRAIN = TrainConfig(max_updates=1000, eval_every=100)
+
+
+def test_the_shape_of_a_matrix():
+    matrix = sp.csr_matrix(([1.0, 1.0, 1.0], ([0, 0, 2], [1, 3, 0])), shape=(3, 5))
+    assert DataShape.of(matrix) == DataShape(users=3, items=5, interactions=3)
+    assert DataShape.of(matrix).mean_history == 1.0
+
+
+def test_an_item_item_model_grows_with_movies_cubed():
+    small, large = DataShape(1000, 2000, 50_000), DataShape(1000, 4000, 50_000)
+    for config in (EASEConfig(), ADMMSLIMConfig()):
+        ratio = fit_cost(config, TRAIN, large).dense / fit_cost(config, TRAIN, small).dense
+        assert 7.5 < ratio <= 8.0
+    admm = fit_cost(ADMMSLIMConfig(iterations=50), TRAIN, small).dense
+    assert admm / fit_cost(EASEConfig(), TRAIN, small).dense > 50  # 2·I³ an iteration
+
+
+def test_a_neural_model_grows_with_its_updates_and_its_output_with_movies():
+    shape = DataShape(2000, 600, 100_000)
+    for config in (SASRecConfig(max_len=50), GRU4RecConfig(max_len=50), MultiVAEConfig()):
+        short = fit_cost(config, TRAIN, shape).neural
+        long = fit_cost(config, TrainConfig(max_updates=4000, eval_every=100), shape).neural
+        assert long / short == pytest.approx(4.0, rel=0.01)
+
+    def sasrec(items: int, **loss) -> float:
+        return fit_cost(
+            SASRecConfig(max_len=50, **loss), TRAIN, DataShape(2000, items, 100_000)
+        ).neural
+
+    growth = sasrec(6000) - sasrec(3000)
+    assert growth == pytest.approx(sasrec(3000) - sasrec(0), rel=1e-9) and growth > 0  # linear in I
+    sampled = {"loss": "sampled", "negatives": 256}
+    assert sasrec(6000, **sampled) - sasrec(3000, **sampled) < growth / 10  # only scoring grows
+
+
+def test_a_run_is_its_trials_and_two_fits_and_a_gpu_is_faster():
+    shape = DataShape(1000, 3000, 80_000)
+    one = fit_cost(EASEConfig(), TRAIN, shape)
+    assert run_cost(EASEConfig(), TRAIN, shape, trials=20).dense == pytest.approx(22 * one.dense)
+    assert one.seconds("cuda:0") < one.seconds("cpu") / 100
+    assert (one + FitCost(neural=2e10)).seconds("cpu") == pytest.approx(one.seconds("cpu") + 1.0)
+    wide = DataShape(1000, 6000, 80_000)
+    markov = (
+        fit_cost(MarkovConfig(), TRAIN, wide).dense / fit_cost(MarkovConfig(), TRAIN, shape).dense
+    )
+    assert markov < 2.0  # sparse counts and scoring: no items³ term
