@@ -9,7 +9,7 @@ With ``--measured DIR`` (a project after ``kedro run``) each model's measured se
 (its trials, both fits and their predictions) stand beside the estimate.
 
     python benchmarks/bench_costs.py [--presets sample medium competition] [--raw-dir DIR]
-        [--measured PROJECT] [--params runtime.auto_max_minutes=5] [--markdown]
+        [--measured PROJECT] [--params runtime.auto_max_minutes.cpu=5] [--markdown]
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ import yaml
 
 from bench_pipeline import parse_params, table
 from movie_rec.models.cost import DataShape
-from movie_rec.parameters import model_settings
-from movie_rec.registry import first_stage_models, spec
+from movie_rec.parameters import run_plan
 from movie_rec.synthetic import PRESETS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -65,16 +64,14 @@ def raw_shape(raw_dir: Path, held_out: int) -> DataShape:
 
 
 def auto_table(shape: DataShape, params: dict[str, Any]) -> list[dict[str, Any]]:
-    budget = float(params["runtime"]["auto_max_minutes"])
+    """Per model: its switch, and per device its estimated minutes and whether it runs."""
+    plans = {device: run_plan(params, shape, device) for device in DEVICES}
     rows = []
-    for name in first_stage_models():
-        settings = model_settings(name, params[spec(name).pipeline])
-        row: dict[str, Any] = {"model": name, "enabled": settings.enabled}
-        for device in DEVICES:
-            minutes = settings.run_cost(shape).seconds(device) / 60.0
-            on = settings.enabled is True or (settings.enabled == "auto" and minutes <= budget)
-            row[f"{device} min"] = round(minutes, 2)
-            row[f"{device} runs"] = "on" if on else "off"
+    for lines in zip(*plans.values(), strict=True):
+        row: dict[str, Any] = {"model": lines[0].model, "enabled": lines[0].enabled}
+        for device, line in zip(DEVICES, lines, strict=True):
+            row[f"{device} min"] = round(line.minutes, 2)
+            row[f"{device} runs"] = "on" if line.runs else "off"
         rows.append(row)
     return rows
 
@@ -112,7 +109,7 @@ def main() -> None:
     if args.raw_dir:
         shapes[str(args.raw_dir)] = raw_shape(args.raw_dir, held_out)
     measured = measured_seconds(args.measured) if args.measured else {}
-    budget = params["runtime"]["auto_max_minutes"]
+    budget = params["runtime"]["auto_max_minutes"]  # per device
     for label, shape in shapes.items():
         print(f"\n{label}: {shape.users:,} users x {shape.items:,} movies, "
               f"{shape.interactions:,} training interactions; auto_max_minutes = {budget}")  # fmt: skip

@@ -1,5 +1,6 @@
 """Project hooks: check the parameters, seed every run and report the device before any node
-starts."""
+starts; log the run plan (which models run, by their estimated cost) before the first model
+node."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from typing import Any
 import torch
 from kedro.framework.hooks import hook_impl
 
+from movie_rec.models.cost import DataShape
+from movie_rec.parameters import plan_lines, run_plan
 from movie_rec.params_schema import validate_parameters
-from movie_rec.runtime import prepare_run
+from movie_rec.registry import MODELS
+from movie_rec.runtime import auto_budget_minutes, prepare_run, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -19,9 +23,14 @@ class RuntimeHooks:
     """Checks every parameter (:mod:`movie_rec.params_schema`), then applies the ``runtime``
     ones (seed, device, torch threads), once per run."""
 
+    def __init__(self) -> None:
+        self.params: dict[str, Any] = {}
+        self.planned = False
+
     @hook_impl
     def after_context_created(self, context: Any) -> None:
         validate_parameters(context.params)
+        self.params, self.planned = context.params, False
         runtime = context.params["runtime"]
         device = prepare_run(runtime)
         if runtime.get("torch_threads"):
@@ -32,3 +41,21 @@ class RuntimeHooks:
             device,
             torch.get_num_threads(),
         )
+
+    @hook_impl
+    def before_node_run(self, node: Any, inputs: dict[str, Any]) -> None:
+        """Before the first model node: every first-stage model's estimated run on this
+        data and whether it runs (the validation fit of each model logs the same choice)."""
+        matrix = inputs.get("train_matrix_valid")
+        if self.planned or matrix is None or node.namespace not in MODELS:
+            return
+        self.planned = True
+        device = resolve_device(self.params["runtime"]["device"]).type
+        shape = DataShape.of(matrix)
+        plan = run_plan(self.params, shape, device)
+        budget = auto_budget_minutes(self.params["runtime"], device)
+        logger.info(
+            "run plan on %s for %d users x %d movies (auto: runs while its estimate <= "
+            "runtime.auto_max_minutes.%s = %s):\n%s",
+            device, shape.users, shape.items, device, budget, "\n".join(plan_lines(plan)),
+        )  # fmt: skip

@@ -28,8 +28,8 @@ from movie_rec.fusion import METHODS
 from movie_rec.models.config import ParamsConfig
 from movie_rec.models.cost import DataShape, FitCost, run_cost
 from movie_rec.models.training import TrainConfig
-from movie_rec.registry import MODELS, spec
-from movie_rec.runtime import AutoChoice, auto_choice, resolve_device
+from movie_rec.registry import MODELS, first_stage_models, spec
+from movie_rec.runtime import AutoChoice, auto_budget_minutes, auto_choice, resolve_device
 
 STOP_SIGNALS = ("overall", "last")
 
@@ -116,7 +116,7 @@ class Study(Settings):
 @dataclass(frozen=True)
 class ModelSettings(Settings):
     """One model's settings: ``enabled`` (``true`` | ``false`` | ``auto``: on while its
-    estimated run fits ``runtime.auto_max_minutes``, :meth:`auto`), its config's
+    estimated run fits the device's ``runtime.auto_max_minutes``, :meth:`auto`), its config's
     ``hyperparameters``, the training loop's ``train`` (iterative models), ``stop_on`` (the
     validation answers early stopping and tuning read: ``overall`` or only the ``last``
     ones) and its ``tuning`` study."""
@@ -134,9 +134,12 @@ class ModelSettings(Settings):
 
     def auto(self, runtime: Mapping[str, Any], matrix: sp.spmatrix) -> AutoChoice:
         """What ``enabled: auto`` decides on the runtime's device for this matrix."""
-        device = resolve_device(runtime["device"])
-        seconds = self.run_cost(DataShape.of(matrix)).seconds(device.type)
-        return auto_choice(seconds, float(runtime.get("auto_max_minutes", 0)), device)
+        device = resolve_device(runtime["device"]).type
+        return self.auto_on(DataShape.of(matrix), device, auto_budget_minutes(runtime, device))
+
+    def auto_on(self, shape: DataShape, device: str, budget_minutes: float) -> AutoChoice:
+        """What ``enabled: auto`` decides on ``device`` (``cpu``/``cuda``) for data of ``shape``."""
+        return auto_choice(self.run_cost(shape).seconds(device), budget_minutes, device)
 
     def runs_on(self, runtime: Mapping[str, Any], matrix: sp.spmatrix) -> bool:
         """Whether the model runs: ``true``, ``false``, or ``auto``'s estimate within budget."""
@@ -199,6 +202,41 @@ def model_source(pipeline: str, name: str, pipeline_params: Mapping[str, Any]) -
     return SettingsSource(
         pipeline, name, pipeline_params.get("common") or {}, pipeline_params.get(name) or {}
     )
+
+
+@dataclass(frozen=True)
+class PlannedModel:
+    """One line of the run plan: a first-stage model, its switch, its estimated run and
+    whether it runs."""
+
+    model: str
+    enabled: bool | str
+    minutes: float
+    runs: bool
+
+
+def run_plan(params: Mapping[str, Any], shape: DataShape, device: str) -> list[PlannedModel]:
+    """Every first-stage model's estimated run on ``device`` for data of ``shape``, and
+    whether it runs (``auto`` within ``runtime.auto_max_minutes``), from all parameters."""
+    budget = auto_budget_minutes(params["runtime"], device)
+    plan = []
+    for name in first_stage_models():
+        settings = model_settings(name, params[spec(name).pipeline])
+        choice = settings.auto_on(shape, device, budget)
+        runs = choice.on if settings.enabled == "auto" else bool(settings.enabled)
+        plan.append(PlannedModel(name, settings.enabled, choice.minutes, runs))
+    return plan
+
+
+def plan_lines(plan: list[PlannedModel]) -> list[str]:
+    """The plan as an aligned text table, one line a model."""
+    lines = [f"{'model':<15} {'enabled':<8} {'est. min':>9}  runs"]
+    for row in plan:
+        enabled = str(row.enabled).lower()
+        lines.append(
+            f"{row.model:<15} {enabled:<8} {row.minutes:>9.1f}  {'on' if row.runs else 'off'}"
+        )
+    return lines
 
 
 # --- the ensemble's settings ---------------------------------------------------------------

@@ -11,8 +11,9 @@ import contextlib
 import logging
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,7 +46,7 @@ def resolve_device(name: str = "auto") -> torch.device:
 @dataclass(frozen=True)
 class AutoChoice:
     """What ``enabled: auto`` decided for a model: on while its estimated run (tuning trials
-    and both fits, :mod:`movie_rec.models.cost`) fits ``runtime.auto_max_minutes``."""
+    and both fits, :mod:`movie_rec.models.cost`) fits the device's ``runtime.auto_max_minutes``."""
 
     on: bool
     minutes: float
@@ -56,16 +57,19 @@ class AutoChoice:
         verdict = "within" if self.on else "over"
         return (
             f"enabled auto: about {self.minutes:.1f} min on {self.device} by estimate, "
-            f"{verdict} runtime.auto_max_minutes = {self.budget_minutes:g}: "
+            f"{verdict} runtime.auto_max_minutes.{self.device} = {self.budget_minutes:g}: "
             f"{'on' if self.on else 'off'}"
         )
 
 
-def auto_choice(
-    estimated_seconds: float, budget_minutes: float, device: torch.device
-) -> AutoChoice:
+def auto_budget_minutes(runtime: Mapping[str, Any], device: str) -> float:
+    """``runtime.auto_max_minutes`` of ``device`` (``cpu`` or ``cuda``)."""
+    return float((runtime.get("auto_max_minutes") or {}).get(device, 0.0))
+
+
+def auto_choice(estimated_seconds: float, budget_minutes: float, device: str) -> AutoChoice:
     minutes = estimated_seconds / 60.0
-    return AutoChoice(minutes <= budget_minutes, minutes, budget_minutes, device.type)
+    return AutoChoice(minutes <= budget_minutes, minutes, budget_minutes, device)
 
 
 def seed_everything(seed: int) -> None:

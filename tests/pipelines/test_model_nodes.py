@@ -47,15 +47,15 @@ def test_enabled_auto_runs_a_model_while_its_estimate_fits_the_budget(tiny_data,
     matrix = tiny_data["train_matrix_valid"]
     common, own = _ease_settings(enabled="auto")
     settings = ModelNodes("ease").settings(common, own)
-    minutes = settings.auto({**RUNTIME, "auto_max_minutes": 0.0}, matrix).minutes
+    minutes = settings.auto({**RUNTIME, "auto_max_minutes": {"cpu": 0.0}}, matrix).minutes
     assert 0 < minutes < 1  # three tuning trials and two fits of EASE on 120 movies
-    assert settings.runs_on({**RUNTIME, "auto_max_minutes": minutes * 1.01}, matrix)
-    assert not settings.runs_on({**RUNTIME, "auto_max_minutes": minutes * 0.99}, matrix)
+    assert settings.runs_on({**RUNTIME, "auto_max_minutes": {"cpu": minutes * 1.01}}, matrix)
+    assert not settings.runs_on({**RUNTIME, "auto_max_minutes": {"cpu": minutes * 0.99}}, matrix)
     assert ModelNodes("ease").settings(*_ease_settings(enabled=True)).runs_on(RUNTIME, matrix)
     assert not ModelNodes("ease").settings(*_ease_settings(enabled=False)).runs_on(RUNTIME, matrix)
 
     data = (tiny_data["split_train"], matrix, tiny_data["valid_answers"])
-    over = {**RUNTIME, "auto_max_minutes": minutes / 2}
+    over = {**RUNTIME, "auto_max_minutes": {"cpu": minutes / 2}}
     with caplog.at_level("INFO", logger="movie_rec.pipelines.model_nodes"):
         empty, skipped = ModelNodes("ease").fit_valid(
             *data, own["hyperparameters"], common, own, over, CANDIDATES
@@ -66,7 +66,7 @@ def test_enabled_auto_runs_a_model_while_its_estimate_fits_the_budget(tiny_data,
     )
     final = ModelNodes("ease").fit_final(
         tiny_data["interactions"], tiny_data["train_matrix_full"], own["hyperparameters"],
-        skipped, common, own, {**RUNTIME, "auto_max_minutes": 1e9}, CANDIDATES,
+        skipped, common, own, {**RUNTIME, "auto_max_minutes": {"cpu": 1e9}}, CANDIDATES,
     )  # fmt: skip
     assert final[0].empty  # the final fit follows the validation fit's choice
 

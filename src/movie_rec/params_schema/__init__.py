@@ -75,7 +75,9 @@ class Runtime(Section):
     device: Annotated[str, AfterValidator(device_name)] = "auto"
     seed: Seed = 42
     torch_threads: Count | None = None
-    auto_max_minutes: Annotated[float, Field(ge=0)] = 0.0
+    auto_max_minutes: dict[Literal["cpu", "cuda"], Annotated[float, Field(ge=0)]] = Field(
+        default_factory=dict
+    )
     cuda_deterministic: bool = False
     dask_address: Annotated[str, AfterValidator(scheduler_address)] | None = None
     dask_workers: Count | None = None

@@ -1,0 +1,61 @@
+"""The run plan: which first-stage models run, by their estimated cost, logged before the
+first model node."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import scipy.sparse as sp
+import yaml
+
+from movie_rec.hooks import RuntimeHooks
+from movie_rec.models.cost import DataShape
+from movie_rec.parameters import run_plan
+from movie_rec.registry import first_stage_models
+from tests.conftest import REPO_ROOT
+
+
+def shipped_parameters() -> dict:
+    params: dict = {}
+    for path in sorted((REPO_ROOT / "conf" / "base").glob("parameters*.yml")):
+        params.update(yaml.safe_load(path.read_text()) or {})
+    return params
+
+
+def with_budget(params: dict, minutes: float) -> dict:
+    budget = {"cpu": minutes, "cuda": minutes}
+    return {**params, "runtime": {**params["runtime"], "auto_max_minutes": budget}}
+
+
+def test_auto_turns_off_exactly_the_models_whose_estimate_exceeds_the_budget():
+    params = shipped_parameters()
+    shape = DataShape(3000, 3500, 270_000)
+    everything = run_plan(with_budget(params, 1e9), shape, "cpu")
+    assert [row.model for row in everything] == first_stage_models()
+    auto = {row.model: row.minutes for row in everything if row.enabled == "auto"}
+    assert len(auto) >= 2 and all(row.runs for row in everything if row.enabled == "auto")
+    budget = (min(auto.values()) + max(auto.values())) / 2
+    for row in run_plan(with_budget(params, budget), shape, "cpu"):
+        if row.enabled == "auto":
+            assert row.runs == (auto[row.model] <= budget)
+        else:
+            assert row.runs is row.enabled
+    on_gpu = {row.model: row.minutes for row in run_plan(params, shape, "cuda")}
+    assert all(on_gpu[row.model] < row.minutes for row in everything if row.minutes > 0)
+
+
+def test_the_plan_is_logged_once_before_the_first_model_node(caplog):
+    hooks = RuntimeHooks()
+    hooks.params = with_budget(shipped_parameters(), 0.0)
+    hooks.params["runtime"]["device"] = "cpu"
+    matrix = sp.random(300, 200, density=0.05, format="csr", random_state=0)
+    with caplog.at_level("INFO", logger="movie_rec.hooks"):
+        hooks.before_node_run(SimpleNamespace(namespace=None), {"train_matrix_valid": matrix})
+        assert "run plan" not in caplog.text  # a data_processing node: no plan yet
+        for _ in range(2):
+            hooks.before_node_run(SimpleNamespace(namespace="ease"), {"train_matrix_valid": matrix})
+    assert caplog.text.count("run plan on cpu for 300 users x 200 movies") == 1
+    lines = {line.split()[0]: line.split() for line in caplog.text.splitlines() if line.strip()}
+    for name in ("sasrec", "gru4rec", "multivae"):
+        assert lines[name][1] == "auto" and lines[name][-1] == "off"  # budget 0
+    assert lines["ease"][-1] == "on"
