@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
 from types import SimpleNamespace
 
 import pandas as pd
@@ -95,6 +97,24 @@ def test_a_disabled_tracking_records_nothing(tmp_path):
     assert hooks.record == RunRecord.empty()
     assert not (tmp_path / "mlruns").exists()
     assert TrackingSettings.from_params(None) == TrackingSettings(True, "mlruns", "movie_rec")
+
+
+def test_a_store_mlflow_cannot_write_to_loses_the_record_not_the_run(tmp_path, caplog):
+    """An MLflow store of another MLflow version (its schema out of date) only warns."""
+    params = {"tracking": {"experiment": "unit"}, "runtime": {"seed": 7, "device": "cpu"}}
+    first = MLflowHooks()
+    first.after_context_created(SimpleNamespace(params=params, project_path=tmp_path / "a"))
+    first.after_pipeline_run({"run_id": "first"})
+    (tmp_path / "b" / "mlruns").mkdir(parents=True)
+    store = tmp_path / "b" / "mlruns" / "mlflow.db"
+    shutil.copy(tmp_path / "a" / "mlruns" / "mlflow.db", store)
+    with sqlite3.connect(store) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '0123456789ab'")
+    hooks = MLflowHooks()
+    hooks.after_context_created(SimpleNamespace(params=params, project_path=tmp_path / "b"))
+    with caplog.at_level("WARNING", logger="movie_rec.tracking"):
+        hooks.after_pipeline_run({"run_id": "second"})
+    assert "MLflow run not recorded in mlruns: Detected out-of-date database schema" in caplog.text
 
 
 @pytest.mark.slow

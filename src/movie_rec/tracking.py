@@ -194,15 +194,22 @@ class MLflowHooks:
     def _log(self, params: dict[str, Any], status: str) -> None:
         if self.settings is None:
             return
-        run_id = log_run(
-            self.settings,
-            self.project_path,
-            run_params(params, self.runtime) | self.record.params,
-            self.record,
-            params.get("run_id"),
-            self.started,
-            status,
-        )
+        from mlflow.exceptions import MlflowException  # noqa: PLC0415 (mlflow is optional)
+
+        try:
+            run_id = log_run(
+                self.settings,
+                self.project_path,
+                run_params(params, self.runtime) | self.record.params,
+                self.record,
+                params.get("run_id"),
+                self.started,
+                status,
+            )
+        except MlflowException as error:  # the run's outputs stand; only its record is lost
+            message = str(error).splitlines()[0]
+            logger.warning("MLflow run not recorded in %s: %s", self.settings.uri, message)
+            return
         logger.info("MLflow run %s recorded in %s", run_id, self.settings.uri)
 
 
