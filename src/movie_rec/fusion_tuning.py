@@ -41,16 +41,20 @@ def _single_model_trial(models: Sequence[str], chosen: str, head: int) -> dict[s
     }
 
 
+def fusion_of_trial(models: Sequence[str], params: Mapping[str, Any], head: int) -> RankFusion:
+    """The fusion a trial's parameters (``w_<model>``, cutoff, tail weight, offset) describe."""
+    return RankFusion(
+        weights={name: params[f"w_{name}"] for name in models},
+        cutoff=params["cutoff"],
+        head=head,
+        tail_weight=params["tail_weight"],
+        rank_offset=params["rank_offset"],
+    )
+
+
 def single_model_fusion(models: Sequence[str], chosen: str, head: int) -> RankFusion:
     """The fusion that is ``chosen``'s own list: its weight 1, every other model's 0."""
-    trial = _single_model_trial(models, chosen, head)
-    return RankFusion(
-        weights={name: trial[f"w_{name}"] for name in models},
-        cutoff=trial["cutoff"],
-        head=head,
-        tail_weight=trial["tail_weight"],
-        rank_offset=trial["rank_offset"],
-    )
+    return fusion_of_trial(models, _single_model_trial(models, chosen, head), head)
 
 
 def reference_model(
@@ -155,21 +159,12 @@ def search_fusion(
     head, max_cutoff = int(settings["head"]), int(settings["max_cutoff"])
     mixes = settings.get("mixes")
 
-    def fusion_of(params: Mapping[str, Any]) -> RankFusion:
-        return RankFusion(
-            weights={name: params[f"w_{name}"] for name in models},
-            cutoff=params["cutoff"],
-            head=head,
-            tail_weight=params["tail_weight"],
-            rank_offset=params["rank_offset"],
-        )
-
     def objective(trial: optuna.Trial) -> float:
         params = {f"w_{name}": trial.suggest_float(f"w_{name}", 0.0, 1.0) for name in models}
         params["cutoff"] = trial.suggest_int("cutoff", head, max_cutoff)
         params["tail_weight"] = trial.suggest_float("tail_weight", 0.0, 1.0)
         params["rank_offset"] = trial.suggest_float("rank_offset", 1.0, 100.0, log=True)
-        fused = fuse_stacked(stacked, fusion_of(params), k)
+        fused = fuse_stacked(stacked, fusion_of_trial(models, params, head), k)
         return float(objective_per_user(fused, answers, mixes, k).mean())
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -183,7 +178,7 @@ def search_fusion(
     study.optimize(objective, n_trials=int(settings["n_trials"]))
     history = study.trials_dataframe(attrs=("number", "value", "params"))
     history.columns = [column.removeprefix("params_") for column in history.columns]
-    return fusion_of(study.best_params), history
+    return fusion_of_trial(models, study.best_params, head), history
 
 
 def guard_folds(users: np.ndarray, folds: int, seed: int) -> list[np.ndarray]:
