@@ -38,6 +38,7 @@ from kedro.framework.startup import bootstrap_project
 from common import REPO_ROOT, cached_preset, scratch_project, timed_kedro_run
 from movie_rec.evaluation import recall_at_k, top_k_unseen
 from movie_rec.models import ranker
+from movie_rec.models import ranker_candidates as rc
 from movie_rec.models import ranker_features as rf
 from movie_rec.models.baselines import ItemCooccurrence
 from movie_rec.models.markov import Markov, MarkovConfig
@@ -127,12 +128,12 @@ def run_phases(project: Path, num_threads: int) -> None:
             first_recall = {n: recall_at_k(c, answers)["recall@10"] for n, c in first_stage.items()}
         phase(f"stand-in first stages ({split}; not tabular_rec)", started)
         started = time.perf_counter()
-        popular = rf.popular_candidates(matrix, N_POPULAR, users)
-        pairs = rf.candidate_union(first_stage, popular, TOP_N, matrix, users)
+        popular = rc.popular_candidates(matrix, N_POPULAR, users)
+        pairs = rc.candidate_union(first_stage, popular, TOP_N, matrix, users)
         phase(f"candidate union ({split})", started)
         if users is not None:
             started = time.perf_counter()
-            by_source = rf.candidate_recall_by_source(first_stage, popular, answers, TOP_N)
+            by_source = rc.candidate_recall_by_source(first_stage, popular, answers, TOP_N)
             phase("candidate recall by source", started)
         started = time.perf_counter()
         features[split] = rf.build_features(pairs, first_stage, history, matrix, *side)
@@ -142,7 +143,7 @@ def run_phases(project: Path, num_threads: int) -> None:
 
     params = yaml.safe_load((REPO_ROOT / "conf/base/parameters_tabular_rec.yml").read_text())
     config = ranker_config({**params["tabular_rec"], "num_threads": num_threads}, {"seed": 42})
-    labels = rf.label_pairs(features["valid"], answers)
+    labels = rc.label_pairs(features["valid"], answers)
     started = time.perf_counter()
     oof = ranker.out_of_fold_scores(features["valid"], labels, N_FOLDS, config)
     phase(f"out-of-fold training ({N_FOLDS} folds x {config.bags} bags)", started)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from movie_rec import records
-from movie_rec.models.ranker_features import POPULAR_SOURCE
+from movie_rec.models.ranker_candidates import POPULAR_SOURCE
 from movie_rec.registry import first_stage_models
 from movie_rec.report import page
 

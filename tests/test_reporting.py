@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from movie_rec import records, report
 from movie_rec.evaluation import per_user_recall, recall_at_k, top_k_unseen
-from movie_rec.models import ranker_features as rf
+from movie_rec.models import ranker_candidates as rc
 from movie_rec.models.baselines import ItemCooccurrence
 from movie_rec.pipelines.ensembling.nodes import evaluate_ensembles
 from movie_rec.report import page
@@ -71,8 +71,8 @@ def ceiling(tiny_data, recommendations) -> pd.DataFrame:
     """The ranker's candidate ceiling, as the ranker records it."""
     answers = tiny_data["valid_answers"]
     users = np.unique(answers["user_idx"])
-    popular = rf.popular_candidates(tiny_data["train_matrix_valid"], 20, users)
-    return rf.candidate_recall_by_source(recommendations, popular, answers, top_n=10)
+    popular = rc.popular_candidates(tiny_data["train_matrix_valid"], 20, users)
+    return rc.candidate_recall_by_source(recommendations, popular, answers, top_n=10)
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +165,7 @@ def test_release_filter_table_gains_are_with_minus_without(ensemble_metrics):
 def test_candidate_ceiling_table_reads_what_the_ranker_recorded(ceiling):
     recorded = {"candidate_recall_by_source": ceiling.to_dict("records")}
     table = report.candidate_ceiling_table(recorded)
-    assert table["source"].tolist() == ["ease", "multivae", rf.POPULAR_SOURCE, "union"]
+    assert table["source"].tolist() == ["ease", "multivae", rc.POPULAR_SOURCE, "union"]
     pd.testing.assert_frame_equal(table, ceiling)
     assert table.loc[table["source"] != "union", "adds"].notna().all()
     assert report.candidate_ceiling_table({"skipped": True}).empty

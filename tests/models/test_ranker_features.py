@@ -9,6 +9,7 @@ import scipy.sparse as sp
 
 from movie_rec import records
 from movie_rec.evaluation import top_k_unseen
+from movie_rec.models import ranker_candidates as rc
 from movie_rec.models import ranker_features as rf
 from movie_rec.models.baselines import ItemCooccurrence
 from movie_rec.models.sequences import user_sequences
@@ -83,15 +84,15 @@ def test_candidate_union_takes_top_n_of_each_model_plus_popular_unseen_only():
     popular = _candidates([(0, 4, 9.0), (1, 0, 9.0)])
     empty = first.iloc[:0]
 
-    union = rf.candidate_union({"a": first, "b": second, "off": empty}, popular, top_n=2, seen=seen)
+    union = rc.candidate_union({"a": first, "b": second, "off": empty}, popular, top_n=2, seen=seen)
 
     assert union.values.tolist() == [[0, 1], [0, 2], [0, 4], [1, 0], [1, 4]]
-    only_user_1 = rf.candidate_union({"a": first}, popular, 2, seen, users=np.array([1]))
+    only_user_1 = rc.candidate_union({"a": first}, popular, 2, seen, users=np.array([1]))
     assert only_user_1.values.tolist() == [[1, 0], [1, 4]]
 
 
 def test_popular_candidates_are_the_most_watched_unseen_movies(hand):
-    popular = rf.popular_candidates(hand["matrix"], n_popular=2)
+    popular = rc.popular_candidates(hand["matrix"], n_popular=2)
     # popularity: item 0 ×3, items 1–3 ×1, item 4 ×0
     assert popular.loc[popular["user_idx"] == 0, "item_idx"].tolist() == [3, 4]
     assert set(popular.loc[popular["user_idx"] == 1, "item_idx"]) == {1, 2}
@@ -112,7 +113,7 @@ def test_candidate_recall_by_source_counts_each_sources_share_and_what_only_it_h
     )
 
     # a first-stage model named "popular" keeps its row beside the n_popular source
-    table = rf.candidate_recall_by_source({"a": a, "popular": b}, popular, answers, top_n=2)
+    table = rc.candidate_recall_by_source({"a": a, "popular": b}, popular, answers, top_n=2)
 
     assert table.columns.tolist() == records.columns(records.CANDIDATE_CEILING)
     assert table["source"].tolist() == ["a", "popular", "n_popular", "union"]
@@ -278,8 +279,8 @@ def test_no_feature_reads_the_validation_answers(tiny_data):
 
     def features(valid_answers: pd.DataFrame) -> pd.DataFrame:
         users = np.unique(valid_answers["user_idx"].to_numpy())
-        popular = rf.popular_candidates(matrix, 5, users)
-        pairs = rf.candidate_union(first_stage, popular, 20, matrix, users)
+        popular = rc.popular_candidates(matrix, 5, users)
+        pairs = rc.candidate_union(first_stage, popular, 20, matrix, users)
         return rf.build_features(
             pairs, first_stage, tiny_data["split_train"], matrix, tiny_data["item_features"],
             tiny_data["item_directors"], tiny_data["item_writers"],
@@ -289,16 +290,16 @@ def test_no_feature_reads_the_validation_answers(tiny_data):
     assert len(original) > 0
     pd.testing.assert_frame_equal(original, features(scrambled))
     assert (
-        rf.label_pairs(original, answers).tolist() != rf.label_pairs(original, scrambled).tolist()
+        rc.label_pairs(original, answers).tolist() != rc.label_pairs(original, scrambled).tolist()
     )
 
 
 def test_label_pairs_marks_held_out_answers():
     pairs = pd.DataFrame({"user_idx": [0, 0, 1], "item_idx": [1, 2, 1]})
     answers = pd.DataFrame({"user_idx": [0, 1], "item_idx": [2, 5], "kind": ["last", "random"]})
-    assert rf.label_pairs(pairs, answers).tolist() == [0, 1, 0]
+    assert rc.label_pairs(pairs, answers).tolist() == [0, 1, 0]
     pairs = pd.DataFrame({"user_idx": [0, 0, 1, 1], "item_idx": [1, 2, 1, 5]})
-    assert rf.label_pairs(pairs, answers).tolist() == [0, 1, 0, 2]  # last 1, random 2
+    assert rc.label_pairs(pairs, answers).tolist() == [0, 1, 0, 2]  # last 1, random 2
 
 
 def test_feature_config_round_trips_through_params():

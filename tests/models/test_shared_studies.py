@@ -24,7 +24,8 @@ from typing import Any
 import optuna
 import pytest
 
-from movie_rec.models.tuning import PLACES, finished_trials, open_study, run_study, study_storage
+from movie_rec.models.study_storage import study_storage
+from movie_rec.models.tuning import PLACES, finished_trials, open_study, run_study
 from tests.models.test_tuning import _objective as value_of
 
 N_TRIALS = 7

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from movie_rec.models.study_storage import storage_url
 from movie_rec.models.tuning import (
     best_hyperparameters,
     evaluation_users,
@@ -14,7 +15,6 @@ from movie_rec.models.tuning import (
     open_study,
     pruning_evaluator,
     run_study,
-    storage_url,
     study_fingerprint,
     suggest,
     trials_frame,

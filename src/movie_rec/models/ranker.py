@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from movie_rec.evaluation import CANDIDATE_COLUMNS
-from movie_rec.models.ranker_features import CATEGORICAL, KIND_GRADES, feature_columns
+from movie_rec.models.ranker_candidates import KIND_GRADES
+from movie_rec.models.ranker_features import CATEGORICAL, feature_columns
 
 logger = logging.getLogger(__name__)
 

@@ -1,15 +1,15 @@
-"""Candidates, features and labels of the second-stage ranker (:mod:`movie_rec.models.ranker`).
+"""Features and labels of the second-stage ranker (:mod:`movie_rec.models.ranker`).
 
-The candidates of a user are the union of every first-stage model's top ``top_n`` and the
-most popular unseen movies (Covington et al., "Deep Neural Networks for YouTube
-Recommendations", RecSys 2016). Each (user, movie) pair gets the features of
+Each candidate (user, movie) pair (:mod:`movie_rec.models.ranker_candidates`) gets the
+features of
 :data:`FEATURES`: the first-stage scores and ranks, order and time signals (transitions
 from the user's last items, co-occurrence with the recent ones, popularity around the
 user's last activity, release year against it) and static side information.
 
 Every feature reads only a *history* (``split_train`` for the validation fit, all
 interactions for the final fit), its matrix and the side tables; the held-out answers
-enter solely through :func:`label_pairs`. Rows must be sorted by user.
+enter solely through
+:func:`movie_rec.models.ranker_candidates.label_pairs`. Rows must be sorted by user.
 """
 
 from __future__ import annotations
@@ -22,20 +22,16 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from movie_rec import records
-from movie_rec.evaluation import top_k_unseen
-from movie_rec.models.baselines import ItemCooccurrence, MostPopular, PopularConfig
+from movie_rec.models.baselines import ItemCooccurrence
 from movie_rec.models.markov import Markov, MarkovConfig, recent_positions, transition_matrix
 from movie_rec.models.protocol import TrainingData, fitted
-from movie_rec.models.release_year import item_years, user_last_activity_year
+from movie_rec.models.ranker_candidates import PAIR
+from movie_rec.models.ranker_tables import SECONDS_PER_DAY, item_table, user_table
 from movie_rec.models.sequences import UserSequences, user_sequences
 
-PAIR = ["user_idx", "item_idx"]
 CATEGORICAL = ["director", "writer"]
 UNRANKED = 1000  # the rank feature of a movie a first-stage model did not rank
 TOP = 10  # the list length the competition scores
-SECONDS_PER_DAY = 86_400
-POPULAR_SOURCE = "n_popular"  # the candidate source of the most popular unseen movies
 
 # Every feature column, in order; ``<model>``, ``<k>`` and ``<genre>`` are filled in per run.
 FEATURES: dict[str, str] = {
@@ -94,158 +90,6 @@ class FeatureConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "markov_k": list(self.markov_k)}
-
-
-# --- candidates -------------------------------------------------------------------------
-
-
-def popular_candidates(
-    matrix: sp.csr_matrix, n_popular: int, users: np.ndarray | None = None
-) -> pd.DataFrame:
-    """The ``n_popular`` most watched movies each user has not seen (via ``top_k_unseen``)."""
-    popular = fitted(MostPopular(PopularConfig()), TrainingData(matrix))
-    return top_k_unseen(popular.score, matrix, n_popular, users=users)
-
-
-def _top_pairs(candidates: pd.DataFrame, top_n: int) -> pd.DataFrame:
-    return candidates.loc[candidates["rank"] <= top_n, PAIR]
-
-
-def candidate_union(
-    first_stage: Mapping[str, pd.DataFrame],
-    popular: pd.DataFrame,
-    top_n: int,
-    seen: sp.csr_matrix,
-    users: np.ndarray | None = None,
-) -> pd.DataFrame:
-    """Distinct unseen ``(user_idx, item_idx)`` pairs: each model's top ``top_n`` plus ``popular``.
-
-    An empty first-stage frame (a disabled model) contributes nothing. Restricted to
-    ``users`` when given; sorted by user then item.
-    """
-    frames = [_top_pairs(c, top_n) for c in first_stage.values() if len(c)]
-    union = pd.concat([*frames, popular[PAIR]], ignore_index=True).astype("int64")
-    union = union.drop_duplicates()
-    if users is not None:
-        union = union[union["user_idx"].isin(users)]
-    is_seen = np.asarray(
-        sp.csr_matrix(seen)[union["user_idx"].to_numpy(), union["item_idx"].to_numpy()]
-    ).ravel()
-    union = union[is_seen == 0]
-    return union.sort_values(PAIR, kind="stable").reset_index(drop=True)
-
-
-def _contains(pairs: pd.DataFrame, truth: pd.DataFrame) -> np.ndarray:
-    """For each row of ``truth``, whether ``pairs`` holds its (user, item)."""
-    marked = truth[PAIR].merge(pairs.drop_duplicates().assign(_in=True), on=PAIR, how="left")
-    return marked["_in"].fillna(False).to_numpy(dtype=bool)
-
-
-def candidate_recall_by_source(
-    first_stage: Mapping[str, pd.DataFrame],
-    popular: pd.DataFrame,
-    answers: pd.DataFrame,
-    top_n: int,
-) -> pd.DataFrame:
-    """The recall ceiling of each candidate source and what it adds to the others
-    (:data:`movie_rec.records.CANDIDATE_CEILING`, the report's candidate ceiling).
-
-    One row per first-stage model (its top ``top_n``), ``n_popular`` (the most popular unseen
-    movies, ``popular``) and ``union`` (all of them): ``recall`` is the share of the held-out
-    answers the source contains, ``adds`` the share it contains and no other source does
-    (missing for the union), each also per ``kind`` (``recall_last``, ``adds_random``, ...);
-    ``per_user`` the mean candidates per answered user.
-    """
-    truth = answers[[*PAIR, "kind"]].drop_duplicates(PAIR).reset_index(drop=True)
-    answered = truth["user_idx"].unique()
-    sources = {name: _top_pairs(c, top_n) for name, c in first_stage.items()}
-    sources[POPULAR_SOURCE] = popular[PAIR]
-    hits = {name: _contains(pairs, truth) for name, pairs in sources.items()}
-    kinds = {"": np.ones(len(truth), dtype=bool)}
-    kinds |= {f"_{kind}": (truth["kind"] == kind).to_numpy() for kind in ("last", "random")}
-
-    def shares(column: str, hit: np.ndarray | None) -> dict[str, float]:
-        return {
-            f"{column}{suffix}": hit[rows].mean() if hit is not None and rows.any() else np.nan
-            for suffix, rows in kinds.items()
-        }
-
-    def per_user(pairs: pd.DataFrame) -> float:
-        return pairs["user_idx"].isin(answered).sum() / max(len(answered), 1)
-
-    rows = []
-    for name, hit in hits.items():
-        others = [h for other, h in hits.items() if other != name]
-        covered = np.logical_or.reduce(others) if others else np.zeros_like(hit)
-        adds = hit & ~covered
-        rows.append({"source": name, **shares("recall", hit), **shares("adds", adds),
-                     "per_user": per_user(sources[name])})  # fmt: skip
-    union = np.logical_or.reduce(list(hits.values()))
-    all_pairs = pd.concat(list(sources.values()), ignore_index=True).drop_duplicates()
-    rows.append({"source": "union", **shares("recall", union), **shares("adds", None),
-                 "per_user": per_user(all_pairs)})  # fmt: skip
-    return records.checked(records.CANDIDATE_CEILING, pd.DataFrame(rows))
-
-
-# --- item and user tables -----------------------------------------------------------------
-
-
-def _category_codes(values: pd.Series) -> np.ndarray:
-    """Stable integer codes of a string column (sorted categories; -1 = missing)."""
-    categories = np.sort(values.dropna().astype(str).unique())
-    return pd.Categorical(values.astype("string"), categories=categories).codes.astype(np.int32)
-
-
-def item_table(
-    history: pd.DataFrame, item_features: pd.DataFrame, n_items: int, recent_days: float
-) -> pd.DataFrame:
-    """Per movie: popularity overall and in the last ``recent_days``, trend, year, people."""
-    items = history["item_idx"].to_numpy()
-    times = history["time"].to_numpy(dtype=np.float64)
-    end = times.max(initial=0.0)
-    recent = items[times > end - recent_days * SECONDS_PER_DAY]
-    pop = np.bincount(items, minlength=n_items).astype(np.float64)
-    pop_recent = np.bincount(recent, minlength=n_items).astype(np.float64)
-    share = pop / max(len(items), 1)
-    share_recent = pop_recent / max(len(recent), 1)
-    first_time = np.full(n_items, np.inf)
-    np.minimum.at(first_time, items, times)
-    side = item_features.set_index("item_idx").reindex(np.arange(n_items))
-    return pd.DataFrame(
-        {
-            "item_pop": pop.astype(np.float32),
-            "item_pop_recent": pop_recent.astype(np.float32),
-            "item_trend": np.divide(
-                share_recent, share, out=np.zeros(n_items), where=share > 0
-            ).astype(np.float32),
-            "year": item_years(item_features, n_items).astype(np.float32),
-            "director": _category_codes(side["director"]),
-            "writer": _category_codes(side["writer"]),
-            "first_time": first_time,
-        }
-    )
-
-
-def user_table(history: pd.DataFrame, item_year: np.ndarray, n_users: int) -> pd.DataFrame:
-    """Per user: history length, first/last time, last activity year, mean/latest year watched."""
-    users = history["user_idx"].to_numpy()
-    times = pd.Series(history["time"].to_numpy(dtype=np.float64)).groupby(users)
-    years = pd.Series(item_year[history["item_idx"].to_numpy()]).groupby(users)
-    index = np.arange(n_users)
-
-    def per_user(values: pd.Series) -> np.ndarray:
-        return values.reindex(index).to_numpy(dtype=np.float64)
-
-    return pd.DataFrame(
-        {
-            "user_len": np.bincount(users, minlength=n_users).astype(np.float32),
-            "first_time": per_user(times.min()),
-            "last_time": per_user(times.max()),
-            "last_activity_year": user_last_activity_year(history, n_users),
-            "mean_year": per_user(years.mean()),
-            "latest_year": per_user(years.max()),
-        }
-    )
 
 
 # --- per-pair features --------------------------------------------------------------------
@@ -558,15 +402,3 @@ def first_stage_names(features: pd.DataFrame) -> list[str]:
 def feature_columns(features: pd.DataFrame) -> list[str]:
     """Every column of a :func:`build_features` frame except the pair key."""
     return [c for c in features.columns if c not in PAIR]
-
-
-KIND_GRADES = {"last": 1, "random": 2}  # the relevance grade of a held-out answer, by kind
-
-
-def label_pairs(pairs: pd.DataFrame, answers: pd.DataFrame) -> np.ndarray:
-    """The grade of ``(user_idx, item_idx)``: :data:`KIND_GRADES` of its kind where it is a
-    held-out answer, else 0. The ranker's ``kind_gain`` says what each grade is worth."""
-    truth = answers[[*PAIR, "kind"]].drop_duplicates(PAIR)
-    truth = truth.assign(_label=truth["kind"].map(KIND_GRADES))[[*PAIR, "_label"]]
-    labelled = pairs[PAIR].merge(truth, on=PAIR, how="left", sort=False)
-    return labelled["_label"].fillna(0).to_numpy(dtype=np.int8)

@@ -1,6 +1,7 @@
 """Optuna helpers shared by every tuned model: resumable studies, search spaces, trial history.
 
-A study lives in a storage (:func:`study_storage`): by default the SQLite file
+A study lives in a storage (:func:`movie_rec.models.study_storage.study_storage`): by
+default the SQLite file
 ``<storage_dir>/optuna_<file>.db``; ``tuning.storage`` names one that several processes,
 on one machine or many, share (an RDB URL such as ``postgresql://…``, or a journal file on
 shared storage). Its name includes :func:`study_fingerprint`: a hash of everything a trial's
@@ -44,14 +45,12 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
 import pandas as pd
 import scipy.sparse as sp
-import sqlalchemy.exc
 
 from movie_rec.evaluation import ScoreFn, recall_at_k, top_k_unseen
 
@@ -59,10 +58,7 @@ logger = logging.getLogger(__name__)
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 PLACES = (*FINISHED, optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
-RDB_DIALECTS = ("postgresql", "mysql", "sqlite")
-HEARTBEAT_SECONDS = 60  # how often an RDB storage records that a running trial is alive
 WAIT_SECONDS = 2  # how often a process whose places are all taken looks at the study again
-SCHEMA_ATTEMPTS = 3  # tries to open an RDB storage whose tables another process is creating
 WAIT_LOG_SECONDS = 600  # how often it says what it waits for
 TRIAL_COLUMNS = ["number", "state", "value", "duration_seconds"]
 
@@ -105,58 +101,6 @@ def study_fingerprint(
     described = {"settings": settings, "space": search_space}
     digest.update(json.dumps(described, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:16]
-
-
-def storage_url(storage_dir: str | Path, file_stem: str) -> str:
-    """``sqlite:///<storage_dir>/optuna_<file_stem>.db``, creating the folder."""
-    folder = Path(storage_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{(folder / f'optuna_{file_stem}.db').resolve()}"
-
-
-def rdb_dialect(storage: str) -> str | None:
-    """The database of an RDB URL (``postgresql+psycopg2://…`` → ``postgresql``); ``None``
-    for anything else (the path of a journal file)."""
-    scheme, separator, _ = storage.partition("://")
-    return scheme.split("+")[0] if separator else None
-
-
-def study_storage(
-    storage: str | None,
-    storage_dir: str | Path,
-    file_stem: str,
-    heartbeat_seconds: int = HEARTBEAT_SECONDS,
-) -> optuna.storages.BaseStorage:
-    """The storage of the studies: ``storage`` (``tuning.storage``) or, when it is ``None``,
-    the SQLite file of :func:`storage_url`.
-
-    ``storage`` is an RDB URL (``postgresql://user:password@host/db``; the database must
-    exist and its driver be installed) or the path of a journal file (created with its
-    folder). An RDB storage records a heartbeat of every running trial every
-    ``heartbeat_seconds``: a trial silent for three times that (its process died) is failed
-    and its place goes to a new trial. Optuna's journal storage has no heartbeat: there, a
-    trial whose process died stays RUNNING until it is failed by hand (``study.tell(number,
-    state=optuna.trial.TrialState.FAIL)``).
-    """
-    if storage is not None and rdb_dialect(storage) is None:
-        path = Path(storage)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
-    url = storage or storage_url(storage_dir, file_stem)
-    for attempt in range(1, SCHEMA_ATTEMPTS):
-        try:
-            return rdb_storage(url, heartbeat_seconds)
-        except sqlalchemy.exc.DBAPIError:  # processes meeting a new database race to create
-            time.sleep(attempt)  # its tables: the others find them there on their next try
-    return rdb_storage(url, heartbeat_seconds)
-
-
-def rdb_storage(url: str, heartbeat_seconds: int) -> optuna.storages.RDBStorage:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats
-        return optuna.storages.RDBStorage(
-            url, heartbeat_interval=heartbeat_seconds, grace_period=3 * heartbeat_seconds
-        )
 
 
 def finished_trials(study: optuna.Study) -> int:

@@ -29,6 +29,7 @@ from movie_rec.model_outputs import model_metrics, stopwatch
 from movie_rec.models import tuning
 from movie_rec.models.cost import DataShape
 from movie_rec.models.protocol import FitRun, Model, TrainingData
+from movie_rec.models.study_storage import study_storage
 from movie_rec.models.training import TrainResult
 from movie_rec.parameters import STOP_SIGNALS, ModelSettings, model_settings
 from movie_rec.registry import GPU, ITERATIVE, spec
@@ -136,7 +137,7 @@ class ModelNodes:
         }
         name = f"{self.model}-" + tuning.study_fingerprint(matrix, sampled, trial_inputs, space)
         pruner = optuna.pruners.MedianPruner(**study_settings.pruner)
-        storage = tuning.study_storage(
+        storage = study_storage(
             tuning_params.get("storage"), tuning_params["storage_dir"], "movie_rec"
         )
         study = tuning.open_study(name, storage, seed, pruner)

@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from movie_rec.evaluation import empty_candidates, recall_at_k, recall_by_mix
 from movie_rec.model_outputs import model_metrics, stopwatch
 from movie_rec.models import ranker
+from movie_rec.models import ranker_candidates as rc
 from movie_rec.models import ranker_features as rf
 
 logger = logging.getLogger(__name__)
@@ -51,8 +52,8 @@ def _features(
     """The candidate pairs' features and the popular candidates among them."""
     top_n = int(params["top_n"])
     with stopwatch() as timer:
-        popular = rf.popular_candidates(matrix, int(params["n_popular"]), users)
-        pairs = rf.candidate_union(first_stage, popular, top_n, matrix, users)
+        popular = rc.popular_candidates(matrix, int(params["n_popular"]), users)
+        pairs = rc.candidate_union(first_stage, popular, top_n, matrix, users)
         features = rf.build_features(
             pairs, first_stage, history, matrix, item_features, item_directors, item_writers,
             rf.FeatureConfig.from_params(params),
@@ -88,7 +89,7 @@ def build_features_valid(
         users, split_train, train_matrix_valid, item_features, item_directors, item_writers,
         params, first_stage,
     )  # fmt: skip
-    ceiling = rf.candidate_recall_by_source(
+    ceiling = rc.candidate_recall_by_source(
         first_stage, popular, valid_answers, int(params["top_n"])
     )
     logger.info("lgbm_ranker candidate recall by source:\n%s", ceiling.round(4).to_string())
@@ -149,7 +150,7 @@ def train_and_rank(
     if not params["enabled"]:
         return skipped_outputs()
     k, config = int(candidates["k"]), ranker_config(params, runtime)
-    labels = rf.label_pairs(features_valid, valid_answers)
+    labels = rc.label_pairs(features_valid, valid_answers)
     with stopwatch() as fit_time:
         oof = ranker.out_of_fold_scores(features_valid, labels, int(params["n_folds"]), config)
     with stopwatch() as predict_time:
