@@ -5,8 +5,9 @@ For every first-stage model of the registry with the shipped parameters (``conf/
 :mod:`movie_rec.models.cost`) in minutes on the CPU and on a GPU, and whether ``auto``
 turns it on within ``runtime.auto_max_minutes``. The shape is the validation fit's: the
 preset's users and movies and its interactions less the ``n_last + n_random`` answers a user.
-With ``--measured DIR`` (a project after ``kedro run``) each model's measured seconds
-(its trials, both fits and their predictions) stand beside the estimate.
+With ``--measured DIR`` (a project after ``kedro run``) a table for that project's own data
+puts each model's measured seconds (its trials, both fits and their predictions) beside the
+estimate.
 
     python benchmarks/bench_costs.py [--presets sample medium competition] [--raw-dir DIR]
         [--measured PROJECT] [--params runtime.auto_max_minutes.cpu=5] [--markdown]
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import scipy.sparse as sp
 import yaml
 
 from bench_pipeline import parse_params, table
@@ -108,11 +110,14 @@ def main() -> None:
     shapes = {name: preset_shape(name, held_out) for name in args.presets}
     if args.raw_dir:
         shapes[str(args.raw_dir)] = raw_shape(args.raw_dir, held_out)
-    measured = measured_seconds(args.measured) if args.measured else {}
+    if args.measured:
+        matrix = sp.load_npz(args.measured / "data" / "05_model_input" / "train_matrix_valid.npz")
+        shapes[str(args.measured)] = DataShape.of(matrix)
     budget = params["runtime"]["auto_max_minutes"]  # per device
     for label, shape in shapes.items():
         print(f"\n{label}: {shape.users:,} users x {shape.items:,} movies, "
               f"{shape.interactions:,} training interactions; auto_max_minutes = {budget}")  # fmt: skip
+        measured = measured_seconds(args.measured) if label == str(args.measured) else {}
         rows = [{**row, **measured.get(row["model"], {})} for row in auto_table(shape, params)]
         columns = {key: key for key in rows[0]} | {
             key: key for key in ("measured s", "recall@10") if measured

@@ -1,0 +1,117 @@
+"""Benchmark: second-stage variants judged out of fold on kept projects, first stages untouched.
+
+For each project (a folder ``bench_real.py --keep DIR`` left, ``DIR/seed_S``) the validation
+candidates of every first-stage model it ran are read through the project's catalog and the
+ranker's features built once, as ``tabular_rec`` builds them with the project's parameters.
+Each variant (``NAME:KEY=VALUE,...`` over ``tabular_rec``'s parameters: ``bags=1``,
+``objective=lambdarank``, ``lgbm.learning_rate=0.1``, and ``drop=PREFIX`` to leave out the
+feature columns that start with a prefix, repeatable) is trained out of fold as the ranker
+trains (user-grouped folds, every bag) and its top 10 judged on every validated user. Prints
+per variant and project Recall@10 overall / last / random and per mix with the ratio to
+EASE's list, then the mean ratio ± its standard error over the projects.
+
+    python benchmarks/bench_ranker.py --projects DIR/seed_42 DIR/seed_1 DIR/seed_2 \
+        --variants default "lambdarank:objective=lambdarank" "one_bag:bags=1"
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from movie_rec.evaluation import recall_at_k, recall_by_mix
+from movie_rec.models import ranker
+from movie_rec.models.ranker_candidates import label_pairs
+from movie_rec.pipelines.tabular_rec.nodes import build_features_valid, ranker_config
+from movie_rec.registry import first_stage_models
+
+REFERENCE = "ease"
+INPUTS = ("split_train", "train_matrix_valid", "item_features", "item_directors",
+          "item_writers", "valid_answers")  # fmt: skip
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, str], list[str]]:
+    """``NAME:KEY=VALUE,...`` → (name, parameter overrides, dropped column prefixes)."""
+    name, _, settings = text.partition(":")
+    overrides, drops = {}, []
+    for item in filter(None, settings.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--variants: expected KEY=VALUE in {text!r}, got {item!r}")
+        if key == "drop":
+            drops.append(value)
+        else:
+            overrides[key] = value
+    return name, overrides, drops
+
+
+def with_overrides(params: dict[str, Any], overrides: dict[str, str]) -> dict[str, Any]:
+    params = {**params, "lgbm": dict(params.get("lgbm", {}))}
+    for key, value in overrides.items():
+        section, _, leaf = key.rpartition(".")
+        (params["lgbm"] if section == "lgbm" else params)[leaf or key] = yaml.safe_load(value)
+    return params
+
+
+def project_inputs(project: Path) -> tuple[dict[str, Any], dict[str, pd.DataFrame], dict]:
+    """The project's parameters, its validation inputs and each first stage's candidates."""
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project) as session:
+        context = session.load_context()
+        catalog, params = context.catalog, context.params
+        inputs = {name: catalog.load(name) for name in INPUTS}
+        first_stage = {m: catalog.load(f"{m}.candidates_valid") for m in first_stage_models()}
+    return params, inputs, first_stage
+
+
+def judged(ranked: pd.DataFrame, answers: pd.DataFrame, mixes: list) -> dict[str, float]:
+    overall = recall_at_k(ranked, answers)
+    return {**overall, **recall_by_mix(ranked, answers, [tuple(mix) for mix in mixes])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--projects", type=Path, nargs="+", required=True)
+    parser.add_argument("--variants", nargs="+", default=["default"])
+    args = parser.parse_args()
+    variants = [parse_variant(text) for text in args.variants]
+    ratios: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in variants}
+    for project in args.projects:
+        params, inputs, first_stage = project_inputs(project)
+        answers, mixes = inputs["valid_answers"], params["evaluation"]["mixes"]
+        features, _ = build_features_valid(**inputs, params=params["tabular_rec"], **first_stage)
+        reference = judged(first_stage[REFERENCE], answers, mixes)
+        print(
+            f"\n{project}: {REFERENCE} " + "  ".join(f"{k} {v:.4f}" for k, v in reference.items())
+        )
+        for name, overrides, drops in variants:
+            started = time.perf_counter()
+            settings = with_overrides(params["tabular_rec"], overrides)
+            kept = [c for c in features.columns if not any(c.startswith(d) for d in drops)]
+            frame = features[kept]
+            config = ranker_config(settings, params["runtime"])
+            oof = ranker.out_of_fold_scores(
+                frame, label_pairs(frame, answers), int(settings["n_folds"]), config
+            )
+            figures = judged(ranker.rank_candidates(frame, oof.scores, 10), answers, mixes)
+            ratios[name].append({k: v / reference[k] for k, v in figures.items()})
+            print(f"  {name:<20} {time.perf_counter() - started:5.0f} s  "
+                  + "  ".join(f"{k} {v:.4f}" for k, v in figures.items()))  # fmt: skip
+    print(f"\nratio to {REFERENCE}, mean ± standard error over {len(args.projects)} projects")
+    for name, rows in ratios.items():
+        table = pd.DataFrame(rows)
+        se = table.std(ddof=1) / np.sqrt(len(table)) if len(table) > 1 else table.mean() * 0
+        print(f"  {name:<20} " + "  ".join(
+            f"{k} {table[k].mean():.4f}±{se[k]:.4f}" for k in table.columns))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
