@@ -59,3 +59,13 @@ def test_the_plan_is_logged_once_before_the_first_model_node(caplog):
     for name in ("sasrec", "gru4rec", "multivae"):
         assert lines[name][1] == "auto" and lines[name][-1] == "off"  # budget 0
     assert lines["ease"][-1] == "on"
+
+
+def test_a_hook_without_a_context_logs_no_plan(caplog):
+    """A Dask worker runs the node hooks of a fresh hook object, with no context."""
+    matrix = sp.random(30, 20, density=0.1, format="csr", random_state=0)
+    with caplog.at_level("INFO", logger="movie_rec.hooks"):
+        RuntimeHooks().before_node_run(
+            SimpleNamespace(namespace="ease"), {"train_matrix_valid": matrix}
+        )
+    assert "run plan" not in caplog.text

@@ -47,8 +47,8 @@ class RuntimeHooks:
         """Before the first model node: every first-stage model's estimated run on this
         data and whether it runs (the validation fit of each model logs the same choice)."""
         matrix = inputs.get("train_matrix_valid")
-        if self.planned or matrix is None or node.namespace not in MODELS:
-            return
+        if self.planned or not self.params or matrix is None or node.namespace not in MODELS:
+            return  # a Dask worker's hooks have no context: the plan is logged where one is
         self.planned = True
         device = resolve_device(self.params["runtime"]["device"]).type
         shape = DataShape.of(matrix)
