@@ -100,6 +100,7 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
 )}
 # fmt: on
 
+SECOND_STAGE = next(spec.name for spec in MODELS.values() if spec.kind == "tabular")  # the ranker
 EXPLAINER = "ease"  # whose reasons the report and `kedro recommend` show beside the submission
 
 

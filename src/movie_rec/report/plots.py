@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from movie_rec.records import RECALL_COLUMNS
+from movie_rec.registry import SECOND_STAGE
 
 PAGE_WIDTH = 11.0  # inches: 1,100 px at the report's 100 dpi
 # Colours that stay apart on white (Trubetskoy's "20 distinct colours" less the pale ones)
@@ -29,7 +30,7 @@ PALETTE = (
 )  # fmt: skip
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 WRAP = 80  # characters a line of text under a figure
-EMPHASISED = ("lgbm_ranker", "ensemble_")  # the second stage and the fusions: drawn thicker
+EMPHASISED = (SECOND_STAGE, "ensemble_")  # the second stage and the fusions: drawn thicker
 
 
 def list_colours(names: Iterable[str]) -> dict[str, str]:

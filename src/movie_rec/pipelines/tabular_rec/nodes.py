@@ -23,10 +23,11 @@ from movie_rec.model_outputs import model_metrics, stopwatch
 from movie_rec.models import ranker
 from movie_rec.models import ranker_candidates as rc
 from movie_rec.models import ranker_features as rf
+from movie_rec.registry import SECOND_STAGE
 
 logger = logging.getLogger(__name__)
 
-MODEL = "lgbm_ranker"
+MODEL = SECOND_STAGE
 
 
 def skipped_outputs() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any], pd.DataFrame]:

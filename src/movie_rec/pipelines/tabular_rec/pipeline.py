@@ -7,11 +7,11 @@ in the namespace ``lgbm_ranker``.
 
 from kedro.pipeline import Node, Pipeline
 
-from movie_rec.registry import first_stage_models
+from movie_rec.registry import SECOND_STAGE, first_stage_models
 
 from .nodes import build_features_final, build_features_valid, train_and_rank
 
-MODEL = "lgbm_ranker"
+MODEL = SECOND_STAGE
 SIDE_TABLES = {
     "item_features": "item_features",
     "item_directors": "item_directors",
