@@ -20,8 +20,8 @@ Cholesky factorisation per trial. How the CPU path stays fast at the competition
   ``torch._int_mm`` ran 27x slower than the float32 product); the rest as a scipy sparse
   product in a second thread (scipy releases the GIL).
 * Factorisation: scipy's LAPACK Cholesky and inverse (``potrf``, ``potri``: about twice as
-  fast as torch's MKL ones on these AMD CPUs), in float32 by default (the top-10 lists
-  equal float64's on the shipped sample, see the tests); float64 on request.
+  fast as torch's MKL ones on these AMD CPUs), in float64 on the CPU (so the weights do not
+  depend on LAPACK's thread count) and float32 on CUDA (:func:`factorisation_dtype`).
 * Scoring: ``B`` is kept as contiguous column panels and a batch of user rows, in CSC order,
   multiplies each panel: every weight row is read once per batch instead of once per
   interaction, which makes the product about three times faster than CSR × the whole ``B``.
@@ -149,6 +149,14 @@ def _lapack_inverse(regularised: np.ndarray) -> np.ndarray:
     return inverse.T if inverse.flags.f_contiguous else inverse
 
 
+def factorisation_dtype(device: torch.device) -> torch.dtype:
+    """float64 on the CPU, where LAPACK's float32 results move in the seventh digit with its
+    thread count (OMP_NUM_THREADS: a Dask worker's 1 against a plain run's all cores), enough
+    to reorder near-ties; float64's differences vanish in the float32 weights. float32 on CUDA.
+    """
+    return torch.float64 if device.type == "cpu" else torch.float32
+
+
 def emphasis_diagonal(gram: torch.Tensor, lam: float, p: float) -> torch.Tensor:
     """EDLAE's ``λ + p / (1 − p) · diag(XᵀX)``, what the Gram diagonal gets."""
     return lam + p / (1.0 - p) * gram.diagonal()
@@ -260,12 +268,14 @@ class EASE(ItemItemModel):
 
     Args:
         config: λ and EDLAE's ``p``.
-        dtype: the factorisation's precision (the weights are float32 either way).
+        dtype: the factorisation's precision (the weights are float32 either way); by default
+            :func:`factorisation_dtype` of the device.
     """
 
-    def __init__(self, config: EASEConfig, dtype: torch.dtype = torch.float32) -> None:
+    def __init__(self, config: EASEConfig, dtype: torch.dtype | None = None) -> None:
         super().__init__(config)
         self.dtype = dtype
 
     def solve_weights(self, gram: torch.Tensor) -> torch.Tensor:
-        return ease_weights(gram, self.config.lam, self.config.p, self.dtype)
+        dtype = self.dtype or factorisation_dtype(gram.device)
+        return ease_weights(gram, self.config.lam, self.config.p, dtype)

@@ -36,6 +36,7 @@ from movie_rec.models.ease import (
     EASEConfig,
     ItemWeights,
     check_regularisation,
+    factorisation_dtype,
     regularised_inverse,
 )
 
@@ -74,10 +75,10 @@ class UserItemEASE:
 
     Args:
         config: both λs, the blend weight and EDLAE's ``p``.
-        dtype: the factorisations' precision.
+        dtype: the factorisations' precision (by default ``factorisation_dtype`` of the device).
     """
 
-    def __init__(self, config: UserItemEASEConfig, dtype: torch.dtype = torch.float32) -> None:
+    def __init__(self, config: UserItemEASEConfig, dtype: torch.dtype | None = None) -> None:
         self.config = config
         self.dtype = dtype
         self.item_model = EASE(EASEConfig(config.item_lam, config.p), dtype)
@@ -88,7 +89,9 @@ class UserItemEASE:
         """Fit both models from the data's ``XᵀX`` on the run's device."""
         self.item_model.fit(data, run)
         self.matrix = self.item_model.matrix
-        inverse = regularised_inverse(data.gram(run.device), self.config.user_lam, self.dtype)
+        gram = data.gram(run.device)
+        dtype = self.dtype or factorisation_dtype(gram.device)
+        inverse = regularised_inverse(gram, self.config.user_lam, dtype).to(torch.float32)
         self.user_inverse = ItemWeights(inverse, run.device)
 
     def score(self, users: np.ndarray) -> torch.Tensor:
