@@ -238,6 +238,11 @@ def table(rows: Sequence[dict[str, Any]], columns: dict[str, str], markdown: boo
     """``rows`` as an aligned text table, or a Markdown one."""
     header = list(columns.values())
     body = [[cell(row.get(key), key) for key in columns] for row in rows]
+    return layout(header, body, markdown)
+
+
+def layout(header: list[str], body: list[list[str]], markdown: bool) -> str:
+    """Rows of text cells under ``header``: aligned (text left, figures right) or Markdown."""
     if markdown:
         lines = [header, ["---"] * len(header), *body]
         return "\n".join("| " + " | ".join(line) + " |" for line in lines)

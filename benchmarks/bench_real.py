@@ -27,7 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from bench_pipeline import PIPELINES, params_option, parse_params, prepare_project, read_json
+from bench_pipeline import (
+    PIPELINES,
+    layout,
+    params_option,
+    parse_params,
+    prepare_project,
+    read_json,
+)
 from common import kedro_command, kedro_env, measured_run, scratch_project
 
 RUN_PIPELINES = PIPELINES[:-1]  # reporting is not needed for the figures
@@ -99,15 +106,7 @@ def render(rows: list[dict[str, Any]], markdown: bool) -> str:
     keys = [key for key in rows[0] if key != "list"]
     header = ["list", *(LABELS.get(key, key if key != "ratio" else "× reference") for key in keys)]
     body = [[row["list"], *(f"{row[k][0]:.4f} ± {row[k][1]:.4f}" for k in keys)] for row in rows]
-    if markdown:
-        lines = [header, ["---"] * len(header), *body]
-        return "\n".join("| " + " | ".join(line) + " |" for line in lines)
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in
-                  enumerate(zip(line, widths, strict=True)))
-        for line in [header, *body]
-    )  # fmt: skip
+    return layout(header, body, markdown)
 
 
 def main() -> None:
