@@ -6,20 +6,11 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import scipy.sparse as sp
-import yaml
 
 from movie_rec.hooks import RuntimeHooks
 from movie_rec.models.cost import DataShape
 from movie_rec.parameters import run_plan
 from movie_rec.registry import first_stage_models
-from tests.conftest import REPO_ROOT
-
-
-def shipped_parameters() -> dict:
-    params: dict = {}
-    for path in sorted((REPO_ROOT / "conf" / "base").glob("parameters*.yml")):
-        params.update(yaml.safe_load(path.read_text()) or {})
-    return params
 
 
 def with_budget(params: dict, minutes: float) -> dict:
@@ -27,8 +18,8 @@ def with_budget(params: dict, minutes: float) -> dict:
     return {**params, "runtime": {**params["runtime"], "auto_max_minutes": budget}}
 
 
-def test_auto_turns_off_exactly_the_models_whose_estimate_exceeds_the_budget():
-    params = shipped_parameters()
+def test_auto_turns_off_exactly_the_models_whose_estimate_exceeds_the_budget(shipped):
+    params = shipped
     shape = DataShape(3000, 3500, 270_000)
     everything = run_plan(with_budget(params, 1e9), shape, "cpu")
     assert [row.model for row in everything] == first_stage_models()
@@ -44,9 +35,9 @@ def test_auto_turns_off_exactly_the_models_whose_estimate_exceeds_the_budget():
     assert all(on_gpu[row.model] < row.minutes for row in everything if row.minutes > 0)
 
 
-def test_the_plan_is_logged_once_before_the_first_model_node(caplog):
+def test_the_plan_is_logged_once_before_the_first_model_node(shipped, caplog):
     hooks = RuntimeHooks()
-    hooks.params = with_budget(shipped_parameters(), 0.0)
+    hooks.params = with_budget(shipped, 0.0)
     hooks.params["runtime"]["device"] = "cpu"
     matrix = sp.random(300, 200, density=0.05, format="csr", random_state=0)
     with caplog.at_level("INFO", logger="movie_rec.hooks"):
