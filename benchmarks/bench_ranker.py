@@ -4,11 +4,12 @@ For each project (a folder ``bench_real.py --keep DIR`` left, ``DIR/seed_S``) th
 candidates of every first-stage model it ran are read through the project's catalog and the
 ranker's features built once, as ``tabular_rec`` builds them with the project's parameters.
 Each variant (``NAME:KEY=VALUE,...`` over ``tabular_rec``'s parameters: ``bags=1``,
-``objective=lambdarank``, ``lgbm.learning_rate=0.1``, and ``drop=PREFIX`` to leave out the
-feature columns that start with a prefix, repeatable) is trained out of fold as the ranker
-trains (user-grouped folds, every bag) and its top 10 judged on every validated user. Prints
-per variant and project Recall@10 overall / last / random and per mix with the ratio to
-EASE's list, then the mean ratio ± its standard error over the projects.
+``objective=lambdarank``, ``lgbm.learning_rate=0.1``, ``kind_gain.random=2``, and
+``drop=PREFIX`` to leave out the feature columns that start with a prefix, repeatable) is
+trained out of fold as the ranker trains (user-grouped folds, every bag) and its top 10
+judged on every validated user. Prints per variant and project Recall@10 overall / last /
+random and per mix with the ratio to EASE's list, then the mean ratio ± its standard error
+over the projects.
 
     python benchmarks/bench_ranker.py --projects DIR/seed_42 DIR/seed_1 DIR/seed_2 \
         --variants default "lambdarank:objective=lambdarank" "one_bag:bags=1"
@@ -54,10 +55,13 @@ def parse_variant(text: str) -> tuple[str, dict[str, str], list[str]]:
 
 
 def with_overrides(params: dict[str, Any], overrides: dict[str, str]) -> dict[str, Any]:
-    params = {**params, "lgbm": dict(params.get("lgbm", {}))}
+    """``tabular_rec``'s parameters with ``KEY=VALUE`` set; ``SECTION.KEY`` sets a key of a
+    mapping parameter (``lgbm.num_leaves``, ``kind_gain.random``)."""
+    params = {key: dict(value) if isinstance(value, dict) else value
+              for key, value in params.items()}  # fmt: skip
     for key, value in overrides.items():
         section, _, leaf = key.rpartition(".")
-        (params["lgbm"] if section == "lgbm" else params)[leaf or key] = yaml.safe_load(value)
+        (params[section] if section else params)[leaf] = yaml.safe_load(value)
     return params
 
 
