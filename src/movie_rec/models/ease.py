@@ -149,11 +149,13 @@ def _lapack_inverse(regularised: np.ndarray) -> np.ndarray:
     return inverse.T if inverse.flags.f_contiguous else inverse
 
 
-def factorisation_dtype(device: torch.device) -> torch.dtype:
-    """float64 on the CPU, where LAPACK's float32 results move in the seventh digit with its
+def factorisation_dtype(device: torch.device, requested: torch.dtype | None = None) -> torch.dtype:
+    """``requested`` when given, else float64 on the CPU, where LAPACK's float32 results move in the seventh digit with its
     thread count (OMP_NUM_THREADS: a Dask worker's 1 against a plain run's all cores), enough
     to reorder near-ties; float64's differences vanish in the float32 weights. float32 on CUDA.
     """
+    if requested is not None:
+        return requested
     return torch.float64 if device.type == "cpu" else torch.float32
 
 
@@ -277,5 +279,5 @@ class EASE(ItemItemModel):
         self.dtype = dtype
 
     def solve_weights(self, gram: torch.Tensor) -> torch.Tensor:
-        dtype = self.dtype or factorisation_dtype(gram.device)
+        dtype = factorisation_dtype(gram.device, self.dtype)
         return ease_weights(gram, self.config.lam, self.config.p, dtype)

@@ -90,7 +90,7 @@ class UserItemEASE:
         self.item_model.fit(data, run)
         self.matrix = self.item_model.matrix
         gram = data.gram(run.device)
-        dtype = self.dtype or factorisation_dtype(gram.device)
+        dtype = factorisation_dtype(gram.device, self.dtype)
         inverse = regularised_inverse(gram, self.config.user_lam, dtype).to(torch.float32)
         self.user_inverse = ItemWeights(inverse, run.device)
 
