@@ -6,10 +6,11 @@ first-stage candidate lists per split (top 100 per user: item co-occurrence, las
 transitions, Markov chains voted by the last 1, 3 and 10 movies, and three jittered copies
 of co-occurrence and Markov that agree only in part, as real models do), and runs the
 second stage as tabular_rec does (``models/ranker_features.py`` then ``models/ranker.py``):
-candidate union (top 50 of each + 20 popular), features for the validation and the final
-fit, 5-fold out-of-fold training, the final ranker and the final ranking. Prints the
-seconds of each phase, the child's peak RSS and Recall@10 of the ranker and of each
-stand-in. Target on a 2-core CPU: ≤ 8 GB.
+candidate union (each stand-in's ``tabular_rec.top_n`` + ``n_popular``), features for the
+validation and the final fit, ``n_folds``-fold out-of-fold training, the final ranker and
+the final ranking (the ranker's parameters: ``conf/base/parameters_tabular_rec.yml``).
+Prints the seconds of each phase, the child's peak RSS and Recall@10 of the ranker and of
+each stand-in. Target on a 2-core CPU: ≤ 8 GB.
 
     python benchmarks/bench_tabular_rec.py [--regenerate] [--raw-dir DIR] [--num-threads N]
 """
@@ -47,9 +48,6 @@ from movie_rec.models.sequences import user_sequences
 from movie_rec.pipelines.tabular_rec.nodes import ranker_config
 
 STAND_IN_K = 100
-TOP_N = 50
-N_POPULAR = 20
-N_FOLDS = 5
 JITTER = 0.5  # log-normal noise on the scores of the jittered stand-ins
 
 
@@ -114,6 +112,10 @@ def run_phases(project: Path, num_threads: int) -> None:
         "valid": (data["split_train"], data["train_matrix_valid"].tocsr(), answered),
         "final": (data["interactions"], data["train_matrix_full"].tocsr(), None),
     }
+    tabular = yaml.safe_load((REPO_ROOT / "conf/base/parameters_tabular_rec.yml").read_text())[
+        "tabular_rec"
+    ]
+    top_n, n_folds = int(tabular["top_n"]), int(tabular["n_folds"])
     timings, rss, rows, features, first_recall = {}, {}, {}, {}, {}
 
     def phase(name: str, started: float) -> None:
@@ -128,12 +130,12 @@ def run_phases(project: Path, num_threads: int) -> None:
             first_recall = {n: recall_at_k(c, answers)["recall@10"] for n, c in first_stage.items()}
         phase(f"stand-in first stages ({split}; not tabular_rec)", started)
         started = time.perf_counter()
-        popular = rc.popular_candidates(matrix, N_POPULAR, users)
-        pairs = rc.candidate_union(first_stage, popular, TOP_N, matrix, users)
+        popular = rc.popular_candidates(matrix, int(tabular["n_popular"]), users)
+        pairs = rc.candidate_union(first_stage, popular, top_n, matrix, users)
         phase(f"candidate union ({split})", started)
         if users is not None:
             started = time.perf_counter()
-            by_source = rc.candidate_recall_by_source(first_stage, popular, answers, TOP_N)
+            by_source = rc.candidate_recall_by_source(first_stage, popular, answers, top_n)
             phase("candidate recall by source", started)
         started = time.perf_counter()
         features[split] = rf.build_features(pairs, first_stage, history, matrix, *side)
@@ -141,12 +143,11 @@ def run_phases(project: Path, num_threads: int) -> None:
         rows[split] = len(features[split])
         del first_stage, popular, pairs
 
-    params = yaml.safe_load((REPO_ROOT / "conf/base/parameters_tabular_rec.yml").read_text())
-    config = ranker_config({**params["tabular_rec"], "num_threads": num_threads}, {"seed": 42})
+    config = ranker_config({**tabular, "num_threads": num_threads}, {"seed": 42})
     labels = rc.label_pairs(features["valid"], answers)
     started = time.perf_counter()
-    oof = ranker.out_of_fold_scores(features["valid"], labels, N_FOLDS, config)
-    phase(f"out-of-fold training ({N_FOLDS} folds x {config.bags} bags)", started)
+    oof = ranker.out_of_fold_scores(features["valid"], labels, n_folds, config)
+    phase(f"out-of-fold training ({n_folds} folds x {config.bags} bags)", started)
     started = time.perf_counter()
     ranked_valid = ranker.rank_candidates(features["valid"], oof.scores, STAND_IN_K)
     ranker.rank_candidates(features["final"], oof.predict(features["final"]), STAND_IN_K)
@@ -195,7 +196,7 @@ def report(result: dict, num_threads: int) -> None:
     )
     for name, value in result["first_stage_recall"].items():
         print(f"Recall@10 stand-in {name}: {value:.4f}")
-    print("candidate recall by source (top 50 each):")
+    print("candidate recall by source (each model's top_n):")
     print(pd.DataFrame(result["by_source"]).round(4).to_string(index=False))
     print("top features (gain): " + ", ".join(result["top_features"]))
 
