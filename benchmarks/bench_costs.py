@@ -72,6 +72,7 @@ def auto_table(shape: DataShape, params: dict[str, Any]) -> list[dict[str, Any]]
     for lines in zip(*plans.values(), strict=True):
         row: dict[str, Any] = {"model": lines[0].model, "enabled": lines[0].enabled}
         for device, line in zip(DEVICES, lines, strict=True):
+            row[f"{device} trials"] = line.trials
             row[f"{device} min"] = round(line.minutes, 2)
             row[f"{device} runs"] = "on" if line.runs else "off"
         rows.append(row)

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from movie_rec.hooks import RuntimeHooks
 from movie_rec.models.cost import DataShape
-from movie_rec.parameters import run_plan
+from movie_rec.parameters import model_settings, run_plan
 from movie_rec.registry import first_stage_models
 
 
@@ -28,11 +28,32 @@ def test_auto_turns_off_exactly_the_models_whose_estimate_exceeds_the_budget(shi
     budget = (min(auto.values()) + max(auto.values())) / 2
     for row in run_plan(with_budget(params, budget), shape, "cpu"):
         if row.enabled == "auto":
-            assert row.runs == (auto[row.model] <= budget)
+            assert row.runs == (row.minutes <= budget)
+            assert row.minutes == auto[row.model] or row.trials == 0  # untuned: tuning auto
         else:
             assert row.runs is row.enabled
     on_gpu = {row.model: row.minutes for row in run_plan(params, shape, "cuda")}
     assert all(on_gpu[row.model] < row.minutes for row in everything if row.minutes > 0)
+
+
+def test_tuning_auto_tunes_while_the_tuned_run_fits_and_else_keeps_the_fixed_values(shipped):
+    section = {**shipped["general_rec"]["admm_slim"], "enabled": "auto"}
+    section["tuning"] = {**section["tuning"], "enabled": "auto", "n_trials": 12}
+    settings = model_settings("admm_slim", {"common": {}, "admm_slim": section})
+    shape = DataShape(3000, 3500, 270_000)
+    untuned = settings.run_cost(shape, 0).seconds("cpu") / 60
+    tuned = settings.run_cost(shape, 12).seconds("cpu") / 60
+    assert tuned > 6 * untuned  # 12 trials and two fits against the two fits alone
+    chosen = {
+        budget: settings.auto_on(shape, "cpu", budget)
+        for budget in (tuned, (tuned + untuned) / 2, untuned * 0.99)
+    }
+    assert [(c.trials, c.on) for c in chosen.values()] == [(12, True), (0, True), (0, False)]
+    assert [c.minutes for c in chosen.values()] == [tuned, untuned, untuned]
+    always_tuned = {**section, "tuning": {**section["tuning"], "enabled": True}}
+    always = model_settings("admm_slim", {"admm_slim": always_tuned})
+    choice = always.auto_on(shape, "cpu", (tuned + untuned) / 2)
+    assert (choice.trials, choice.on) == (12, False)  # tuning true: the tuned run or nothing
 
 
 def test_the_plan_is_logged_once_before_the_first_model_node(shipped, caplog):

@@ -100,9 +100,11 @@ class Study(Settings):
     finished trials it holds, ``timeout`` a safety cap in seconds, ``pruner`` the arguments
     of the median pruner that stops iterative trials early (its steps are evaluations;
     Optuna's defaults for what is not given) and ``search_space`` one range per
-    hyperparameter (``{type: float|int, low, high, log}`` or ``{type: categorical, choices}``)."""
+    hyperparameter (``{type: float|int, low, high, log}`` or ``{type: categorical, choices}``).
+    ``enabled: auto`` tunes while the tuned run's estimate fits ``runtime.auto_max_minutes``
+    and otherwise keeps the fixed hyperparameters (:meth:`ModelSettings.trials`)."""
 
-    enabled: bool = False
+    enabled: Switch = False
     n_trials: Count | None = None
     timeout: Rate | None = None
     pruner: PrunerArguments = field(default_factory=dict)
@@ -110,7 +112,7 @@ class Study(Settings):
 
     def __post_init__(self) -> None:
         if self.enabled and (self.n_trials is None or not self.search_space):
-            raise ValueError("enabled = True needs n_trials and a search_space")
+            raise ValueError(f"enabled = {self.enabled} needs n_trials and a search_space")
 
 
 @dataclass(frozen=True)
@@ -127,10 +129,18 @@ class ModelSettings(Settings):
     stop_on: StopSignal = "overall"
     tuning: Study = Study()
 
-    def run_cost(self, shape: DataShape) -> FitCost:
-        """The estimated work of its tuning trials and its two fits on data of ``shape``."""
-        trials = (self.tuning.n_trials or 0) if self.tuning.enabled else 0
+    def run_cost(self, shape: DataShape, trials: int) -> FitCost:
+        """The estimated work of ``trials`` tuning trials and its two fits on data of ``shape``."""
         return run_cost(self.hyperparameters, self.train, shape, trials)
+
+    def trials(self, shape: DataShape, device: str, budget_minutes: float) -> int:
+        """The tuning trials a run makes: ``n_trials`` when tuning is ``true``, or ``auto`` and
+        the tuned run's estimate on ``device`` fits ``budget_minutes``; otherwise none."""
+        n_trials = self.tuning.n_trials or 0
+        if self.tuning.enabled == "auto":
+            tuned_minutes = self.run_cost(shape, n_trials).seconds(device) / 60.0
+            return n_trials if tuned_minutes <= budget_minutes else 0
+        return n_trials if self.tuning.enabled else 0
 
     def auto(self, runtime: Mapping[str, Any], matrix: sp.spmatrix) -> AutoChoice:
         """What ``enabled: auto`` decides on the runtime's device for this matrix."""
@@ -138,14 +148,21 @@ class ModelSettings(Settings):
         return self.auto_on(DataShape.of(matrix), device, auto_budget_minutes(runtime, device))
 
     def auto_on(self, shape: DataShape, device: str, budget_minutes: float) -> AutoChoice:
-        """What ``enabled: auto`` decides on ``device`` (``cpu``/``cuda``) for data of ``shape``."""
-        return auto_choice(self.run_cost(shape).seconds(device), budget_minutes, device)
+        """What ``enabled: auto`` decides on ``device`` (``cpu``/``cuda``) for data of ``shape``,
+        counting the tuning trials the run makes (:meth:`trials`)."""
+        trials = self.trials(shape, device, budget_minutes)
+        seconds = self.run_cost(shape, trials).seconds(device)
+        return auto_choice(seconds, budget_minutes, device, trials)
 
     def runs_on(self, runtime: Mapping[str, Any], matrix: sp.spmatrix) -> bool:
         """Whether the model runs: ``true``, ``false``, or ``auto``'s estimate within budget."""
         if self.enabled == "auto":
             return self.auto(runtime, matrix).on
         return bool(self.enabled)
+
+    def tunes(self, runtime: Mapping[str, Any], matrix: sp.spmatrix) -> bool:
+        """Whether the model runs and its study runs first (:meth:`trials`)."""
+        return self.runs_on(runtime, matrix) and self.auto(runtime, matrix).trials > 0
 
 
 @dataclass(frozen=True)
@@ -206,11 +223,12 @@ def model_source(pipeline: str, name: str, pipeline_params: Mapping[str, Any]) -
 
 @dataclass(frozen=True)
 class PlannedModel:
-    """One line of the run plan: a first-stage model, its switch, its estimated run and
-    whether it runs."""
+    """One line of the run plan: a first-stage model, its switch, its tuning trials, its
+    estimated run and whether it runs."""
 
     model: str
     enabled: bool | str
+    trials: int
     minutes: float
     runs: bool
 
@@ -224,18 +242,16 @@ def run_plan(params: Mapping[str, Any], shape: DataShape, device: str) -> list[P
         settings = model_settings(name, params[spec(name).pipeline])
         choice = settings.auto_on(shape, device, budget)
         runs = choice.on if settings.enabled == "auto" else bool(settings.enabled)
-        plan.append(PlannedModel(name, settings.enabled, choice.minutes, runs))
+        plan.append(PlannedModel(name, settings.enabled, choice.trials, choice.minutes, runs))
     return plan
 
 
 def plan_lines(plan: list[PlannedModel]) -> list[str]:
     """The plan as an aligned text table, one line a model."""
-    lines = [f"{'model':<15} {'enabled':<8} {'est. min':>9}  runs"]
+    lines = [f"{'model':<15} {'enabled':<8} {'trials':>6} {'est. min':>9}  runs"]
     for row in plan:
-        enabled = str(row.enabled).lower()
-        lines.append(
-            f"{row.model:<15} {enabled:<8} {row.minutes:>9.1f}  {'on' if row.runs else 'off'}"
-        )
+        enabled, runs = str(row.enabled).lower(), "on" if row.runs else "off"
+        lines.append(f"{row.model:<15} {enabled:<8} {row.trials:>6} {row.minutes:>9.1f}  {runs}")
     return lines
 
 

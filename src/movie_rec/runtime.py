@@ -45,20 +45,23 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 @dataclass(frozen=True)
 class AutoChoice:
-    """What ``enabled: auto`` decided for a model: on while its estimated run (tuning trials
-    and both fits, :mod:`movie_rec.models.cost`) fits the device's ``runtime.auto_max_minutes``."""
+    """What ``enabled: auto`` decided for a model: on while its estimated run (its ``trials``
+    tuning trials and both fits, :mod:`movie_rec.models.cost`) fits the device's
+    ``runtime.auto_max_minutes``."""
 
     on: bool
     minutes: float
     budget_minutes: float
     device: str
+    trials: int = 0
 
     def __str__(self) -> str:
         verdict = "within" if self.on else "over"
+        tuning = f"{self.trials} tuning trials and two fits" if self.trials else "two fits"
         return (
-            f"enabled auto: about {self.minutes:.1f} min on {self.device} by estimate, "
-            f"{verdict} runtime.auto_max_minutes.{self.device} = {self.budget_minutes:g}: "
-            f"{'on' if self.on else 'off'}"
+            f"enabled auto: about {self.minutes:.1f} min on {self.device} by estimate "
+            f"({tuning}), {verdict} runtime.auto_max_minutes.{self.device} = "
+            f"{self.budget_minutes:g}: {'on' if self.on else 'off'}"
         )
 
 
@@ -67,9 +70,11 @@ def auto_budget_minutes(runtime: Mapping[str, Any], device: str) -> float:
     return float((runtime.get("auto_max_minutes") or {}).get(device, 0.0))
 
 
-def auto_choice(estimated_seconds: float, budget_minutes: float, device: str) -> AutoChoice:
+def auto_choice(
+    estimated_seconds: float, budget_minutes: float, device: str, trials: int = 0
+) -> AutoChoice:
     minutes = estimated_seconds / 60.0
-    return AutoChoice(minutes <= budget_minutes, minutes, budget_minutes, device)
+    return AutoChoice(minutes <= budget_minutes, minutes, budget_minutes, device, trials)
 
 
 def seed_everything(seed: int) -> None:

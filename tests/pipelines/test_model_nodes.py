@@ -11,6 +11,7 @@ import torch
 import yaml
 
 from movie_rec.evaluation import CANDIDATE_COLUMNS, check_candidates
+from movie_rec.models.cost import DataShape
 from movie_rec.pipelines.model_nodes import ModelNodes, Validation
 from movie_rec.registry import KINDS, MODELS, PIPELINES, models_of, spec
 from movie_rec.runtime import configure_kernels
@@ -62,7 +63,9 @@ def test_enabled_auto_runs_a_model_while_its_estimate_fits_the_budget(tiny_data,
         )
     assert empty.empty and skipped == {"model": "ease", "skipped": True}
     assert re.search(
-        r"ease: enabled auto: about [\d.]+ min on cpu by estimate, over .*: off", caplog.text
+        r"ease: enabled auto: about [\d.]+ min on cpu by estimate "
+        r"\(3 tuning trials and two fits\), over .*: off",
+        caplog.text,
     )
     final = ModelNodes("ease").fit_final(
         tiny_data["interactions"], tiny_data["train_matrix_full"], own["hyperparameters"],
@@ -108,6 +111,32 @@ def test_fit_valid_gives_valid_candidates_and_a_disabled_model_writes_empty_ones
     )
     assert empty.empty and list(empty.columns) == CANDIDATE_COLUMNS
     assert skipped == {"model": "ease", "skipped": True}
+
+
+def test_tuning_auto_runs_the_study_only_while_the_tuned_run_fits_the_budget(
+    tiny_data, tmp_path, caplog
+):
+    common, own = _ease_settings()
+    own["tuning"]["enabled"] = "auto"
+    matrix = tiny_data["train_matrix_valid"]
+    settings = ModelNodes("ease").settings(common, own)
+    shape = DataShape.of(matrix)
+    untuned, tuned = (settings.run_cost(shape, n).seconds("cpu") / 60 for n in (0, 3))
+    tuning = {"storage_dir": str(tmp_path), "max_eval_users": None, "batch_size": 64}
+
+    def tune(budget: float):
+        runtime = {**RUNTIME, "auto_max_minutes": {"cpu": budget}}
+        return ModelNodes("ease").tune(
+            tiny_data["split_train"], matrix, tiny_data["valid_answers"],
+            common, own, tuning, runtime,
+        )  # fmt: skip
+
+    with caplog.at_level("INFO", logger="movie_rec.pipelines.model_nodes"):
+        fixed, none = tune((untuned + tuned) / 2)
+    assert fixed == own["hyperparameters"] and none.empty
+    assert "ease: tuning auto: the tuned run is over the budget by estimate" in caplog.text
+    best, trials = tune(tuned)
+    assert len(trials) == 3 and best["lam"] == trials.loc[trials["value"].idxmax(), "params_lam"]
 
 
 def test_a_study_resumes_on_the_same_split_and_restarts_on_another(tiny_raw, tiny_data, tmp_path):

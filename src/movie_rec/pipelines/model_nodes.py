@@ -27,7 +27,6 @@ from kedro.pipeline import Node, Pipeline
 from movie_rec.evaluation import ScoreFn, empty_candidates, top_k_unseen
 from movie_rec.model_outputs import model_metrics, stopwatch
 from movie_rec.models import tuning
-from movie_rec.models.cost import DataShape
 from movie_rec.models.protocol import FitRun, Model, TrainingData
 from movie_rec.models.study_storage import study_storage
 from movie_rec.models.training import TrainResult
@@ -108,7 +107,10 @@ class ModelNodes:
         settings = self.settings(common, own)
         fixed = settings.hyperparameters.to_dict()
         study_settings = settings.tuning
-        if not settings.runs_on(runtime, matrix) or not study_settings.enabled:
+        if not settings.tunes(runtime, matrix):
+            if study_settings.enabled == "auto" and settings.runs_on(runtime, matrix):
+                logger.info("%s: tuning auto: the tuned run is over the budget by estimate: "
+                            "its fixed hyperparameters", self.model)  # fmt: skip
             return fixed, tuning.trials_frame(None)
         seed = int(runtime["seed"])
         _, sampled = tuning.evaluation_users(answers, tuning_params.get("max_eval_users"), seed)
@@ -180,8 +182,8 @@ class ModelNodes:
         _, ranked, report = self._fit_and_rank(
             hyperparameters, TrainingData(matrix, history), run, candidates
         )
-        estimate = settings.run_cost(DataShape.of(matrix)).seconds(run.device.type)
-        return ranked, {**report, "estimated_run_minutes": round(estimate / 60.0, 3)}
+        estimate = settings.auto(runtime, matrix).minutes
+        return ranked, {**report, "estimated_run_minutes": round(estimate, 3)}
 
     def fit_final(
         self,
