@@ -78,11 +78,6 @@ def test_the_shipped_parameters_pass(shipped):
             "Pruning interval steps must be at least 1, but got interval_steps=0.",
         ),
         (
-            "tabular_rec.top_n",
-            150,
-            "parameters_tabular_rec.yml: tabular_rec.top_n = 150: must not exceed candidates.k = 100",
-        ),
-        (
             "runtime.dask_address",
             "scheduler",
             "parameters.yml: runtime.dask_address = 'scheduler': "

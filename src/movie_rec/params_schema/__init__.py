@@ -26,7 +26,6 @@ from movie_rec.params_schema.problems import (
     ParameterError,
     Problem,
     inconsistent,
-    invalid,
     parameter_file,
     validated,
 )
@@ -219,18 +218,9 @@ class Parameters(Section):
     reporting: Reporting
 
 
-def candidate_depth_problems(params: Mapping[str, Any]) -> list[Problem]:
-    """The ranker takes each model's top ``tabular_rec.top_n`` of the ``candidates.k`` it
-    keeps: a deeper top_n would silently stop at k. Checked once the sections are valid."""
-    top_n, k = params["tabular_rec"]["top_n"], params["candidates"]["k"]
-    if top_n <= k:
-        return []
-    return [invalid(("tabular_rec", "top_n"), top_n, f"must not exceed candidates.k = {k}")]
-
-
 def parameter_problems(params: Mapping[str, Any]) -> list[Problem]:
     """Every problem of ``params`` (empty when they are valid)."""
-    problems = validated(Parameters, params, ()) or candidate_depth_problems(params)
+    problems = validated(Parameters, params, ())
     for pipeline in MODEL_PIPELINES:
         if isinstance(params.get(pipeline), Mapping):
             problems += pipeline_problems(pipeline, params[pipeline])
