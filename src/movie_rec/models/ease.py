@@ -150,9 +150,10 @@ def _lapack_inverse(regularised: np.ndarray) -> np.ndarray:
 
 
 def factorisation_dtype(device: torch.device, requested: torch.dtype | None = None) -> torch.dtype:
-    """``requested`` when given, else float64 on the CPU, where LAPACK's float32 results move in the seventh digit with its
-    thread count (OMP_NUM_THREADS: a Dask worker's 1 against a plain run's all cores), enough
-    to reorder near-ties; float64's differences vanish in the float32 weights. float32 on CUDA.
+    """``requested`` when given; else float64 on the CPU, where LAPACK's float32 results move
+    in the seventh digit with its thread count (OMP_NUM_THREADS: a Dask worker's 1 against a
+    plain run's all cores), enough to reorder near-ties; float64's differences vanish in the
+    float32 weights. float32 on CUDA.
     """
     if requested is not None:
         return requested
