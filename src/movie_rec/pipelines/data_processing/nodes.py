@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from movie_rec.splits import history_matrix, holdout_split
+
 logger = logging.getLogger(__name__)
 
 YEAR_IN_TITLE = re.compile(r"\((\d{4})(?:\s*[-–]\s*\d{0,4})?\)\s*$")
@@ -184,51 +186,26 @@ def split_validation(
         ``split_train`` (the kept interactions, same columns and order) and
         ``valid_answers`` (``user_idx, item_idx, kind`` with kind ``last``/``random``).
     """
-    n_last, n_random = int(split["n_last"]), int(split["n_random"])
-    min_history = int(split["min_history"])
-    if n_last < 0 or n_random < 0 or n_last + n_random == 0:
-        raise ValueError(f"split needs n_last, n_random >= 0 and not both 0, got {split}")
-    if min_history <= n_last + n_random:
-        raise ValueError(
-            f"split.min_history ({min_history}) must exceed n_last + n_random "
-            f"({n_last + n_random}) so every eligible user keeps some history"
-        )
-    users = interactions["user_idx"].to_numpy()
-    length = interactions.groupby("user_idx")["user_idx"].transform("size").to_numpy()
-    position = interactions.groupby("user_idx").cumcount().to_numpy()
-    eligible = length >= min_history
-    is_last = eligible & (position >= length - n_last)
-
-    rng = np.random.default_rng(int(split["seed"]))
-    draw = pd.Series(np.where(eligible & ~is_last, rng.random(len(users)), np.inf))
-    draw_rank = draw.groupby(users).rank(method="first").to_numpy()
-    is_random = eligible & ~is_last & (draw_rank <= n_random)
-
-    held_out = is_last | is_random
-    answers = interactions.loc[held_out, ["user_idx", "item_idx"]].assign(
-        kind=np.where(is_last[held_out], "last", "random")
+    split_train, answers = holdout_split(
+        interactions,
+        int(split["n_last"]),
+        int(split["n_random"]),
+        int(split["min_history"]),
+        int(split["seed"]),
     )
+    kinds = answers["kind"].value_counts()
     logger.info(
         "Validation split: %d of %d users eligible; %d last + %d random items held out",
-        int(pd.Series(eligible).groupby(users).any().sum()),
+        answers["user_idx"].nunique(),
         int(interactions["user_idx"].nunique()),
-        int(is_last.sum()),
-        int(is_random.sum()),
+        int(kinds.get("last", 0)),
+        int(kinds.get("random", 0)),
     )
-    split_train = interactions.loc[~held_out].reset_index(drop=True)
-    return split_train, answers.reset_index(drop=True)
+    return split_train, answers
 
 
 def interaction_matrix(
     interactions: pd.DataFrame, user_map: pd.DataFrame, item_map: pd.DataFrame
 ) -> sp.csr_matrix:
     """Binary users × items CSR matrix (float32) over the full id space of the maps."""
-    shape = (len(user_map), len(item_map))
-    data = np.ones(len(interactions), dtype=np.float32)
-    matrix = sp.csr_matrix(
-        (data, (interactions["user_idx"].to_numpy(), interactions["item_idx"].to_numpy())),
-        shape=shape,
-    )
-    matrix.sum_duplicates()
-    matrix.data[:] = 1.0
-    return matrix
+    return history_matrix(interactions, (len(user_map), len(item_map)))
