@@ -113,12 +113,11 @@ def test_usable_candidates_skips_missing_and_empty_models(baseline_candidates):
 def test_tuning_is_seeded_and_never_below_the_best_single_model(tiny_data, baseline_candidates):
     answers = tiny_data["valid_answers"]
     settings = {"head": 10, "max_cutoff": 20, "n_trials": 12}
-    rank_fusion, history = fusion_tuning.tune_weighted_rank(
-        baseline_candidates, answers, settings, seed=1
-    )
-    again, _ = fusion_tuning.tune_weighted_rank(baseline_candidates, answers, settings, seed=1)
-    assert rank_fusion == again
-    assert len(history) == 12
+    outcome = fusion_tuning.tune_weighted_rank(baseline_candidates, answers, settings, seed=1)
+    again = fusion_tuning.tune_weighted_rank(baseline_candidates, answers, settings, seed=1)
+    rank_fusion = outcome.fusion
+    assert rank_fusion == again.fusion and outcome.choice == again.choice
+    assert len(outcome.history) == 12
     tuned = recall_at_k(fusion.weighted_rank(baseline_candidates, rank_fusion), answers)[
         "recall@10"
     ]
@@ -242,30 +241,25 @@ def _complementary_models(n_users: int = 40):
     return {"first": first, "second": second}, answers
 
 
-def test_significant_gain_needs_a_gain_beyond_the_noise():
-    models, answers = _complementary_models()
-    first = models["first"]
-    both = pd.concat([models["first"], models["second"].assign(rank=2)])
-    assert fusion_tuning.significant_gain(both, first, answers, min_gain_se=1.0)
-    # one user in 40 gains: mean gain 0.025, standard error of the difference 0.025
-    one_better = pd.concat([both[both.user_idx == 20], first[first.user_idx != 20]])
-    assert not fusion_tuning.significant_gain(one_better, first, answers, min_gain_se=1.5)
-    assert fusion_tuning.significant_gain(one_better, first, answers, min_gain_se=0.5)
-    assert not fusion_tuning.significant_gain(first, both, answers, min_gain_se=0.0)
+def test_paired_difference_is_the_mean_and_standard_error_of_per_user_gains():
+    ours = pd.Series([1.0, 0.0, 1.0, 1.0], index=[3, 1, 2, 0])
+    theirs = pd.Series([0.0, 0.0, 1.0, 0.0], index=[0, 1, 2, 3])
+    gain, error = fusion_tuning.paired_difference(ours, theirs)
+    difference = np.array([1.0, 0.0, 0.0, 1.0])  # matched by user, not by position
+    assert gain == pytest.approx(difference.mean())
+    assert error == pytest.approx(difference.std(ddof=1) / 2)
 
 
 def test_tuned_weights_are_kept_only_for_a_gain_beyond_the_noise():
     models, answers = _complementary_models()
     settings = {"head": 10, "max_cutoff": 20, "n_trials": 12}
-    tuned, _ = fusion_tuning.tune_weighted_rank(
-        models, answers, {**settings, "min_gain_se": 1.0}, 1
-    )
-    assert min(tuned.weights.values()) > 0  # both models take part: every user is found
-    assert recall_at_k(fusion.weighted_rank(models, tuned), answers)["recall@10"] == 1.0
-    strict, _ = fusion_tuning.tune_weighted_rank(
-        models, answers, {**settings, "min_gain_se": 1e6}, 1
-    )
-    assert sorted(strict.weights.values()) == [0.0, 1.0]  # one model alone
+    tuned = fusion_tuning.tune_weighted_rank(models, answers, {**settings, "min_gain_se": 1.0}, 1)
+    assert tuned.choice.chosen == fusion_tuning.FUSION
+    assert min(tuned.fusion.weights.values()) > 0  # both models take part: every user is found
+    assert recall_at_k(fusion.weighted_rank(models, tuned.fusion), answers)["recall@10"] == 1.0
+    strict = fusion_tuning.tune_weighted_rank(models, answers, {**settings, "min_gain_se": 1e6}, 1)
+    assert strict.choice.chosen == "first"  # the best first stage, the simplest list
+    assert strict.fusion.weights == {"first": 1.0, "second": 0.0}
 
 
 def test_guard_folds_are_a_seeded_partition_of_the_users():
@@ -307,34 +301,65 @@ def _lists_finding(n_users: int, found: set[int]) -> pd.DataFrame:
     return ranked_lists({u: [100 + u] if u in found else [1] for u in range(n_users)})
 
 
-def test_the_second_stage_is_the_reference_only_when_it_wins_beyond_the_noise():
-    answers = pd.DataFrame(
-        [(u, 100 + u, "random") for u in range(40)], columns=["user_idx", "item_idx", "kind"]
+def _random_answers(n_users: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        [(u, 100 + u, "random") for u in range(n_users)], columns=["user_idx", "item_idx", "kind"]
     )
-    first_stage = {"ease": _lists_finding(40, set(range(20))), "markov": _lists_finding(40, {0})}
+
+
+def test_the_simplest_list_is_chosen_unless_the_best_wins_beyond_the_noise():
+    answers = _random_answers(40)
+    ease = _lists_finding(40, set(range(20)))
     clear_win = _lists_finding(40, set(range(30)))  # 10 more users found: far beyond the noise
     narrow_win = _lists_finding(40, set(range(21)))  # one more user: a gain of one SE
-    assert fusion_tuning.reference_model(first_stage, answers, (), 1.0) == "ease"
-    with_ranker = {**first_stage, "lgbm_ranker": clear_win}
-    assert fusion_tuning.reference_model(with_ranker, answers, ["lgbm_ranker"], 1.0) == (
-        "lgbm_ranker"
-    )
-    narrow = {**first_stage, "lgbm_ranker": narrow_win}
-    assert fusion_tuning.reference_model(narrow, answers, ["lgbm_ranker"], 1.5) == "ease"
-    # without the second-stage role the same list simply wins: it is the best list
-    assert fusion_tuning.reference_model(narrow, answers, (), 1.5) == "lgbm_ranker"
+    clear = fusion_tuning.choose_list({"ease": ease, "lgbm_ranker": clear_win}, answers, 1.0)
+    assert clear.chosen == "lgbm_ranker" and clear.runner_up == "ease"
+    assert clear.gain == pytest.approx(0.25)
+    narrow = fusion_tuning.choose_list({"ease": ease, "lgbm_ranker": narrow_win}, answers, 1.5)
+    assert narrow.chosen == "ease" and narrow.runner_up == "lgbm_ranker"
+    assert narrow.gain == pytest.approx(-0.025)  # kept although it scores lower
+    assert narrow.scores == {"ease": 0.5, "lgbm_ranker": 0.525}
 
 
-def test_an_untrusted_fusion_falls_back_to_the_reference_not_the_best_single_list():
-    answers = pd.DataFrame(
-        [(u, 100 + u, "random") for u in range(40)], columns=["user_idx", "item_idx", "kind"]
-    )
+def test_a_fusion_that_loses_out_of_fold_is_never_chosen():
+    """The failure the final choice exists for: the ranker is the best list out of fold, the
+    fusion beats the first stage beyond the noise but not the ranker, and the ranker does not
+    beat the first stage beyond the noise. The submission is the ranker's list, never the
+    fusion's, whatever the threshold."""
+    answers = _random_answers(60)
+    contenders = {
+        "ease": _lists_finding(60, set(range(0, 30))),
+        "lgbm_ranker": _lists_finding(60, set(range(0, 30)) | {31, 32, 33, 35, 36, 37}),
+        fusion_tuning.FUSION: _lists_finding(60, set(range(0, 30)) | {31, 32, 33, 35, 36}),
+    }
+    for min_gain_se in (0.0, 0.5, 1.0, 2.0, 3.0, 1e6):
+        choice = fusion_tuning.choose_list(contenders, answers, min_gain_se)
+        assert choice.chosen != fusion_tuning.FUSION
+    # with a threshold the ranker's gain over EASE clears, the ranker; above it, EASE
+    assert fusion_tuning.choose_list(contenders, answers, 1.0).chosen == "lgbm_ranker"
+    assert fusion_tuning.choose_list(contenders, answers, 3.0).chosen == "ease"
+
+
+def test_a_fusion_chosen_in_tuning_is_judged_by_its_cross_fitted_lists():
+    models, answers = _complementary_models()
+    settings = {"head": 10, "max_cutoff": 20, "n_trials": 12, "guard_folds": 4}
+    outcome = fusion_tuning.tune_weighted_rank(models, answers, settings, 1)
+    stacked = fusion.stack_ranks(models, 20)
+    expected = fusion_tuning.out_of_fold_fusions(stacked, answers, settings, seed=1, folds=4)
+    pd.testing.assert_frame_equal(outcome.cross_fitted, expected)
+    recall = fusion_tuning.objective_per_user(outcome.cross_fitted, answers, None).mean()
+    assert outcome.choice.scores[fusion_tuning.FUSION] == pytest.approx(recall)
+
+
+def test_an_untrusted_fusion_falls_back_to_the_simplest_list_not_the_best_one():
+    answers = _random_answers(40)
     candidates = {
         "ease": _lists_finding(40, set(range(20))),
         "lgbm_ranker": _lists_finding(40, set(range(21))),  # best, but not beyond the noise
     }
     settings = {"head": 10, "max_cutoff": 20, "n_trials": 8, "min_gain_se": 1e6}
-    chosen, _ = fusion_tuning.tune_weighted_rank(
+    outcome = fusion_tuning.tune_weighted_rank(
         candidates, answers, settings, seed=1, second_stage=["lgbm_ranker"]
     )
-    assert chosen.weights == {"ease": 1.0, "lgbm_ranker": 0.0}
+    assert outcome.choice.chosen == "ease"
+    assert outcome.fusion.weights == {"ease": 1.0, "lgbm_ranker": 0.0}

@@ -1,10 +1,10 @@
 """Choosing the weights of :func:`movie_rec.fusion.weighted_rank`, judged out of fold.
 
-A seeded Optuna study tunes the fusion on half the validated users; the tuning itself is
-cross-validated over folds of those users, and the tuned fusion is kept only if, out of
-fold, it beats the reference list beyond noise (:func:`tune_weighted_rank`). The reference
-is the best first-stage list, or the second stage's (the ranker's, itself scored out of
-fold) where it beats that one beyond noise (:func:`reference_model`): each step up from the
+A seeded Optuna study tunes the fusion on every validated user; the tuning itself is
+cross-fitted over folds of those users, so that the fusion, the ranker (itself scored out of
+fold) and the best first-stage list are compared on the same users, each scored without
+having been tuned on them (:func:`tune_weighted_rank`). The simplest of them is the
+submission unless another wins beyond the noise (:func:`choose_list`): each step up from the
 simplest list has to earn its place.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,8 @@ logger = logging.getLogger(__name__)
 
 
 def split_users(valid_answers: pd.DataFrame, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A seeded random half of the validated users for tuning; the other half judges."""
+    """A seeded random half of the validated users and the other half (``holdout``): every
+    list is also reported on the holdout half, the same users whatever the models."""
     users = np.unique(valid_answers["user_idx"].to_numpy(dtype=np.int64))
     shuffled = np.random.default_rng(seed).permutation(users)
     half = len(shuffled) // 2
@@ -57,33 +59,105 @@ def single_model_fusion(models: Sequence[str], chosen: str, head: int) -> RankFu
     return fusion_of_trial(models, _single_model_trial(models, chosen, head), head)
 
 
-def reference_model(
-    candidates: Mapping[str, pd.DataFrame],
+FUSION = "weighted_rank"  # the tuned fusion's name among the contenders of the final choice
+
+
+@dataclass(frozen=True)
+class FinalChoice:
+    """Which list became the submission, judged on every validated user out of fold.
+
+    Attributes:
+        chosen: the list (a model's name, or :data:`FUSION`).
+        scores: each contender's mean objective (:func:`objective_per_user`): the best
+            first-stage list, each second-stage list (scored out of fold) and the fusion
+            cross-fitted (tuned without the users it is scored on), simplest first.
+        runner_up: the best-scoring contender other than ``chosen``.
+        gain: the mean per-user objective of ``chosen`` minus ``runner_up``'s.
+        standard_error: the standard error of that paired difference.
+    """
+
+    chosen: str
+    scores: dict[str, float]
+    runner_up: str | None
+    gain: float
+    standard_error: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def paired_difference(ours: pd.Series, theirs: pd.Series) -> tuple[float, float]:
+    """Mean and standard error of the per-user difference ``ours - theirs`` (same users)."""
+    difference = (ours - theirs.reindex(ours.index)).to_numpy()
+    if len(difference) < 2:
+        return float(difference.mean()) if len(difference) else 0.0, float("inf")
+    return float(difference.mean()), float(difference.std(ddof=1) / np.sqrt(len(difference)))
+
+
+def choose_list(
+    contenders: Mapping[str, pd.DataFrame],
     answers: pd.DataFrame,
-    second_stage: Sequence[str],
     min_gain_se: float,
     mixes: Sequence[Sequence[int]] | None = None,
     k: int = SUBMISSION_K,
-) -> str:
-    """The list a fusion must beat: the best first-stage list on ``answers``' users, unless a
-    second-stage list (``second_stage``, scored out of fold) beats it by ``min_gain_se``
-    standard errors of the paired per-user difference (:func:`significant_gain`); then the
-    best such second-stage list."""
+) -> FinalChoice:
+    """The simplest contender the best-scoring one does not beat by ``min_gain_se`` standard
+    errors of their paired per-user difference.
 
-    def objective(name: str) -> float:
-        return float(objective_per_user(candidates[name], answers, mixes, k).mean())
+    ``contenders`` come simplest first, each scored on users it was not tuned on. A more
+    complex list has to win beyond the noise to be chosen, and a list that loses to another
+    out of fold is never chosen over it: the best list qualifies itself, and every
+    contender simpler than it is tried first.
+    """
+    per_user = {name: objective_per_user(frame, answers, mixes, k)
+                for name, frame in contenders.items()}  # fmt: skip
+    scores = {name: float(values.mean()) for name, values in per_user.items()}
+    best = max(scores, key=lambda name: scores[name])
+    chosen = best
+    for name in contenders:
+        gain, error = paired_difference(per_user[best], per_user[name])
+        if name == best or gain <= min_gain_se * error:
+            chosen = name
+            break
+    others = [name for name in contenders if name != chosen]
+    runner_up = max(others, key=lambda name: scores[name]) if others else None
+    gain, error = (
+        paired_difference(per_user[chosen], per_user[runner_up]) if runner_up else (0.0, 0.0)
+    )
+    return FinalChoice(chosen, scores, runner_up, gain, error)
 
+
+@dataclass(frozen=True)
+class TunedFusion:
+    """The outcome of :func:`tune_weighted_rank`.
+
+    Attributes:
+        fusion: the submission's fusion: the tuned weights where the fusion was chosen,
+            otherwise the chosen list's own (its weight 1, every other 0).
+        history: the trial history of the search on every validated user.
+        choice: which list was chosen and by how much (:class:`FinalChoice`).
+        cross_fitted: the fusion's lists, each user's from a search that never saw them.
+    """
+
+    fusion: RankFusion
+    history: pd.DataFrame
+    choice: FinalChoice
+    cross_fitted: pd.DataFrame
+
+
+def best_first_stage(
+    candidates: Mapping[str, pd.DataFrame],
+    answers: pd.DataFrame,
+    second_stage: Sequence[str],
+    mixes: Sequence[Sequence[int]] | None = None,
+    k: int = SUBMISSION_K,
+) -> str | None:
+    """The first-stage list (not in ``second_stage``) with the best mean objective."""
     first = [name for name in candidates if name not in second_stage]
-    second = [name for name in candidates if name in second_stage]
     if not first:
-        return max(second, key=objective)
-    best = max(first, key=objective)
-    if second:
-        challenger = max(second, key=objective)
-        if significant_gain(candidates[challenger], candidates[best], answers, min_gain_se, k,
-                            mixes):  # fmt: skip
-            return challenger
-    return best
+        return None
+    return max(first, key=lambda name: objective_per_user(candidates[name], answers, mixes,
+                                                          k).mean())  # fmt: skip
 
 
 def tune_weighted_rank(
@@ -93,50 +167,41 @@ def tune_weighted_rank(
     seed: int,
     k: int = SUBMISSION_K,
     second_stage: Sequence[str] = (),
-) -> tuple[RankFusion, pd.DataFrame]:
-    """Choose weights, cutoff, tail weight and offset maximising Recall@k on ``answers``.
+) -> TunedFusion:
+    """Tune the fusion's weights, cutoff, tail weight and offset on every validated user,
+    then choose the submission's list among the best first stage, the ``second_stage``
+    lists and the fusion (:func:`choose_list`).
 
-    A seeded TPE study (:func:`search_fusion`). With many weights and few users a tuned
-    fusion can beat every list on the users it was tuned on by noise alone, so the tuning
-    itself is cross-validated first: :func:`out_of_fold_fusions` tunes on all folds of the
-    users but one and fuses the one left out. The tuned fusion is kept only if, out of
-    fold, it beats the reference list (:func:`reference_model`: the best first-stage list,
-    or the ``second_stage`` list where that wins beyond noise) by at least ``min_gain_se``
-    standard errors of the paired per-user difference (:func:`significant_gain`);
-    otherwise the fusion is the reference's own list. ``settings``: ``head``,
-    ``max_cutoff``, ``n_trials`` (per study), ``min_gain_se`` (default 1), ``guard_folds``
-    (default 5) and ``mixes`` (the last/random mixes whose mean Recall@k is maximised,
+    A seeded TPE study (:func:`search_fusion`) tunes on all of ``answers``' users. With many
+    weights and few users a tuned fusion beats every list on the users it was tuned on by
+    noise alone, so it is judged cross-fitted: :func:`out_of_fold_fusions` tunes on all
+    ``guard_folds`` folds of the users but one and fuses the one left out, and the
+    second-stage lists are already out of fold. ``settings``: ``head``, ``max_cutoff``,
+    ``n_trials`` (per study), ``min_gain_se`` (default 1), ``guard_folds`` (default 5) and
+    ``mixes`` (the last/random mixes whose mean Recall@k is maximised,
     :func:`objective_per_user`; none = plain Recall@k).
-
-    Returns:
-        The chosen fusion and the trial history of the study on all ``answers``
-        (number, value, params...).
     """
     folds = int(settings.get("guard_folds", 5))
     min_gain_se = float(settings.get("min_gain_se", 1.0))
     mixes = settings.get("mixes")
     stacked = stack_ranks(candidates, int(settings["max_cutoff"]), np.unique(answers["user_idx"]))
     tuned, history = search_fusion(stacked, answers, settings, seed, k)
+    logger.info("ensemble: %d weighted_rank trials, best tuning Recall@%d %.4f", len(history),
+                k, history["value"].max())  # fmt: skip
+    cross_fitted = out_of_fold_fusions(stacked, answers, settings, seed, folds, k)
+    first = best_first_stage(candidates, answers, second_stage, mixes, k)
+    contenders = {name: candidates[name] for name in [first, *second_stage] if name in candidates}
+    choice = choose_list({**contenders, FUSION: cross_fitted}, answers, min_gain_se, mixes, k)
     logger.info(
-        "ensemble: %d weighted_rank trials, best tuning Recall@%d %.4f",
-        len(history),
-        k,
-        history["value"].max(),
-    )
-    reference = reference_model(candidates, answers, second_stage, min_gain_se, mixes, k)
-    own_list = single_model_fusion(stacked.models, reference, int(settings["head"]))
-    if tuned == own_list:
-        return own_list, history
-    fused = out_of_fold_fusions(stacked, answers, settings, seed, folds, k)
-    if not significant_gain(fused, candidates[reference], answers, min_gain_se, k, mixes):
-        logger.info(
-            "ensemble: out of fold, the tuned fusion's gain over %s is within noise; "
-            "using %s's own list",
-            reference,
-            reference,
-        )
-        return own_list, history
-    return tuned, history
+        "ensemble: the submission is %s's list: out of fold %.4f, runner-up %s %.4f "
+        "(paired gain %+.4f ± %.4f); contenders %s",
+        choice.chosen, choice.scores[choice.chosen], choice.runner_up,
+        choice.scores.get(choice.runner_up, float("nan")), choice.gain, choice.standard_error,
+        {name: round(value, 4) for name, value in choice.scores.items()},
+    )  # fmt: skip
+    if choice.chosen != FUSION:
+        tuned = single_model_fusion(stacked.models, choice.chosen, int(settings["head"]))
+    return TunedFusion(tuned, history, choice, cross_fitted)
 
 
 def search_fusion(
@@ -219,25 +284,6 @@ def objective_per_user(
         return per_user["recall"]
     by_mix = [per_user_mixed_recall(per_user, (int(a), int(b)), k) for a, b in mixes]
     return pd.concat(by_mix, axis=1).mean(axis=1)
-
-
-def significant_gain(
-    fused: pd.DataFrame,
-    baseline: pd.DataFrame,
-    answers: pd.DataFrame,
-    min_gain_se: float,
-    k: int = SUBMISSION_K,
-    mixes: Sequence[Sequence[int]] | None = None,
-) -> bool:
-    """Whether ``fused`` beats ``baseline`` by ``min_gain_se`` standard errors of the mean
-    per-user difference of the objective (a paired comparison over the same users)."""
-    ours = objective_per_user(fused, answers, mixes, k)
-    theirs = objective_per_user(baseline, answers, mixes, k)
-    difference = (ours - theirs.reindex(ours.index)).to_numpy()
-    if len(difference) < 2:
-        return bool(difference.mean() > 0) if len(difference) else False
-    standard_error = difference.std(ddof=1) / np.sqrt(len(difference))
-    return bool(difference.mean() > min_gain_se * standard_error)
 
 
 def evaluate_on_halves(

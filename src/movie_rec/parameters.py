@@ -273,9 +273,10 @@ class WeightedRankSettings(Settings):
 
 @dataclass(frozen=True)
 class FusionTuningSettings(Settings):
-    """Optuna TPE on a seeded half of the validated users, cross-validated over
-    ``guard_folds`` folds; the tuned weights are kept only if, out of fold, they beat the
-    best single model by ``min_gain_se`` standard errors (:mod:`movie_rec.fusion_tuning`)."""
+    """Optuna TPE on every validated user, cross-fitted over ``guard_folds`` folds; the
+    submission is the simplest of the best first stage, the ranker and the fusion that the
+    best of them does not beat by ``min_gain_se`` paired standard errors
+    (:mod:`movie_rec.fusion_tuning`)."""
 
     n_trials: Count = 100
     seed: Seed = 42

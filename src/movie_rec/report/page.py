@@ -153,8 +153,17 @@ def _summary(table: pd.DataFrame, weights: Mapping[str, Any]) -> dict[str, Any]:
     models = table[table["kind"] == "model"].dropna(subset=["holdout_recall@10"])
     ensembles = table[table["kind"] == "ensemble"].dropna(subset=["holdout_recall@10"])
     best = models.loc[models["holdout_recall@10"].idxmax()] if not models.empty else None
+    choice = weights.get("choice")
     return {
         "method": weights.get("method") or MISSING,
+        "choice": None
+        if not choice
+        else {
+            "chosen": choice["chosen"],
+            "score": f"{choice['scores'][choice['chosen']]:.4f}",
+            "runner_up": choice["runner_up"],
+            "gain": f"{choice['gain']:+.4f} ± {choice['standard_error']:.4f}",
+        },
         "best_model": None
         if best is None
         else {"name": best["model"], "recall": f"{best['holdout_recall@10']:.4f}"},

@@ -57,7 +57,7 @@ def metrics_table(
     """One row per enabled model and per ensemble method (:data:`records.METRICS`).
 
     Recall@10 (overall/last/random) on all validated users, the same on the holdout half
-    the ensemble was not tuned on, the mean and worst holdout Recall@10 over the last/random
+    (a seeded half of the validated users; every list there is out of fold), the mean and worst holdout Recall@10 over the last/random
     mixes (``ensemble_metrics["by_mix"]``), fit and predict seconds, device, epochs and the
     best update of iteratively trained models. Skipped (disabled) models have no row.
     """

@@ -42,9 +42,9 @@ def _tuned_fusion(
     answers: pd.DataFrame,
     settings: EnsemblingSettings,
     mixes: list[tuple[int, int]],
-) -> tuple[fusion.RankFusion | None, pd.DataFrame]:
+) -> fusion_tuning.TunedFusion | None:
     if not candidates:
-        return None, pd.DataFrame(columns=["number", "value"])
+        return None
     tuning = settings.tuning
     return fusion_tuning.tune_weighted_rank(
         candidates,
@@ -114,12 +114,15 @@ def evaluate_ensembles(
     evaluation: dict[str, Any],
     **candidates_valid: pd.DataFrame,
 ) -> tuple[dict[str, Any], dict[str, Any], pd.DataFrame, pd.DataFrame]:
-    """Tune ``weighted_rank`` on half the validated users; judge every method and model.
+    """Tune ``weighted_rank`` on every validated user and choose the submission's list out
+    of fold (:func:`movie_rec.fusion_tuning.tune_weighted_rank`); judge every method and model.
 
     Lists are release-year filtered first (when enabled). The tuning maximises Recall@10
-    averaged over the last/random mixes of ``evaluation.mixes``; every list is judged on the
-    holdout half per mix (``by_mix``) and with and without the release-year filter
-    (``release_filter``).
+    averaged over the last/random mixes of ``evaluation.mixes``. Every list is judged on all
+    validated users and on a seeded half of them (``holdout``, the same users whatever the
+    models), per mix (``by_mix``) and with and without the release-year filter
+    (``release_filter``); ``weighted_rank`` by its cross-fitted lists where the fusion was
+    chosen, so that no figure is taken on users a list was tuned on.
 
     Returns:
         ``ensemble_weights`` (the chosen method and tuned fusion), ``ensemble_metrics``,
@@ -135,22 +138,23 @@ def evaluate_ensembles(
     tune_users, holdout_users = fusion_tuning.split_users(valid_answers, settings.tuning.seed)
     holdout = valid_answers[valid_answers["user_idx"].isin(holdout_users)]
     with stopwatch() as tuning_time:
-        tuned, history = _tuned_fusion(
-            candidates, valid_answers[valid_answers["user_idx"].isin(tune_users)], settings, mixes
-        )
+        outcome = _tuned_fusion(candidates, valid_answers, settings, mixes)
+    tuned = outcome.fusion if outcome else None
+    history = outcome.history if outcome else pd.DataFrame(columns=["number", "value"])
 
     def judged(recommendations: pd.DataFrame) -> dict[str, Any]:
         return fusion_tuning.evaluate_on_halves(
             recommendations, valid_answers, tune_users, holdout_users
         )
 
-    lists = dict(candidates)
+    lists, judged_lists = dict(candidates), dict(candidates)
     methods, fused_frames = {}, []
     for method in fusion.METHODS:
         fused, seconds = fusion.timed_fusion(method, candidates, settings.to_dict(), tuned)
         lists[f"ensemble_{method}"] = fused
+        judged_lists[f"ensemble_{method}"] = _judged_list(method, fused, outcome)
         methods[method] = {
-            **judged(fused),
+            **judged(judged_lists[f"ensemble_{method}"]),
             "fit_seconds": round(tuning_time["seconds"] if method == "weighted_rank" else 0.0, 3),
             "predict_seconds": round(seconds, 3),
         }
@@ -158,7 +162,7 @@ def evaluate_ensembles(
         logger.info(
             "ensemble %s: holdout Recall@10 %.4f", method, methods[method]["holdout"]["recall@10"]
         )
-    by_mix = {name: recall_by_mix(frame, holdout, mixes) for name, frame in lists.items()}
+    by_mix = {name: recall_by_mix(frame, holdout, mixes) for name, frame in judged_lists.items()}
     weights = {
         "method": settings.method,
         "models": list(candidates),
@@ -169,8 +173,10 @@ def evaluate_ensembles(
             "vote_depth": settings.vote_depth,
         },
         "release_filter": settings.release_filter.to_dict(),
+        "choice": outcome.choice.to_dict() if outcome else None,
     }
     metrics = {
+        "final_choice": weights["choice"],
         "tune_users": len(tune_users),
         "holdout_users": len(holdout_users),
         "trials": len(history),
@@ -181,6 +187,16 @@ def evaluate_ensembles(
         "release_filter_slack": settings.release_filter.slack,
     }
     return weights, metrics, pd.concat(fused_frames, ignore_index=True), history
+
+
+def _judged_list(
+    method: str, fused: pd.DataFrame, outcome: fusion_tuning.TunedFusion | None
+) -> pd.DataFrame:
+    """The list ``method`` is judged by: the cross-fitted fusion where the tuned fusion was
+    chosen (its weights saw every validated user), otherwise its own fused list."""
+    if method == fusion_tuning.FUSION and outcome and outcome.choice.chosen == fusion_tuning.FUSION:
+        return outcome.cross_fitted
+    return fused
 
 
 def release_ablation(
