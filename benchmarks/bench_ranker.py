@@ -5,9 +5,11 @@ candidates of every first-stage model it ran are read through the project's cata
 ranker's features built once, as ``tabular_rec`` builds them with the project's parameters.
 Each variant (``NAME:KEY=VALUE,...`` over ``tabular_rec``'s parameters: ``bags=1``,
 ``objective=lambdarank``, ``lgbm.learning_rate=0.1``, ``kind_gain.random=2``, and
-``drop=PREFIX`` to leave out the feature columns that start with a prefix, repeatable) is
-trained out of fold as the ranker trains (user-grouped folds, every bag) and its top 10
-judged on every validated user. Prints per variant and project Recall@10 overall / last /
+``drop=PATTERN`` to leave out the feature columns matching a shell pattern, ``markov_*`` or
+``*_score_z``, repeatable;
+``extra_splits=N`` trains on the rows of the first N extra holdouts too, built once per
+project for the largest N asked) is trained out of fold as the ranker trains (user-grouped
+folds, every bag) and its top 10 judged on every validated user. Prints per variant and project Recall@10 overall / last /
 random and per mix with the ratio to EASE's list, then the mean ratio ± its standard error
 over the projects.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +34,14 @@ from kedro.framework.startup import bootstrap_project
 from movie_rec.evaluation import recall_at_k, recall_by_mix
 from movie_rec.models import ranker
 from movie_rec.models.ranker_candidates import label_pairs
-from movie_rec.pipelines.tabular_rec.nodes import build_features_valid, ranker_config
+from movie_rec.models.ranker_features import SPLIT
+from movie_rec.pipelines.tabular_rec.nodes import (
+    HYPERPARAMETERS,
+    build_features_extra,
+    build_features_valid,
+    ranker_config,
+)
+from movie_rec.ranker_splits import refittable_models
 from movie_rec.registry import first_stage_models
 
 REFERENCE = "ease"
@@ -40,7 +50,7 @@ INPUTS = ("split_train", "train_matrix_valid", "item_features", "item_directors"
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, str], list[str]]:
-    """``NAME:KEY=VALUE,...`` → (name, parameter overrides, dropped column prefixes)."""
+    """``NAME:KEY=VALUE,...`` → (name, parameter overrides, dropped column patterns)."""
     name, _, settings = text.partition(":")
     overrides, drops = {}, []
     for item in filter(None, settings.split(",")):
@@ -65,15 +75,41 @@ def with_overrides(params: dict[str, Any], overrides: dict[str, str]) -> dict[st
     return params
 
 
-def project_inputs(project: Path) -> tuple[dict[str, Any], dict[str, pd.DataFrame], dict]:
-    """The project's parameters, its validation inputs and each first stage's candidates."""
+def project_inputs(project: Path) -> tuple[dict[str, Any], dict[str, pd.DataFrame], dict, dict]:
+    """The project's parameters, its validation inputs, each first stage's candidates and
+    the refittable models' hyperparameters."""
     bootstrap_project(project)
     with KedroSession.create(project_path=project) as session:
         context = session.load_context()
         catalog, params = context.catalog, context.params
         inputs = {name: catalog.load(name) for name in INPUTS}
         first_stage = {m: catalog.load(f"{m}.candidates_valid") for m in first_stage_models()}
-    return params, inputs, first_stage
+        tuned = {m + HYPERPARAMETERS: catalog.load(f"{m}.hyperparameters")
+                 for m in refittable_models()}  # fmt: skip
+    return params, inputs, first_stage, tuned
+
+
+def extra_rows(
+    params: dict[str, Any],
+    inputs: dict,
+    first_stage: dict,
+    tuned: dict,
+    features: pd.DataFrame,
+    count: int,
+) -> ranker.LabelledRows:
+    """The labelled rows of ``count`` extra holdouts, as ``tabular_rec`` builds them."""
+    refit = {m: first_stage[m] for m in refittable_models()}
+    return build_features_extra(
+        **inputs, features_valid=features, params={**params["tabular_rec"], "extra_splits": count},
+        split=params["data_processing"]["split"], runtime=params["runtime"],
+        candidates=params["candidates"], **refit, **tuned,
+    )  # fmt: skip
+
+
+def extra_of(rows: ranker.LabelledRows, count: int, kept: list[str]) -> ranker.LabelledRows:
+    """The rows of the first ``count`` extra holdouts, with the ``kept`` columns."""
+    mask = (rows.features[SPLIT] <= count).to_numpy()
+    return ranker.LabelledRows(rows.features.loc[mask, [*kept, SPLIT]], rows.labels[mask])
 
 
 def judged(ranked: pd.DataFrame, answers: pd.DataFrame, mixes: list) -> dict[str, float]:
@@ -88,10 +124,14 @@ def main() -> None:
     args = parser.parse_args()
     variants = [parse_variant(text) for text in args.variants]
     ratios: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in variants}
+    most = max(int(overrides.get("extra_splits", 0)) for _, overrides, _ in variants)
     for project in args.projects:
-        params, inputs, first_stage = project_inputs(project)
+        params, inputs, first_stage, tuned = project_inputs(project)
         answers, mixes = inputs["valid_answers"], params["evaluation"]["mixes"]
         features, _ = build_features_valid(**inputs, params=params["tabular_rec"], **first_stage)
+        started = time.perf_counter()
+        extra = extra_rows(params, inputs, first_stage, tuned, features, most)
+        print(f"{project}: {most} extra splits in {time.perf_counter() - started:.0f} s")
         reference = judged(first_stage[REFERENCE], answers, mixes)
         print(
             f"\n{project}: {REFERENCE} " + "  ".join(f"{k} {v:.4f}" for k, v in reference.items())
@@ -99,12 +139,14 @@ def main() -> None:
         for name, overrides, drops in variants:
             started = time.perf_counter()
             settings = with_overrides(params["tabular_rec"], overrides)
-            kept = [c for c in features.columns if not any(c.startswith(d) for d in drops)]
+            kept = [c for c in features.columns if not any(fnmatch(c, d) for d in drops)]
             frame = features[kept]
             config = ranker_config(settings, params["runtime"])
+            count = int(settings.get("extra_splits", 0))
             oof = ranker.out_of_fold_scores(
-                frame, label_pairs(frame, answers), int(settings["n_folds"]), config
-            )
+                frame, label_pairs(frame, answers), int(settings["n_folds"]), config,
+                extra_of(extra, count, kept),
+            )  # fmt: skip
             figures = judged(ranker.rank_candidates(frame, oof.scores, 10), answers, mixes)
             ratios[name].append({k: v / reference[k] for k, v in figures.items()})
             print(f"  {name:<20} {time.perf_counter() - started:5.0f} s  "

@@ -190,3 +190,51 @@ def test_kind_gain_is_the_label_gain_of_each_kinds_grade_and_steers_the_ranker()
 def test_kind_gain_weighs_the_answer_rows_of_the_binary_objective():
     share_random_first = _share_of_users_whose_random_answer_comes_first("binary")
     assert share_random_first[10.0] - share_random_first[0.1] >= 0.5
+
+
+def test_a_user_s_rows_of_each_split_are_separate_queries():
+    rows = pd.DataFrame({"user_idx": [3, 3, 5, 3, 3, 5], "split": [np.nan] * 3 + [1, 1, 2]})
+    query = ranker.query_ids(rows)
+    assert len(set(query[:2])) == 1 and len(set(query)) == 4
+    assert ranker._group_sizes(query).tolist() == [2, 1, 2, 1]
+    plain = rows.drop(columns="split")
+    assert ranker.query_ids(plain).tolist() == rows["user_idx"].tolist()
+
+
+def _extra_rows(features: pd.DataFrame, labels: np.ndarray, split: int) -> ranker.LabelledRows:
+    return ranker.LabelledRows(features.assign(split=split), labels)
+
+
+def test_extra_rows_train_only_the_fold_models_of_other_users():
+    features, labels = _planted(n_users=40)
+    extra_features, extra_labels = _planted(n_users=40, seed=1)
+    extra = _extra_rows(extra_features, extra_labels, 1)
+    held = features["user_idx"].isin([0, 1, 2]).to_numpy()
+    rows, y = ranker._training_rows(features, labels, held, extra)
+    assert not rows["user_idx"].isin([0, 1, 2]).any()
+    assert len(rows) == (~held).sum() * 2 and len(y) == len(rows)
+    assert (rows["split"].fillna(0) == 1).sum() == (~held).sum()
+
+    oof = ranker.out_of_fold_scores(features, labels, 4, FAST, extra)
+    plain = ranker.out_of_fold_scores(features, labels, 4, FAST)
+    assert len(oof.scores) == len(features)  # extra rows are never scored
+    assert not np.allclose(oof.scores, plain.scores)  # but they trained the models
+    (folds,), (models,) = oof.folds, oof.models
+    for fold, model in enumerate(models):
+        assert set(model.trained_on).isdisjoint(folds[folds == fold].index)
+
+
+def test_negative_sampling_keeps_every_answer_and_weighs_the_kept_negatives_back():
+    features, labels = _planted(n_users=50)
+    rows, y = ranker.sample_negatives(features, labels, 0.25, seed=4)
+    assert (y > 0).sum() == (labels > 0).sum()  # every answer stays
+    negatives = (y == 0).sum()
+    assert 0.2 * (labels == 0).sum() < negatives < 0.3 * (labels == 0).sum()
+    again, _ = ranker.sample_negatives(features, labels, 0.25, seed=4)
+    pd.testing.assert_frame_equal(rows, again)
+    config = replace(FAST, objective="binary", negative_share=0.25)
+    weight = ranker._dataset(rows, y, config).get_weight()
+    np.testing.assert_allclose(weight[y == 0], 4.0)
+    np.testing.assert_allclose(weight[y > 0], 1.0)
+    with pytest.raises(ValueError, match="binary"):
+        replace(FAST, objective="lambdarank", negative_share=0.5)

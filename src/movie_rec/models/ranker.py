@@ -26,7 +26,7 @@ import pandas as pd
 
 from movie_rec.evaluation import CANDIDATE_COLUMNS
 from movie_rec.models.ranker_candidates import KIND_GRADES
-from movie_rec.models.ranker_features import CATEGORICAL, feature_columns
+from movie_rec.models.ranker_features import CATEGORICAL, SPLIT, feature_columns
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +65,9 @@ class RankerConfig:
         objective: ``lambdarank`` (LambdaMART on NDCG@10 per user) or ``binary`` (each
             candidate's chance of being a held-out answer, log loss).
         bags: seeded repeats of the K-fold training (seed, seed + 1, ...).
+        negative_share: the binary objective trains on every answer and a seeded share of
+            the other candidates, each kept one weighing ``1 / negative_share`` (an unbiased
+            log loss on fewer rows); 1 keeps every row.
     """
 
     lgbm: dict[str, Any] = field(default_factory=dict)
@@ -77,12 +80,18 @@ class RankerConfig:
     kind_gain: dict[str, float] = field(default_factory=lambda: {"last": 1.0, "random": 1.0})
     objective: str = "lambdarank"
     bags: int = 1
+    negative_share: float = 1.0
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.bags < 1:
             raise ValueError(f"bags must be at least 1, got {self.bags}")
+        if not 0 < self.negative_share <= 1:
+            raise ValueError(f"negative_share must be in (0, 1], got {self.negative_share}")
+        if self.negative_share < 1 and self.objective != "binary":
+            raise ValueError("negative_share below 1 needs the binary objective (lambdarank "
+                             "ranks within a query and takes no row weights)")  # fmt: skip
 
     def label_gain(self) -> list[float]:
         """LightGBM's gain of each grade (0 = not an answer, then :data:`KIND_GRADES`)."""
@@ -110,16 +119,45 @@ class RankerConfig:
         }
 
 
-def _group_sizes(user_ids: np.ndarray) -> np.ndarray:
-    """Sizes of consecutive runs of equal user ids (rows must be sorted by user)."""
-    starts = np.flatnonzero(np.r_[True, user_ids[1:] != user_ids[:-1]])
-    return np.diff(np.r_[starts, len(user_ids)])
+@dataclass(frozen=True)
+class LabelledRows:
+    """Candidate rows (:func:`movie_rec.models.ranker_features.build_features`, each with its
+    :data:`~movie_rec.models.ranker_features.SPLIT`) and their grades (:func:`label_pairs`)."""
+
+    features: pd.DataFrame
+    labels: np.ndarray
 
 
-def _with_positives(user_ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Row mask of users with at least one positive: all-negative groups carry no gradient."""
-    has = pd.Series(labels).groupby(user_ids).transform("max").to_numpy()
+def query_ids(rows: pd.DataFrame) -> np.ndarray:
+    """One id per query, a (split, user) pair: a user's rows of the validation split (no
+    :data:`SPLIT` column, or 0 there) and of each extra split are separate queries."""
+    user_ids = rows["user_idx"].to_numpy(dtype=np.int64)
+    if SPLIT not in rows:
+        return user_ids
+    split = rows[SPLIT].fillna(0).to_numpy(dtype=np.int64)
+    return split * (int(user_ids.max(initial=0)) + 1) + user_ids
+
+
+def _group_sizes(query: np.ndarray) -> np.ndarray:
+    """Sizes of consecutive runs of equal query ids (rows must be sorted by query)."""
+    starts = np.flatnonzero(np.r_[True, query[1:] != query[:-1]])
+    return np.diff(np.r_[starts, len(query)])
+
+
+def _with_positives(query: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Row mask of queries with at least one positive: all-negative groups carry no gradient."""
+    has = pd.Series(labels).groupby(query).transform("max").to_numpy()
     return has > 0
+
+
+def sample_negatives(
+    features: pd.DataFrame, labels: np.ndarray, share: float, seed: int
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Every answer row and a seeded ``share`` of the others (all rows when ``share`` is 1)."""
+    if share >= 1:
+        return features, labels
+    keep = (labels > 0) | (np.random.default_rng(seed).random(len(labels)) < share)
+    return features.loc[keep].reset_index(drop=True), labels[keep]
 
 
 def sample_users(
@@ -148,13 +186,13 @@ def _dataset(
     weight = None
     if config.objective == "binary":
         gains = np.asarray(config.label_gain(), dtype=np.float64)
-        weight = np.where(labels > 0, gains[labels], 1.0)
+        weight = np.where(labels > 0, gains[labels], 1.0 / config.negative_share)
         labels = (labels > 0).astype(np.int8)
     return lgb.Dataset(
         rows[feature_columns(rows)],
         label=labels,
         weight=weight,
-        group=_group_sizes(rows["user_idx"].to_numpy()),
+        group=_group_sizes(query_ids(rows)),
         categorical_feature=[c for c in CATEGORICAL if c in rows],
         reference=reference,
         free_raw_data=True,
@@ -171,13 +209,14 @@ def fit_ranker(
 
     Without ``rounds`` a seeded share of the users is held back and training stops
     early on their NDCG@10; with it, all users train for exactly that many rounds.
-    Users whose candidates hold no answer are dropped (no lambdarank gradient), then at
-    most ``config.max_train_users`` users are kept.
+    Queries whose candidates hold no answer are dropped (no lambdarank gradient), then at
+    most ``config.max_train_users`` users are kept (each with all of their queries).
     """
-    keep = _with_positives(features["user_idx"].to_numpy(), labels)
+    keep = _with_positives(query_ids(features), labels)
     rows, y = sample_users(
         features.loc[keep].reset_index(drop=True), labels[keep], config.max_train_users, config.seed
     )
+    rows, y = sample_negatives(rows, y, config.negative_share, config.seed)
     if rounds is not None:
         return lgb.train(config.params(), _dataset(rows, y, config), num_boost_round=rounds), rounds
     user_ids = rows["user_idx"].to_numpy()
@@ -246,10 +285,32 @@ class OutOfFold:
         return np.mean(every, axis=0)
 
 
+def _training_rows(
+    features: pd.DataFrame, labels: np.ndarray, held: np.ndarray, extra: LabelledRows | None
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows not ``held`` out, then the ``extra`` rows of the same users."""
+    rows, y = features.loc[~held].reset_index(drop=True), labels[~held]
+    if extra is None or extra.features.empty:
+        return rows, y
+    held_users = np.unique(features["user_idx"].to_numpy()[held])
+    kept = ~np.isin(extra.features["user_idx"].to_numpy(), held_users)
+    rows = pd.concat([rows, extra.features.loc[kept]], ignore_index=True)
+    return rows, np.concatenate([y, extra.labels[kept]])
+
+
 def out_of_fold_scores(
-    features: pd.DataFrame, labels: np.ndarray, n_folds: int, config: RankerConfig
+    features: pd.DataFrame,
+    labels: np.ndarray,
+    n_folds: int,
+    config: RankerConfig,
+    extra: LabelledRows | None = None,
 ) -> OutOfFold:
-    """User-grouped K-fold, once per bag: every user is scored by models that never saw them."""
+    """User-grouped K-fold, once per bag: every user is scored by models that never saw them.
+
+    ``extra`` rows (other holdouts of the same users, :mod:`movie_rec.ranker_splits`) only
+    train: a fold model learns from the extra rows of its training users, never from those
+    of the users it scores.
+    """
     user_ids = features["user_idx"].to_numpy()
     scores = np.zeros(len(features), dtype=np.float64)
     bag_folds, bag_models = [], []
@@ -260,9 +321,8 @@ def out_of_fold_scores(
         models = []
         for fold in range(n_folds):
             held = row_fold == fold
-            booster, rounds = fit_ranker(
-                features.loc[~held].reset_index(drop=True), labels[~held], bag_config
-            )
+            rows, y = _training_rows(features, labels, held, extra)
+            booster, rounds = fit_ranker(rows, y, bag_config)
             model = FoldModel(booster, rounds, np.unique(user_ids[~held]))
             scores[held] += model.predict(features.loc[held])
             models.append(model)

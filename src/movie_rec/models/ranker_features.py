@@ -30,6 +30,7 @@ from movie_rec.models.ranker_tables import SECONDS_PER_DAY, item_table, user_tab
 from movie_rec.models.sequences import UserSequences, user_sequences
 
 CATEGORICAL = ["director", "writer"]
+SPLIT = "split"  # on extra training rows: the holdout they come from (1, 2, ...; 0 = validation)
 UNRANKED = 1000  # the rank feature of a movie a first-stage model did not rank
 TOP = 10  # the list length the competition scores
 
@@ -400,5 +401,6 @@ def first_stage_names(features: pd.DataFrame) -> list[str]:
 
 
 def feature_columns(features: pd.DataFrame) -> list[str]:
-    """Every column of a :func:`build_features` frame except the pair key."""
-    return [c for c in features.columns if c not in PAIR]
+    """Every column of a :func:`build_features` frame except the pair key (and the
+    :data:`SPLIT` of extra training rows)."""
+    return [c for c in features.columns if c not in PAIR and c != SPLIT]

@@ -169,10 +169,13 @@ class TabularRec(Section):
     early_stopping_rounds: Count
     max_rounds: Count
     max_train_users: Count | None = None
+    extra_splits: NonNegative = 0
+    extra_split_users: Count | None = None
     num_threads: NonNegative
     kind_gain: KindGain = KindGain()
     objective: Literal["lambdarank", "binary"] = "lambdarank"
     bags: Count = 1
+    negative_share: Annotated[float, Field(gt=0, le=1)] = 1.0
     lgbm: dict[str, int | float | str | bool] = Field(default_factory=dict)
 
 

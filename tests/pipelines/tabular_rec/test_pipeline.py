@@ -57,6 +57,8 @@ def test_pipeline_writes_valid_candidates_metrics_and_importance(processed_proje
     assert out["metrics"]["model"] == "lgbm_ranker"
     assert 0.0 <= out["metrics"]["recall@10"] <= 1.0
     assert len(out["metrics"]["fold_rounds"]) == 3 * 2  # every fold of every bag
+    # every extra split holds out again for each validated user with enough history left
+    assert 0 < out["metrics"]["extra_queries"] <= 2 * len(answered)
     features = set(out["importance"]["feature"])
     assert {"ease_rank", "markov_1", "user_genre_share"} <= features
     assert "multivae_rank" not in features  # an empty (disabled) first stage adds no column

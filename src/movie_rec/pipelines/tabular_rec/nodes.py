@@ -18,12 +18,15 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from movie_rec import ranker_splits
 from movie_rec.evaluation import empty_candidates, recall_at_k, recall_by_mix
 from movie_rec.model_outputs import model_metrics, stopwatch
 from movie_rec.models import ranker
 from movie_rec.models import ranker_candidates as rc
 from movie_rec.models import ranker_features as rf
+from movie_rec.models.protocol import FitRun
 from movie_rec.registry import SECOND_STAGE
+from movie_rec.runtime import prepare_run
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +100,66 @@ def build_features_valid(
     return features, ceiling.to_dict("records")
 
 
+HYPERPARAMETERS = "_hyperparameters"  # suffix of the extra-split node's hyperparameter inputs
+
+
+def build_features_extra(
+    split_train: pd.DataFrame,
+    train_matrix_valid: sp.csr_matrix,
+    item_features: pd.DataFrame,
+    item_directors: pd.DataFrame,
+    item_writers: pd.DataFrame,
+    valid_answers: pd.DataFrame,
+    features_valid: pd.DataFrame,
+    params: dict[str, Any],
+    split: dict[str, Any],
+    runtime: dict[str, Any],
+    candidates: dict[str, Any],
+    **first_stage: Any,
+) -> ranker.LabelledRows:
+    """Labelled rows of ``tabular_rec.extra_splits`` further holdouts of the validated users
+    (:mod:`movie_rec.ranker_splits`), with ``features_valid``'s columns.
+
+    ``first_stage`` holds each refittable model's validation candidates (``<model>``: empty
+    when it is off, and then it is not refit) and hyperparameters (``<model>_hyperparameters``).
+    """
+    columns = list(features_valid.columns)
+    count = int(params.get("extra_splits", 0)) if params["enabled"] else 0
+    if count == 0:
+        return ranker.LabelledRows(pd.DataFrame(columns=[*columns, rf.SPLIT]), np.empty(0, np.int8))
+    refit = {
+        name: first_stage[name + HYPERPARAMETERS]
+        for name in ranker_splits.refittable_models()
+        if len(first_stage.get(name, ())) > 0
+    }
+    run = FitRun(device=prepare_run(runtime), seed=int(runtime["seed"]))
+    splits = ranker_splits.extra_splits(
+        split_train, valid_answers["user_idx"].to_numpy(), train_matrix_valid.shape, split,
+        count, params.get("extra_split_users"),
+    )  # fmt: skip
+    frames, labels = [], []
+    for extra in splits:
+        with stopwatch() as timer:
+            refitted = ranker_splits.refit_candidates(
+                extra, refit, run, int(candidates["k"]), int(candidates["batch_size"])
+            )
+            features, _ = _features(
+                extra.users, extra.history, extra.matrix, item_features, item_directors,
+                item_writers, params, refitted,
+            )  # fmt: skip
+        labels.append(rc.label_pairs(features, extra.answers))
+        frames.append(features.reindex(columns=columns).assign(**{rf.SPLIT: extra.index}))
+        logger.info(
+            "lgbm_ranker extra split %d: %d users, %d pairs, candidate recall %.3f, "
+            "%s refit, %.1fs", extra.index, len(extra.users), len(features),
+            _candidate_recall(labels[-1], extra.answers), ", ".join(refit), timer["seconds"],
+        )  # fmt: skip
+    rows = pd.concat(frames, ignore_index=True)
+    rank_columns = [c for c in columns if c.endswith("_rank")]
+    rows[rank_columns] = rows[rank_columns].fillna(rf.UNRANKED)
+    return ranker.LabelledRows(rows, np.concatenate(labels))
+
+
 def build_features_final(
     interactions: pd.DataFrame,
     train_matrix_full: sp.csr_matrix,
@@ -129,11 +192,13 @@ def ranker_config(params: dict[str, Any], runtime: dict[str, Any]) -> ranker.Ran
         kind_gain={"last": 1.0, "random": 1.0, **params.get("kind_gain", {})},
         objective=str(params["objective"]),
         bags=int(params["bags"]),
+        negative_share=float(params.get("negative_share", ranker.RankerConfig.negative_share)),
     )
 
 
 def train_and_rank(
     features_valid: pd.DataFrame,
+    features_extra: ranker.LabelledRows,
     features_final: pd.DataFrame,
     candidate_ceiling: list[dict[str, Any]],
     valid_answers: pd.DataFrame,
@@ -146,14 +211,17 @@ def train_and_rank(
 
     The final candidates are scored by the mean of every fold model of every bag
     (:meth:`movie_rec.models.ranker.OutOfFold.predict`): each early-stopped on users it
-    did not train on, and none refitted.
+    did not train on, and none refitted. ``features_extra`` (other holdouts of the same
+    users) only add training rows.
     """
     if not params["enabled"]:
         return skipped_outputs()
     k, config = int(candidates["k"]), ranker_config(params, runtime)
     labels = rc.label_pairs(features_valid, valid_answers)
     with stopwatch() as fit_time:
-        oof = ranker.out_of_fold_scores(features_valid, labels, int(params["n_folds"]), config)
+        oof = ranker.out_of_fold_scores(
+            features_valid, labels, int(params["n_folds"]), config, features_extra
+        )
     with stopwatch() as predict_time:
         candidates_valid = ranker.rank_candidates(features_valid, oof.scores, k)
         candidates_final = ranker.rank_candidates(features_final, oof.predict(features_final), k)
@@ -174,6 +242,7 @@ def train_and_rank(
         epochs=round(float(np.mean(oof.best_iterations))),
         extra={
             "fold_rounds": oof.best_iterations,
+            "extra_queries": int(np.unique(ranker.query_ids(features_extra.features)).size),
             "candidate_recall": _candidate_recall(labels, valid_answers),
             "candidate_recall_by_source": candidate_ceiling,
             "first_stage_recall@10": {

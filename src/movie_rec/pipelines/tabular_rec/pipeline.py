@@ -7,9 +7,16 @@ in the namespace ``lgbm_ranker``.
 
 from kedro.pipeline import Node, Pipeline
 
+from movie_rec.ranker_splits import refittable_models
 from movie_rec.registry import SECOND_STAGE, first_stage_models
 
-from .nodes import build_features_final, build_features_valid, train_and_rank
+from .nodes import (
+    HYPERPARAMETERS,
+    build_features_extra,
+    build_features_final,
+    build_features_valid,
+    train_and_rank,
+)
 
 MODEL = SECOND_STAGE
 SIDE_TABLES = {
@@ -32,6 +39,20 @@ def create_pipeline(**kwargs) -> Pipeline:
         "params": "params:tabular_rec",
         **_first_stage_inputs("valid"),
     }
+    refit = refittable_models()
+    extra_inputs = {
+        "split_train": "split_train",
+        "train_matrix_valid": "train_matrix_valid",
+        **SIDE_TABLES,
+        "valid_answers": "valid_answers",
+        "features_valid": "features_valid",
+        "params": "params:tabular_rec",
+        "split": "params:data_processing.split",
+        "runtime": "params:runtime",
+        "candidates": "params:candidates",
+        **{model: f"{model}.candidates_valid" for model in refit},
+        **{model + HYPERPARAMETERS: f"{model}.hyperparameters" for model in refit},
+    }
     final_inputs = {
         "interactions": "interactions",
         "train_matrix_full": "train_matrix_full",
@@ -46,11 +67,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             ["features_valid", "candidate_ceiling"],
             name="features_valid",
         ),
+        Node(build_features_extra, extra_inputs, "features_extra", name="features_extra"),
         Node(build_features_final, final_inputs, "features_final", name="features_final"),
         Node(
             train_and_rank,
             [
                 "features_valid",
+                "features_extra",
                 "features_final",
                 "candidate_ceiling",
                 "valid_answers",
@@ -63,7 +86,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             name="train_and_rank",
         ),
     ]
-    external = {*valid_inputs.values(), *final_inputs.values()}
+    external = {*valid_inputs.values(), *extra_inputs.values(), *final_inputs.values()}
+    external -= {"features_valid"}
     return Pipeline(
         nodes,
         namespace=MODEL,
