@@ -6,7 +6,9 @@ held-out answers; the ranker's out-of-fold scores over them are
 ``lgbm_ranker.candidates_valid`` (users without answers get no rows there). Final fit: the
 same features from all interactions for every user, scored by the mean of every fold model
 (all trained on validation users), give ``lgbm_ranker.candidates_final``. The first stage is every enabled
-model of the registry (a disabled model's empty candidates are left out).
+model of the registry (a disabled model's empty candidates are left out). Extra training
+queries: ``tabular_rec.extra_splits`` further holdouts of the validated users' training
+histories (:mod:`movie_rec.ranker_splits`).
 """
 
 from __future__ import annotations
