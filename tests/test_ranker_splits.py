@@ -84,3 +84,13 @@ def test_only_closed_form_first_stages_are_refit():
 @pytest.mark.parametrize("count", [0, 3])
 def test_the_count_of_extra_splits_is_honoured(tiny_data, count):
     assert [extra.index for extra in _splits(tiny_data, count=count)] == list(range(1, count + 1))
+
+
+def test_a_split_no_user_is_long_enough_for_holds_out_nothing(tiny_data):
+    users = tiny_data["valid_answers"]["user_idx"].to_numpy()
+    split = {**TEST_SPLIT, "min_history": 10_000}
+    (extra,) = ranker_splits.extra_splits(
+        tiny_data["split_train"], users, tiny_data["train_matrix_valid"].shape, split, 1, None
+    )
+    assert extra.answers.empty and len(extra.users) == 0
+    assert len(extra.history) == len(tiny_data["split_train"])

@@ -126,9 +126,10 @@ def build_features_extra(
     when it is off, and then it is not refit) and hyperparameters (``<model>_hyperparameters``).
     """
     columns = list(features_valid.columns)
+    none = ranker.LabelledRows(pd.DataFrame(columns=[*columns, rf.SPLIT]), np.empty(0, np.int8))
     count = int(params.get("extra_splits", 0)) if params["enabled"] else 0
     if count == 0:
-        return ranker.LabelledRows(pd.DataFrame(columns=[*columns, rf.SPLIT]), np.empty(0, np.int8))
+        return none
     refit = {
         name: first_stage[name + HYPERPARAMETERS]
         for name in ranker_splits.refittable_models()
@@ -141,6 +142,8 @@ def build_features_extra(
     )  # fmt: skip
     frames, labels = [], []
     for extra in splits:
+        if len(extra.users) == 0:  # no validated user has enough history left
+            continue
         with stopwatch() as timer:
             refitted = ranker_splits.refit_candidates(
                 extra, refit, run, int(candidates["k"]), int(candidates["batch_size"])
@@ -156,6 +159,8 @@ def build_features_extra(
             "%s refit, %.1fs", extra.index, len(extra.users), len(features),
             _candidate_recall(labels[-1], extra.answers), ", ".join(refit), timer["seconds"],
         )  # fmt: skip
+    if not frames:
+        return none
     rows = pd.concat(frames, ignore_index=True)
     rank_columns = [c for c in columns if c.endswith("_rank")]
     rows[rank_columns] = rows[rank_columns].fillna(rf.UNRANKED)
