@@ -56,6 +56,7 @@ class RuntimeHooks:
         budget = auto_budget_minutes(self.params["runtime"], device)
         logger.info(
             "run plan on %s for %d users x %d movies (auto: runs while its estimate <= "
-            "runtime.auto_max_minutes.%s = %s):\n%s",
-            device, shape.users, shape.items, device, budget, "\n".join(plan_lines(plan)),
+            "runtime.auto_max_minutes.%s = %s):", device, shape.users, shape.items, device, budget,
         )  # fmt: skip
+        for line in plan_lines(plan):  # one record a line: readable in a log file
+            logger.info("run plan | %s", line)

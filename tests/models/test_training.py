@@ -153,3 +153,10 @@ def test_empty_batches_are_an_error():
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(ValueError, match="no batch"):
         train(model, optimizer, lambda _: iter(()), None, None, TrainConfig(), CPU, "empty")
+
+
+def test_the_progress_bar_writes_no_frames_when_the_output_is_not_a_terminal(capsys):
+    recorder = Recorder(batches_per_pass=3)
+    recorder.run(TrainConfig(max_updates=12, eval_every=4, progress=True))
+    captured = capsys.readouterr()  # pytest's captured streams are not terminals
+    assert "\r" not in captured.err and "it/s" not in captured.err

@@ -51,7 +51,9 @@ class TrainConfig(ParamsConfig):
             ``max_updates``.
         min_lr_ratio: the rate the decay ends at, as a share of the base rate.
         grad_clip: max gradient norm (0 disables clipping).
-        progress: show a tqdm bar over the updates.
+        progress: show a tqdm bar over the updates when the output is a terminal (written to
+            a file, a bar's every frame would stay there; the log lines at each evaluation
+            say the same).
     """
 
     max_updates: int = 10_000
@@ -174,7 +176,7 @@ def train(
     history: list[dict[str, Any]] = []
     loss_sum, loss_count = torch.zeros((), device=device), 0
     update, pass_index = 0, 0
-    bar = tqdm(total=limit, desc=name, leave=False, disable=not config.progress)
+    bar = tqdm(total=limit, desc=name, leave=False, disable=None if config.progress else True)
     model.train()
     while update < limit and best.stale < config.patience:
         pass_index += 1
