@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -95,9 +95,8 @@ def refit_candidates(
     data = TrainingData(split.matrix, split.history)
     candidates = {}
     for name, values in hyperparameters.items():
-        entry = spec(name)
-        model = entry.model(entry.config.from_params(dict(values)))
-        model.fit(data, FitRun(device=run.device, seed=run.seed, name=name))
+        model = spec(name).build(dict(values))
+        model.fit(data, replace(run, name=name))
         candidates[name] = top_k_unseen(
             model.score, split.matrix, k, users=split.users, batch_size=batch_size
         )

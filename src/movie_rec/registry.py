@@ -74,6 +74,10 @@ class ModelSpec:
     def can(self, capability: Capability) -> bool:
         return capability in self.capabilities
 
+    def build(self, hyperparameters: dict[str, Any]) -> Model:
+        """The model with these hyperparameters (its config's fields; others are ignored)."""
+        return self.model(self.config.from_params(hyperparameters))
+
     @property
     def extra_inputs(self) -> tuple[str, ...]:
         """Datasets a fit reads beyond its data, each ``<name>_valid`` / ``<name>_final``."""

@@ -89,8 +89,7 @@ class ModelNodes:
     def _fit(
         self, hyperparameters: dict[str, Any], data: TrainingData, run: FitRun
     ) -> tuple[Model, TrainResult | None]:
-        entry = spec(self.model)
-        model = entry.model(entry.config.from_params(hyperparameters))
+        model = spec(self.model).build(hyperparameters)
         return model, model.fit(data, run)
 
     def tune(
