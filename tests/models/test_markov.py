@@ -48,6 +48,25 @@ def test_transition_matrix_counts_decayed_lags_and_normalises_rows():
     np.testing.assert_allclose(first_order[2], [1, 0, 0, 0, 0])  # 2→0 twice
 
 
+def test_transition_matrix_equals_a_loop_over_every_user_and_lag():
+    rng = np.random.default_rng(5)
+    lengths = rng.integers(0, 12, size=30)
+    sequences = UserSequences(
+        items=rng.integers(0, 9, size=int(lengths.sum())), offsets=np.r_[0, np.cumsum(lengths)]
+    )
+    counts = np.zeros((9, 9))
+    for user in range(sequences.n_users):
+        history = sequences.of(user)
+        for lag in range(1, 8):
+            for source, target in zip(history[:-lag], history[lag:], strict=True):
+                counts[source, target] += 0.7 ** (lag - 1)
+    sums = counts.sum(axis=1, keepdims=True)
+    expected = np.divide(counts, sums, out=np.zeros_like(counts), where=sums > 0)
+    got = transition_matrix(sequences, 9, lags=7, lag_decay=0.7)
+    np.testing.assert_allclose(got.toarray(), expected, rtol=1e-6)
+    assert got.dtype == np.float32 and got.nnz == (counts > 0).sum()
+
+
 def test_lag_decay_weights_the_longer_jumps():
     no_long_jumps = transition_matrix(hand_sequences(), N_ITEMS, lags=2, lag_decay=0.0)
     np.testing.assert_allclose(

@@ -75,20 +75,24 @@ def recent_positions(
 def transition_matrix(
     sequences: UserSequences, n_items: int, lags: int, lag_decay: float
 ) -> sp.csr_matrix:
-    """items x items decayed transition counts, row-normalised (rows sum to 1 or 0)."""
+    """items x items decayed transition counts, row-normalised (rows sum to 1 or 0).
+
+    Each lag's exact pair counts are added in turn, so memory holds one lag's pairs and the
+    sparse sum, not every lag's pairs at once (at 5M interactions and 20 lags: 1.4 GB, not 7).
+    """
     items = sequences.items
-    owner = np.repeat(np.arange(sequences.n_users), sequences.lengths())
-    sources, targets, weights = [], [], []
+    owner = np.repeat(np.arange(sequences.n_users, dtype=np.int32), sequences.lengths())
+    counts = sp.csr_matrix((n_items, n_items), dtype=np.float64)
     for lag in range(1, lags + 1):
         same_user = owner[:-lag] == owner[lag:]
-        sources.append(items[:-lag][same_user])
-        targets.append(items[lag:][same_user])
-        weights.append(np.full(int(same_user.sum()), lag_decay ** (lag - 1)))
-    counts = sp.csr_matrix(
-        (np.concatenate(weights), (np.concatenate(sources), np.concatenate(targets))),
-        shape=(n_items, n_items),
-        dtype=np.float64,
-    )  # duplicate (source, target) pairs are summed
+        pairs = sp.csr_matrix(
+            (
+                np.ones(int(same_user.sum()), dtype=np.float64),
+                (items[:-lag][same_user], items[lag:][same_user]),
+            ),
+            shape=(n_items, n_items),
+        )  # duplicate (source, target) pairs are summed
+        counts = counts + pairs * lag_decay ** (lag - 1)
     counts.eliminate_zeros()
     row_sums = np.asarray(counts.sum(axis=1)).ravel()
     inverse = np.divide(1.0, row_sums, out=np.zeros_like(row_sums), where=row_sums > 0)
