@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+import torch
 
-from movie_rec.models.baselines import ItemCooccurrence
+from movie_rec.models.ease import gram_matrix
 from movie_rec.models.markov import Markov, MarkovConfig, recent_positions, transition_matrix
 from movie_rec.models.protocol import TrainingData, fitted
 from movie_rec.models.ranker_candidates import PAIR
@@ -33,6 +34,7 @@ CATEGORICAL = ["director", "writer"]
 SPLIT = "split"  # on extra training rows: the holdout they come from (1, 2, ...; 0 = validation)
 UNRANKED = 1000  # the rank feature of a movie a first-stage model did not rank
 TOP = 10  # the list length the competition scores
+COSINE_BLOCK_ROWS = 1024  # item rows of the cosine co-occurrence normalised at a time
 
 # Every feature column, in order; ``<model>``, ``<k>`` and ``<genre>`` are filled in per run.
 FEATURES: dict[str, str] = {
@@ -196,11 +198,16 @@ def gap_fit(
 
 
 def cosine_cooccurrence(matrix: sp.csr_matrix) -> np.ndarray:
-    """Dense items × items ``|U_a ∩ U_b| / sqrt(|U_a| |U_b|)`` with a zero diagonal (float32)."""
-    counts = ItemCooccurrence(matrix).cooccurrence.tocoo()
+    """Dense items × items ``|U_a ∩ U_b| / sqrt(|U_a| |U_b|)`` with a zero diagonal (float32).
+
+    The counts are EASE's dense Gram matrix (exact in float32), divided a block of rows at a
+    time: no sparse items × items product and no second items × items copy."""
+    dense = gram_matrix(matrix, torch.device("cpu")).numpy()
     norms = np.sqrt(np.maximum(np.asarray(matrix.sum(axis=0)).ravel(), 1.0))
-    dense = np.zeros(counts.shape, dtype=np.float32)
-    dense[counts.row, counts.col] = counts.data / (norms[counts.row] * norms[counts.col])
+    for start in range(0, len(dense), COSINE_BLOCK_ROWS):
+        block = slice(start, start + COSINE_BLOCK_ROWS)
+        dense[block] = dense[block] / np.outer(norms[block], norms)
+    np.fill_diagonal(dense, 0.0)
     return dense
 
 
@@ -233,6 +240,15 @@ def recent_cooccurrence(
     return _gather_per_user(pairs, lambda users: weights[users] @ cooc, batch_size)
 
 
+def _search_sorted(keys: np.ndarray, needles: np.ndarray, side: str) -> np.ndarray:
+    """``np.searchsorted(keys, needles, side)``, the needles looked up in sorted order: at
+    millions of pairs the binary searches then walk the keys in cache order."""
+    order = np.argsort(needles, kind="stable")
+    found = np.empty(len(needles), dtype=np.int64)
+    found[order] = np.searchsorted(keys, needles[order], side)
+    return found
+
+
 def window_popularity(
     pairs: pd.DataFrame, history: pd.DataFrame, user_last_time: np.ndarray, days: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -253,7 +269,7 @@ def window_popularity(
 
     def count(lo: np.ndarray, hi: np.ndarray, side: str) -> np.ndarray:
         lo_key, hi_key = base + np.clip(lo, 0, span - 1), base + np.clip(hi, 0, span - 1)
-        inside = np.searchsorted(keys, hi_key, side) - np.searchsorted(keys, lo_key, side)
+        inside = _search_sorted(keys, hi_key, side) - _search_sorted(keys, lo_key, side)
         return np.where(has, inside, 0).astype(np.float32)
 
     before = count(last - width, last, "left")
