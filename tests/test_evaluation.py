@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from movie_rec import evaluation
 from movie_rec.evaluation import (
     check_candidates,
     per_user_mixed_recall,
@@ -130,3 +131,26 @@ def test_recall_under_other_last_random_mixes_on_a_hand_example():
     assert result["6/4"] == pytest.approx((six_four + 1.0) / 2)
     assert result["worst"] == pytest.approx(min(result["2/8"], result["4/6"], result["6/4"]))
     assert result["mean"] == pytest.approx((result["2/8"] + result["4/6"] + result["6/4"]) / 3)
+
+
+@pytest.mark.parametrize("block_users", [2, 4096])
+def test_top_k_pairs_is_lexsort_cut_at_k_per_user(monkeypatch, block_users):
+    monkeypatch.setattr(evaluation, "TOP_K_BLOCK_USERS", block_users)
+    rng = np.random.default_rng(3)
+    keys = rng.choice(40 * 30, size=500, replace=False)  # distinct pairs in random order
+    users, items = keys // 30, keys % 30
+    scores = rng.integers(0, 4, size=len(keys)).astype(np.float64)  # many ties
+    order = np.lexsort((items, -scores, users))
+    first = np.r_[True, users[order][1:] != users[order][:-1]]
+    rank = np.arange(len(order)) - np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+    expected = order[rank < 4]
+
+    positions, ranks = evaluation.top_k_pairs(users, items, scores, 4)
+    np.testing.assert_array_equal(positions, expected)
+    np.testing.assert_array_equal(ranks, rank[rank < 4] + 1)
+    in_pair_order = np.argsort(keys)
+    sorted_positions, _ = evaluation.top_k_pairs(
+        users[in_pair_order], items[in_pair_order], scores[in_pair_order], 4
+    )
+    np.testing.assert_array_equal(in_pair_order[sorted_positions], expected)
+    assert [len(a) for a in evaluation.top_k_pairs(users[:0], items[:0], scores[:0], 4)] == [0, 0]

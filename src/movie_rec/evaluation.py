@@ -145,6 +145,46 @@ def top_k_unseen(
     return result.astype({"user_idx": "int64", "item_idx": "int64", "rank": "int64"})
 
 
+TOP_K_BLOCK_USERS = 4096  # users whose pairs are laid out and sorted at a time
+
+
+def top_k_pairs(
+    users: np.ndarray, items: np.ndarray, scores: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's ``k`` best (user, item) pairs by score: their positions in the arrays and
+    their ranks (1 = best), users ascending, ties to the smaller item.
+
+    The order of ``np.lexsort((items, -scores, users))`` cut at ``k`` a user, without its
+    three global sorts: the pairs are put in (user, item) order (one integer sort, none when
+    they already are), laid out one row a user in blocks of :data:`TOP_K_BLOCK_USERS` and
+    each row sorted on its own (stable, so equal scores keep the item order).
+    """
+    users = np.asarray(users, dtype=np.int64)
+    items = np.asarray(items, dtype=np.int64)
+    key = users * (int(items.max(initial=0)) + 1) + items
+    in_order = (
+        np.arange(len(key)) if np.all(key[1:] >= key[:-1]) else np.argsort(key, kind="stable")
+    )
+    ordered_users, negated = users[in_order], -np.asarray(scores, dtype=np.float64)[in_order]
+    starts = np.flatnonzero(np.r_[True, ordered_users[1:] != ordered_users[:-1]])[: len(key)]
+    sizes = np.diff(np.r_[starts, len(key)])
+    positions, ranks = [], []
+    for first in range(0, len(starts), TOP_K_BLOCK_USERS):
+        block_starts = starts[first : first + TOP_K_BLOCK_USERS]
+        block_sizes = sizes[first : first + TOP_K_BLOCK_USERS]
+        row = np.repeat(np.arange(len(block_starts)), block_sizes)
+        flat = np.arange(block_starts[0], block_starts[0] + len(row))
+        grid = np.full((len(block_starts), int(block_sizes.max())), np.inf)
+        grid[row, flat - block_starts[row]] = negated[flat]
+        column = np.argsort(grid, axis=1, kind="stable")[:, :k]
+        real = column < block_sizes[:, None]
+        positions.append((block_starts[:, None] + column)[real])
+        ranks.append(np.broadcast_to(np.arange(1, column.shape[1] + 1), column.shape)[real])
+    if not positions:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    return in_order[np.concatenate(positions)], np.concatenate(ranks).astype(np.int64)
+
+
 def check_candidates(candidates: pd.DataFrame, seen: sp.csr_matrix, k: int) -> None:
     """Raise ``ValueError`` unless ``candidates`` is a valid model output.
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from movie_rec.evaluation import empty_candidates
+from movie_rec.evaluation import empty_candidates, top_k_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -214,22 +214,17 @@ def fuse_stacked(stacked: StackedRanks, fusion: RankFusion, k: int = SUBMISSION_
     weights = np.array([float(fusion.weights.get(name, 0.0)) for name in stacked.models])
     contribution = weights[stacked.model_id] * fusion.rank_value(stacked.rank)
     score = np.bincount(stacked.pair, weights=contribution, minlength=len(stacked.pair_user))
-    keep = score > 0
-    user, item, score = stacked.pair_user[keep], stacked.pair_item[keep], score[keep]
-    order = np.lexsort((item, -score, user))
-    user, item, score = user[order], item[order], score[order]
-    starts = np.flatnonzero(np.r_[True, user[1:] != user[:-1]]) if len(user) else np.array([])
-    sizes = np.diff(np.r_[starts, len(user)]).astype(np.int64)
-    position = np.arange(len(user)) - np.repeat(starts, sizes).astype(np.int64)
-    top = position < k
-    if not top.any():
+    keep = np.flatnonzero(score > 0)
+    top, rank = top_k_pairs(stacked.pair_user[keep], stacked.pair_item[keep], score[keep], k)
+    if not len(top):
         return empty_recommendations()
+    chosen = keep[top]
     return pd.DataFrame(
         {
-            "user_idx": user[top],
-            "item_idx": item[top],
-            "score": score[top],
-            "rank": position[top] + 1,
+            "user_idx": stacked.pair_user[chosen],
+            "item_idx": stacked.pair_item[chosen],
+            "score": score[chosen],
+            "rank": rank,
         }
     )
 

@@ -21,6 +21,16 @@ FAST = ranker.RankerConfig(
 )
 
 
+def _train(features, labels, config, rounds=None, held=None, extra=None):
+    return ranker.fit_ranker(
+        ranker.training_rows(features, labels, config, held, extra), config, rounds
+    )
+
+
+def _score(booster, rounds, rows: pd.DataFrame) -> np.ndarray:
+    return ranker.FoldModel(booster, rounds, np.empty(0)).predict(rows)
+
+
 def test_assign_folds_is_seeded_balanced_and_covers_every_user():
     users = np.repeat(np.arange(23), 3)
     folds = ranker.assign_folds(users, 5, seed=1)
@@ -66,12 +76,8 @@ def test_every_out_of_fold_score_comes_from_a_model_that_never_saw_the_user():
     assert np.isfinite(oof.scores).all()
     # the scores of fold 0's users are exactly those of a model trained without them
     held = features["user_idx"].isin(folds.index[folds == 0]).to_numpy()
-    without, rounds = ranker.fit_ranker(
-        features.loc[~held].reset_index(drop=True), labels[~held], FAST
-    )
-    np.testing.assert_allclose(
-        oof.scores[held], ranker.predict(without, features.loc[held], rounds)
-    )
+    without, rounds = _train(features, labels, FAST, held=held)
+    np.testing.assert_allclose(oof.scores[held], _score(without, rounds, features.loc[held]))
 
 
 def test_bags_average_seeded_repeats_and_every_fold_model_scores_new_rows():
@@ -120,7 +126,7 @@ def test_ranker_learns_a_planted_signal_and_is_deterministic():
     np.testing.assert_array_equal(
         oof.scores, ranker.out_of_fold_scores(features, labels, 3, FAST).scores
     )
-    booster, rounds = ranker.fit_ranker(features, labels, FAST, rounds=7)
+    booster, rounds = _train(features, labels, FAST, rounds=7)
     assert rounds == 7 and booster.current_iteration() == 7
     importance = ranker.feature_importance([booster])
     assert importance["feature"].iloc[0] == "signal"
@@ -130,14 +136,12 @@ def test_fit_ranker_ignores_users_without_any_positive():
     features, labels = _planted()
     no_positive_users = features["user_idx"] >= 30
     cleared = np.where(no_positive_users, 0, labels).astype(np.int8)
-    booster, _ = ranker.fit_ranker(features, cleared, FAST, rounds=5)
-    reference, _ = ranker.fit_ranker(
-        features[~no_positive_users], cleared[~no_positive_users], FAST, 5
-    )
+    rows = ranker.training_rows(features, cleared, FAST)
+    assert rows.features["user_idx"].max() < 30 and len(rows.labels) == len(rows.features)
+    booster, _ = ranker.fit_ranker(rows, FAST, rounds=5)
+    reference, _ = _train(features[~no_positive_users], cleared[~no_positive_users], FAST, 5)
     sample = features.iloc[:50]
-    np.testing.assert_array_equal(
-        ranker.predict(booster, sample), ranker.predict(reference, sample)
-    )
+    np.testing.assert_array_equal(_score(booster, 5, sample), _score(reference, 5, sample))
 
 
 def test_rank_candidates_orders_by_score_breaks_ties_by_item_and_keeps_k():
@@ -149,17 +153,21 @@ def test_rank_candidates_orders_by_score_breaks_ties_by_item_and_keeps_k():
     check_candidates(ranked, sp.csr_matrix((2, 10), dtype=np.float32), k=2)
 
 
-def test_sample_users_keeps_whole_groups_of_a_seeded_user_sample():
-    features, labels = _planted(n_users=20, per_user=4)
-    rows, y = ranker.sample_users(features, labels, max_users=5, seed=0)
+def test_user_sample_keeps_whole_groups_of_a_seeded_user_sample():
+    features, _ = _planted(n_users=20, per_user=4)
+    labels = np.ones(len(features), dtype=np.int8)
+    sampled = replace(FAST, max_train_users=5, seed=0)
+    rows = ranker.training_rows(features, labels, sampled)
 
-    assert rows["user_idx"].nunique() == 5
-    assert rows.groupby("user_idx").size().eq(4).all()
-    np.testing.assert_array_equal(y, labels[features["user_idx"].isin(rows["user_idx"])])
-    again, _ = ranker.sample_users(features, labels, max_users=5, seed=0)
-    pd.testing.assert_frame_equal(rows, again)
-    unchanged, _ = ranker.sample_users(features, labels, max_users=None, seed=0)
-    assert len(unchanged) == len(features)
+    assert rows.features["user_idx"].nunique() == 5
+    assert rows.features.groupby("user_idx").size().eq(4).all()
+    picked = features["user_idx"].isin(rows.features["user_idx"]).to_numpy()
+    pd.testing.assert_frame_equal(rows.features, features[picked].reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        rows.features, ranker.training_rows(features, labels, sampled).features
+    )
+    unchanged = ranker.training_rows(features, labels, replace(sampled, max_train_users=None))
+    assert len(unchanged.features) == len(features)
 
 
 def _share_of_users_whose_random_answer_comes_first(objective: str) -> dict[float, float]:
@@ -173,8 +181,8 @@ def _share_of_users_whose_random_answer_comes_first(objective: str) -> dict[floa
     share_random_first = {}
     for gain in (0.1, 10.0):
         tilted = replace(FAST, kind_gain={"last": 1.0, "random": gain}, objective=objective)
-        booster, _ = ranker.fit_ranker(features, grades, tilted, rounds=20)
-        scores = ranker.predict(booster, features)
+        booster, _ = _train(features, grades, tilted, rounds=20)
+        scores = _score(booster, 20, features)
         first = pd.Series(scores).groupby(features["user_idx"].to_numpy()).idxmax().to_numpy()
         share_random_first[gain] = (grades[first] == 2).mean()
     return share_random_first
@@ -210,10 +218,17 @@ def test_extra_rows_train_only_the_fold_models_of_other_users():
     extra_features, extra_labels = _planted(n_users=40, seed=1)
     extra = _extra_rows(extra_features, extra_labels, 1)
     held = features["user_idx"].isin([0, 1, 2]).to_numpy()
-    rows, y = ranker._training_rows(features, labels, held, extra)
+    every_user_answers = np.ones_like(labels)
+    chosen = ranker.training_rows(
+        features, every_user_answers, FAST, held, _extra_rows(extra_features, every_user_answers, 1)
+    )
+    rows, y = chosen.features, chosen.labels
     assert not rows["user_idx"].isin([0, 1, 2]).any()
     assert len(rows) == (~held).sum() * 2 and len(y) == len(rows)
     assert (rows["split"].fillna(0) == 1).sum() == (~held).sum()
+    pd.testing.assert_frame_equal(
+        rows.iloc[: (~held).sum()].drop(columns="split"), features[~held].reset_index(drop=True)
+    )
 
     oof = ranker.out_of_fold_scores(features, labels, 4, FAST, extra)
     plain = ranker.out_of_fold_scores(features, labels, 4, FAST)
@@ -226,15 +241,39 @@ def test_extra_rows_train_only_the_fold_models_of_other_users():
 
 def test_negative_sampling_keeps_every_answer_and_weighs_the_kept_negatives_back():
     features, labels = _planted(n_users=50)
-    rows, y = ranker.sample_negatives(features, labels, 0.25, seed=4)
+    config = replace(FAST, objective="binary", negative_share=0.25, seed=4)
+    chosen = ranker.training_rows(features, labels, config)
+    rows, y = chosen.features, chosen.labels
     assert (y > 0).sum() == (labels > 0).sum()  # every answer stays
-    negatives = (y == 0).sum()
-    assert 0.2 * (labels == 0).sum() < negatives < 0.3 * (labels == 0).sum()
-    again, _ = ranker.sample_negatives(features, labels, 0.25, seed=4)
-    pd.testing.assert_frame_equal(rows, again)
-    config = replace(FAST, objective="binary", negative_share=0.25)
+    answering = pd.Series(labels).groupby(features["user_idx"]).transform("max").to_numpy() > 0
+    candidates = ((labels == 0) & answering).sum()  # users without an answer never train
+    assert 0.2 * candidates < (y == 0).sum() < 0.3 * candidates
+    pd.testing.assert_frame_equal(rows, ranker.training_rows(features, labels, config).features)
     weight = ranker._dataset(rows, y, config).get_weight()
     np.testing.assert_allclose(weight[y == 0], 4.0)
     np.testing.assert_allclose(weight[y > 0], 1.0)
     with pytest.raises(ValueError, match="binary"):
         replace(FAST, objective="lambdarank", negative_share=0.5)
+
+
+def test_chunked_mean_prediction_equals_each_model_on_the_whole_frame(monkeypatch):
+    features, labels = _planted()
+    models = [
+        ranker.FoldModel(*_train(features, labels, replace(FAST, seed=seed), rounds=6), np.empty(0))
+        for seed in (1, 2)
+    ]
+    whole = [m.booster.predict(features[["signal", "noise", "director", "writer"]]) for m in models]
+    monkeypatch.setattr(ranker, "PREDICT_CHUNK_ROWS", 7)
+    np.testing.assert_allclose(ranker.mean_prediction(models, features), np.mean(whole, axis=0))
+    rows = np.array([3, 100, 5])
+    np.testing.assert_allclose(
+        ranker.mean_prediction(models, features, rows), np.mean(whole, axis=0)[rows]
+    )
+
+
+def test_feature_matrix_is_float32_in_feature_order():
+    features, _ = _planted(n_users=3)
+    block = ranker.feature_matrix(features)
+    assert block.dtype == np.float32
+    assert block.shape == (len(features), 4)
+    np.testing.assert_array_equal(block[:, 2], features["director"].to_numpy())

@@ -24,7 +24,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from movie_rec.evaluation import CANDIDATE_COLUMNS
+from movie_rec.evaluation import CANDIDATE_COLUMNS, top_k_pairs
 from movie_rec.models.ranker_candidates import KIND_GRADES
 from movie_rec.models.ranker_features import CATEGORICAL, SPLIT, feature_columns
 
@@ -150,27 +150,74 @@ def _with_positives(query: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return has > 0
 
 
-def sample_negatives(
-    features: pd.DataFrame, labels: np.ndarray, share: float, seed: int
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Every answer row and a seeded ``share`` of the others (all rows when ``share`` is 1)."""
-    if share >= 1:
-        return features, labels
-    keep = (labels > 0) | (np.random.default_rng(seed).random(len(labels)) < share)
-    return features.loc[keep].reset_index(drop=True), labels[keep]
+def _split_of(rows: pd.DataFrame) -> np.ndarray:
+    """Each row's holdout (0 = the validation split, or no :data:`SPLIT` column)."""
+    if SPLIT not in rows:
+        return np.zeros(len(rows), dtype=np.int64)
+    return rows[SPLIT].fillna(0).to_numpy(dtype=np.int64)
 
 
-def sample_users(
-    features: pd.DataFrame, labels: np.ndarray, max_users: int | None, seed: int
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """All rows of a seeded sample of at most ``max_users`` users (None = every user)."""
-    user_ids = features["user_idx"].to_numpy()
-    distinct = np.unique(user_ids)
+def _user_sample(users: np.ndarray, max_users: int | None, seed: int) -> np.ndarray:
+    """Row mask of a seeded sample of at most ``max_users`` distinct users (None = all)."""
+    distinct = np.unique(users)
     if max_users is None or len(distinct) <= max_users:
-        return features, labels
+        return np.ones(len(users), dtype=bool)
     chosen = np.random.default_rng(seed).choice(distinct, size=max_users, replace=False)
-    mask = np.isin(user_ids, chosen)
-    return features.loc[mask].reset_index(drop=True), labels[mask]
+    return np.isin(users, chosen)
+
+
+def _negative_sample(labels: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """Row mask of every answer and a seeded ``share`` of the other rows."""
+    if share >= 1:
+        return np.ones(len(labels), dtype=bool)
+    return (labels > 0) | (np.random.default_rng(seed).random(len(labels)) < share)
+
+
+def training_rows(
+    features: pd.DataFrame,
+    labels: np.ndarray,
+    config: RankerConfig,
+    held: np.ndarray | None = None,
+    extra: LabelledRows | None = None,
+) -> LabelledRows:
+    """The rows a model trains on, chosen on ids and labels before any row is copied.
+
+    The rows not ``held`` out, then the ``extra`` rows of the same users; of those, the
+    queries with an answer (all-negative groups carry no lambdarank gradient), then all
+    queries of a seeded sample of at most ``config.max_train_users`` users, then every
+    answer and a seeded ``config.negative_share`` of the other rows. Only the chosen rows
+    are copied: at scale the candidates are millions of rows of dozens of features.
+    """
+    kept = np.ones(len(features), dtype=bool) if held is None else ~held
+    parts = [(features, labels, np.flatnonzero(kept))]
+    if extra is not None and not extra.features.empty:
+        held_users = np.unique(features["user_idx"].to_numpy()[~kept])
+        extra_users = extra.features["user_idx"].to_numpy()
+        parts.append(
+            (extra.features, extra.labels, np.flatnonzero(~np.isin(extra_users, held_users)))
+        )
+    users = np.concatenate([rows["user_idx"].to_numpy(np.int64)[at] for rows, _, at in parts])
+    splits = np.concatenate([_split_of(rows)[at] for rows, _, at in parts])
+    y = np.concatenate([grades[at] for _, grades, at in parts])
+    query = splits * (int(users.max(initial=0)) + 1) + users
+    chosen = _with_positives(query, y)
+    chosen[chosen] = _user_sample(users[chosen], config.max_train_users, config.seed)
+    chosen[chosen] = _negative_sample(y[chosen], config.negative_share, config.seed)
+    pieces, offset = [], 0
+    for rows, _, at in parts:
+        pieces.append(rows.iloc[at[chosen[offset : offset + len(at)]]])
+        offset += len(at)
+    return LabelledRows(pd.concat(pieces, ignore_index=True), y[chosen])
+
+
+def feature_matrix(rows: pd.DataFrame) -> np.ndarray:
+    """The feature columns as one float32 block, LightGBM's own precision (a pandas frame
+    would widen every column to float64 beside int codes: twice the memory)."""
+    columns = feature_columns(rows)
+    block = np.empty((len(rows), len(columns)), dtype=np.float32)
+    for j, column in enumerate(columns):
+        block[:, j] = rows[column].to_numpy(dtype=np.float32)
+    return block
 
 
 def _dataset(
@@ -189,10 +236,11 @@ def _dataset(
         weight = np.where(labels > 0, gains[labels], 1.0 / config.negative_share)
         labels = (labels > 0).astype(np.int8)
     return lgb.Dataset(
-        rows[feature_columns(rows)],
+        feature_matrix(rows),
         label=labels,
         weight=weight,
         group=_group_sizes(query_ids(rows)),
+        feature_name=feature_columns(rows),
         categorical_feature=[c for c in CATEGORICAL if c in rows],
         reference=reference,
         free_raw_data=True,
@@ -200,48 +248,39 @@ def _dataset(
 
 
 def fit_ranker(
-    features: pd.DataFrame,
-    labels: np.ndarray,
-    config: RankerConfig,
-    rounds: int | None = None,
+    rows: LabelledRows, config: RankerConfig, rounds: int | None = None
 ) -> tuple[lgb.Booster, int]:
-    """Train on ``features`` (sorted by user); returns the booster and its round count.
+    """Train on exactly ``rows`` (sorted by query, see :func:`training_rows`); returns the
+    booster and its round count.
 
-    Without ``rounds`` a seeded share of the users is held back and training stops
-    early on their NDCG@10; with it, all users train for exactly that many rounds.
-    Queries whose candidates hold no answer are dropped (no lambdarank gradient), then at
-    most ``config.max_train_users`` users are kept (each with all of their queries).
+    Without ``rounds`` a seeded share of the users is held back and training stops early on
+    their NDCG@10 (or log loss); with it, all users train for exactly that many rounds.
     """
-    keep = _with_positives(query_ids(features), labels)
-    rows, y = sample_users(
-        features.loc[keep].reset_index(drop=True), labels[keep], config.max_train_users, config.seed
-    )
-    rows, y = sample_negatives(rows, y, config.negative_share, config.seed)
+    features, y = rows.features, rows.labels
     if rounds is not None:
-        return lgb.train(config.params(), _dataset(rows, y, config), num_boost_round=rounds), rounds
-    user_ids = rows["user_idx"].to_numpy()
+        return lgb.train(
+            config.params(), _dataset(features, y, config), num_boost_round=rounds
+        ), rounds
+    user_ids = features["user_idx"].to_numpy()
     distinct = np.unique(user_ids)
     n_stop = max(1, round(config.early_stopping_share * len(distinct)))
     stop_users = np.random.default_rng(config.seed).choice(
         distinct, size=min(n_stop, len(distinct) - 1), replace=False
     )
     is_stop = np.isin(user_ids, stop_users)
-    train_set = _dataset(rows.loc[~is_stop], y[~is_stop], config)
+    train_set = _dataset(features.loc[~is_stop], y[~is_stop], config)
     booster = lgb.train(
         config.params(),
         train_set,
         num_boost_round=config.max_rounds,
-        valid_sets=[_dataset(rows.loc[is_stop], y[is_stop], config, reference=train_set)],
+        valid_sets=[_dataset(features.loc[is_stop], y[is_stop], config, reference=train_set)],
         callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
     )
     return booster, max(int(booster.best_iteration or booster.current_iteration()), 1)
 
 
-def predict(booster: lgb.Booster, features: pd.DataFrame, rounds: int | None = None) -> np.ndarray:
-    """Ranker scores of the feature rows (using the first ``rounds`` trees when given)."""
-    if features.empty:
-        return np.empty(0, dtype=np.float64)
-    return booster.predict(features[feature_columns(features)], num_iteration=rounds)
+PREDICT_CHUNK_ROWS = 1 << 19  # rows converted to float32 and scored at a time (~2 MB a column)
+PREDICT_THREADS = 0  # LightGBM threads when scoring (0 = every core; rows score independently)
 
 
 @dataclass
@@ -253,7 +292,26 @@ class FoldModel:
     trained_on: np.ndarray
 
     def predict(self, features: pd.DataFrame) -> np.ndarray:
-        return predict(self.booster, features, self.rounds)
+        return mean_prediction([self], features)
+
+
+def mean_prediction(
+    models: list[FoldModel], features: pd.DataFrame, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """The mean score of ``models`` on the feature rows at positions ``rows`` (all rows when
+    None), in chunks: each chunk is converted once, for every model, and memory stays flat
+    however many rows and models there are."""
+    positions = np.arange(len(features)) if rows is None else np.asarray(rows)
+    scores = np.zeros(len(positions), dtype=np.float64)
+    columns = feature_columns(features)
+    for start in range(0, len(positions), PREDICT_CHUNK_ROWS):
+        chunk = positions[start : start + PREDICT_CHUNK_ROWS]
+        block = feature_matrix(features.iloc[chunk][columns])
+        for model in models:
+            scores[start : start + len(chunk)] += model.booster.predict(
+                block, num_iteration=model.rounds, num_threads=PREDICT_THREADS
+            )
+    return scores / max(len(models), 1)
 
 
 @dataclass
@@ -279,23 +337,7 @@ class OutOfFold:
     def predict(self, features: pd.DataFrame) -> np.ndarray:
         """The mean score of every fold model of every bag (for users none of them scored
         out of fold: the final candidates)."""
-        if features.empty:
-            return np.empty(0, dtype=np.float64)
-        every = [model.predict(features) for bag in self.models for model in bag]
-        return np.mean(every, axis=0)
-
-
-def _training_rows(
-    features: pd.DataFrame, labels: np.ndarray, held: np.ndarray, extra: LabelledRows | None
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """The rows not ``held`` out, then the ``extra`` rows of the same users."""
-    rows, y = features.loc[~held].reset_index(drop=True), labels[~held]
-    if extra is None or extra.features.empty:
-        return rows, y
-    held_users = np.unique(features["user_idx"].to_numpy()[held])
-    kept = ~np.isin(extra.features["user_idx"].to_numpy(), held_users)
-    rows = pd.concat([rows, extra.features.loc[kept]], ignore_index=True)
-    return rows, np.concatenate([y, extra.labels[kept]])
+        return mean_prediction([model for bag in self.models for model in bag], features)
 
 
 def out_of_fold_scores(
@@ -321,10 +363,11 @@ def out_of_fold_scores(
         models = []
         for fold in range(n_folds):
             held = row_fold == fold
-            rows, y = _training_rows(features, labels, held, extra)
-            booster, rounds = fit_ranker(rows, y, bag_config)
+            rows = training_rows(features, labels, bag_config, held, extra)
+            booster, rounds = fit_ranker(rows, bag_config)
+            del rows
             model = FoldModel(booster, rounds, np.unique(user_ids[~held]))
-            scores[held] += model.predict(features.loc[held])
+            scores[held] += mean_prediction([model], features, np.flatnonzero(held))
             models.append(model)
             logger.info(
                 "lgbm_ranker bag %d/%d fold %d/%d: %d rounds",
@@ -340,18 +383,13 @@ def rank_candidates(pairs: pd.DataFrame, scores: np.ndarray, k: int) -> pd.DataF
 
     Ties break on the smaller item id, so the order is deterministic.
     """
+    users = pairs["user_idx"].to_numpy(dtype=np.int64)
+    items = pairs["item_idx"].to_numpy(dtype=np.int64)
+    scores = np.asarray(scores, dtype=np.float64)
+    top, rank = top_k_pairs(users, items, scores, k)
     frame = pd.DataFrame(
-        {
-            "user_idx": pairs["user_idx"].to_numpy(dtype=np.int64),
-            "item_idx": pairs["item_idx"].to_numpy(dtype=np.int64),
-            "score": np.asarray(scores, dtype=np.float64),
-        }
+        {"user_idx": users[top], "item_idx": items[top], "score": scores[top], "rank": rank}
     )
-    frame = frame.sort_values(
-        ["user_idx", "score", "item_idx"], ascending=[True, False, True], kind="stable"
-    )
-    frame["rank"] = frame.groupby("user_idx").cumcount().to_numpy(dtype=np.int64) + 1
-    frame = frame[frame["rank"] <= k].reset_index(drop=True)
     return frame.astype({"score": np.float32})[CANDIDATE_COLUMNS]
 
 
