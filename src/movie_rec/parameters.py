@@ -99,7 +99,8 @@ class Study(Settings):
     """A model's Optuna study (:mod:`movie_rec.models.tuning`): ``n_trials`` is the total of
     finished trials it holds, ``timeout`` a safety cap in seconds, ``pruner`` the arguments
     of the median pruner that stops iterative trials early (its steps are evaluations;
-    Optuna's defaults for what is not given) and ``search_space`` one range per
+    Optuna's defaults for what is not given), ``patience`` and ``min_gain`` the stop rule
+    (:func:`movie_rec.models.tuning.converged`) and ``search_space`` one range per
     hyperparameter (``{type: float|int, low, high, log}`` or ``{type: categorical, choices}``).
     ``enabled: auto`` tunes while the tuned run's estimate fits ``runtime.auto_max_minutes``
     and otherwise keeps the fixed hyperparameters (:meth:`ModelSettings.trials`)."""
@@ -108,6 +109,8 @@ class Study(Settings):
     n_trials: Count | None = None
     timeout: Rate | None = None
     pruner: PrunerArguments = field(default_factory=dict)
+    patience: Count | None = 5  # stop once this many trials in a row barely raised the best
+    min_gain: NonNegativeFloat = 0.002  # "barely": a relative gain of at most this
     search_space: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

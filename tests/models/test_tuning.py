@@ -9,7 +9,9 @@ import scipy.sparse as sp
 
 from movie_rec.models.study_storage import storage_url
 from movie_rec.models.tuning import (
+    TPE_STARTUP,
     best_hyperparameters,
+    converged,
     evaluation_users,
     finished_trials,
     open_study,
@@ -75,6 +77,35 @@ def test_a_study_run_in_parts_draws_what_one_run_draws(tmp_path):
     for total in (2, 5):
         parts = run_study(open_study("s", storage, 5), _objective, total, None)
     assert [t.params for t in parts.study.trials] == [t.params for t in whole.study.trials]
+
+
+def _plateau(trial: optuna.Trial) -> float:
+    """Trial 3 is the best there will ever be; every later trial scores lower."""
+    suggest(trial, SPACE)
+    return 1.0 if trial.number == 3 else 0.5 - trial.number / 1000
+
+
+def test_a_study_stops_once_patience_trials_raised_the_best_by_at_most_min_gain(tmp_path):
+    storage = storage_url(tmp_path / "s", "t")
+    run = run_study(open_study("p", storage, 1), _plateau, 40, None, patience=4, min_gain=0.01)
+    assert run.converged and not run.cut_short
+    assert finished_trials(run.study) == TPE_STARTUP + 4  # never before the start-up is over
+    assert run.study.best_trial.number == 3
+
+    patient = run_study(open_study("q", storage, 1), _plateau, 20, None, patience=None)
+    assert not patient.converged and finished_trials(patient.study) == 20
+
+
+def test_converged_counts_only_gains_above_min_gain(tmp_path):
+    def rising(trial: optuna.Trial) -> float:
+        suggest(trial, SPACE)
+        return 1.0 + 0.05 * trial.number  # every trial beats the best by 5 %, or less later
+
+    storage = storage_url(tmp_path / "r", "t")
+    study = run_study(open_study("r", storage, 1), rising, 16, None).study
+    assert not converged(study, patience=3, min_gain=0.01)  # 1.6 -> 1.75 in the last three: +9 %
+    assert converged(study, patience=3, min_gain=0.2)
+    assert not converged(study, patience=7, min_gain=1.0)  # 16 < 10 start-up + 7
 
 
 def _slow_objective(trial: optuna.Trial) -> float:

@@ -18,7 +18,9 @@ sampler seeded with ``seed + k`` (:class:`TrialSampler`), so a study run in seve
 draws what one uninterrupted run draws. ``timeout`` (seconds per run, ``None`` = none) is
 only a safety cap: no trial starts after it (but a run always makes one), the trial running
 at that moment finishes, and a run it cuts short logs a WARNING and says so in its
-:class:`StudyRun`.
+:class:`StudyRun`. ``patience`` stops a study early once it has converged
+(:func:`converged`): past TPE's start-up, the last ``patience`` finished trials raised the
+best value by at most ``min_gain`` (relative); like the budget, a rule on trials, not seconds.
 
 **A study shared by several processes** holds exactly ``n_trials`` finished trials: a trial
 runs only while fewer than ``n_trials`` trials numbered before it are finished, running or
@@ -61,6 +63,7 @@ PLACES = (*FINISHED, optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WA
 WAIT_SECONDS = 2  # how often a process whose places are all taken looks at the study again
 WAIT_LOG_SECONDS = 600  # how often it says what it waits for
 TRIAL_COLUMNS = ["number", "state", "value", "duration_seconds"]
+TPE_STARTUP = 10  # TPE's random start-up trials (Optuna's n_startup_trials default)
 
 
 def _update_with_array(digest: Any, values: np.ndarray) -> None:
@@ -237,12 +240,13 @@ class StudyRun:
 
     ``cut_short`` is True when ``timeout`` stopped the run before the study held
     ``n_trials`` finished trials; its best hyperparameters then come from fewer trials than
-    asked for.
+    asked for. ``converged`` is True when the stop rule (:func:`converged`) ended it.
     """
 
     study: optuna.Study
     trials_run: int
     cut_short: bool
+    converged: bool = False
 
 
 class PlaceTaken(Exception):
@@ -299,12 +303,28 @@ def wait_for_others(study: optuna.Study, waited: int) -> None:
     time.sleep(WAIT_SECONDS)
 
 
+def converged(study: optuna.Study, patience: int | None, min_gain: float) -> bool:
+    """Whether the last ``patience`` finished trials raised the best value by at most
+    ``min_gain`` of it; never before TPE's start-up and ``patience`` more trials have
+    finished (``patience`` None: never)."""
+    if patience is None:
+        return False
+    trials = sorted(study.get_trials(deepcopy=False, states=FINISHED), key=lambda t: t.number)
+    if len(trials) < TPE_STARTUP + patience:
+        return False
+    values = [t.value if t.value is not None else -np.inf for t in trials]
+    before, best = max(values[:-patience]), max(values)
+    return best - before <= min_gain * abs(before)
+
+
 def run_study(
     study: optuna.Study,
     objective: Callable[[optuna.Trial], float],
     n_trials: int,
     timeout: float | None,
     first_trial: dict[str, Any] | None = None,
+    patience: int | None = None,
+    min_gain: float = 0.0,
 ) -> StudyRun:
     """Run trials until ``study`` holds ``n_trials`` finished ones, alongside any other
     process working on it, and never more.
@@ -315,7 +335,8 @@ def run_study(
     While trials running elsewhere hold every remaining place, the run waits for them
     (:func:`wait_for_others`) and takes the place of any that fails. ``timeout`` (seconds) is
     a safety cap checked before each trial: once passed, no further trial starts (a run
-    always makes one) and the run is reported as cut short (a WARNING).
+    always makes one) and the run is reported as cut short (a WARNING). Once the study has
+    :func:`converged`, no further trial starts either.
     """
     study.sampler = TrialSampler(int(study.user_attrs[SEED_ATTR]), first_trial)
     missing = n_trials - finished_trials(study)
@@ -326,6 +347,13 @@ def run_study(
     started = time.monotonic()
     trials_run, waited = 0, 0
     while finished_trials(study) < n_trials:
+        if converged(study, patience, min_gain):
+            logger.info(
+                "study %s converged after %d finished trials: the last %d raised the best "
+                "value by at most %.1f %%", study.study_name, finished_trials(study),
+                patience, 100 * min_gain,
+            )  # fmt: skip
+            return StudyRun(study, trials_run=trials_run, cut_short=False, converged=True)
         if places_taken(study) >= n_trials:
             wait_for_others(study, waited)
             waited += WAIT_SECONDS

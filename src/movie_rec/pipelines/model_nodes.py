@@ -148,6 +148,8 @@ class ModelNodes:
             int(study_settings.n_trials),
             study_settings.timeout,
             first_trial=tuning.within_space(fixed, space),
+            patience=study_settings.patience,
+            min_gain=study_settings.min_gain,
         )
         best = tuning.best_hyperparameters(run.study, fixed)
         logger.info("%s: best hyperparameters %s", self.model, best)
