@@ -4,7 +4,8 @@ Runs the six pipelines of ``__default__`` in order, each as its own ``kedro run
 --pipelines=NAME`` child in one scratch project (every output persists under its ``data/``,
 so each pipeline reads what the previous ones wrote), and prints:
 
-* per pipeline: wall seconds and the child's own peak RSS;
+* per pipeline: wall seconds, the child's own peak RSS and the node at that peak (the
+  project's hooks log each node's seconds and peak RSS); the nodes of the largest peaks;
 * per model: tuning seconds (the sum of its Optuna trials' durations), validation fit, final
   fit and prediction seconds, and validation Recall@10 overall / last / random (the model's
   ``data/08_reporting/M_metrics.json``); the ranker's figures; every ensemble method's
@@ -29,6 +30,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import tempfile
@@ -64,9 +66,19 @@ TARGET_SECONDS = {"cpu": 60 * 60, "cuda": 15 * 60}
 TARGET_RSS_GB = {"cpu": 16.0, "cuda": None}
 RESULTS = ("bench_pipeline.json", "pipelines.csv", "models.csv")
 LOG_TAIL_LINES = 30
+TOP_NODES = 8
+NODE_LINE = re.compile(  # hooks.NodeMemoryHooks: "node NAME: S s, peak RSS G GB"
+    r"\bnode (?P<node>.+?): (?P<seconds>[\d.]+) s, peak RSS (?P<peak_rss_gb>[\d.]+) GB"
+)
 RECALL_KEYS = ("recall@10", "recall@10_last", "recall@10_random")
 
-PIPELINE_COLUMNS = {"pipeline": "pipeline", "seconds": "wall s", "peak_rss_gb": "peak RSS GB"}
+PIPELINE_COLUMNS = {
+    "pipeline": "pipeline",
+    "seconds": "wall s",
+    "peak_rss_gb": "peak RSS GB",
+    "node_at_peak": "node at the peak",
+}
+NODE_COLUMNS = {"node": "node", "seconds": "s", "peak_rss_gb": "peak RSS GB"}
 MODEL_COLUMNS = {
     "model": "model",
     "pipeline": "pipeline",
@@ -111,28 +123,57 @@ def params_option(params: dict[str, str]) -> list[str]:
     return ["--params=" + ",".join(f"{key}={value}" for key, value in params.items())]
 
 
-def run_pipelines(project: Path, params: dict[str, str]) -> tuple[list[dict[str, Any]], int]:
+def node_rows(log_text: str) -> list[dict[str, Any]]:
+    """One row per node line of a ``kedro run`` log: node name, seconds and peak RSS GB."""
+    return [
+        {
+            "node": found["node"],
+            "seconds": float(found["seconds"]),
+            "peak_rss_gb": float(found["peak_rss_gb"]),
+        }
+        for found in NODE_LINE.finditer(log_text)
+    ]
+
+
+def node_at_peak(nodes: Sequence[dict[str, Any]]) -> str | None:
+    """The name of the node of the largest peak RSS (None without node lines)."""
+    return max(nodes, key=lambda row: row["peak_rss_gb"])["node"] if nodes else None
+
+
+def run_pipelines(
+    project: Path, params: dict[str, str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
     """Each pipeline in its own measured ``kedro run``; stops at the first that fails.
 
-    Returns one row per pipeline that ran and the failed one's exit status (0 if none).
+    Returns one row per pipeline that ran, one per node they ran and the failed one's exit
+    status (0 if none).
     """
     logs = project / "logs"
     logs.mkdir(exist_ok=True)
-    rows = []
+    rows, nodes = [], []
     for name in PIPELINES:
         log = logs / f"{name}.log"
         print(f"running {name} (log: {log}) ...", flush=True)
         with log.open("w") as output:
             command = kedro_command(f"--pipelines={name}", *params_option(params))
             run: ChildRun = measured_run(command, project, kedro_env(), output)
-        rows.append({"pipeline": name, "seconds": run.seconds, "peak_rss_gb": run.peak_rss_gb})
+        ran = [{"pipeline": name, **row} for row in node_rows(run.log)]
+        nodes.extend(ran)
+        rows.append(
+            {
+                "pipeline": name,
+                "seconds": run.seconds,
+                "peak_rss_gb": run.peak_rss_gb,
+                "node_at_peak": node_at_peak(ran),
+            }
+        )
         print(f"  {name}: {run.seconds:.1f} s, peak RSS {run.peak_rss_gb:.2f} GB", flush=True)
         if run.returncode != 0:
-            lines = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+            lines = run.log.splitlines()[-LOG_TAIL_LINES:]
             print(f"{name} failed (exit status {run.returncode}); the end of its log:")
             print("\n".join(lines))
-            return rows, run.returncode
-    return rows, 0
+            return rows, nodes, run.returncode
+    return rows, nodes, 0
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -287,6 +328,10 @@ def report(record: dict[str, Any], markdown: bool) -> None:
         "peak_rss_gb": record["max_peak_rss_gb"],
     }
     print(table([*record["pipelines"], total], PIPELINE_COLUMNS, markdown))
+    if record["nodes"]:
+        top = sorted(record["nodes"], key=lambda row: row["peak_rss_gb"], reverse=True)
+        print(f"\nthe {TOP_NODES} nodes of the largest peak RSS:")
+        print(table(top[:TOP_NODES], NODE_COLUMNS, markdown))
     if record["models"]:
         print()
         print(table(record["models"], MODEL_COLUMNS, markdown))
@@ -340,7 +385,7 @@ def main() -> None:
     root = scratch_root(args.keep)
     project, run_params = prepare_project(root, args.preset, args.seed)
     params = {**run_params, **overrides}
-    pipelines, status = run_pipelines(project, params)
+    pipelines, nodes, status = run_pipelines(project, params)
     models, disabled = model_rows(project)
     ensembles, submission = ensemble_rows(project)
     info = machine()
@@ -352,6 +397,7 @@ def main() -> None:
         "params": overrides,
         "machine": info,
         "pipelines": pipelines,
+        "nodes": nodes,
         "models": models + ensembles,
         "disabled": disabled,
         "submission": submission,

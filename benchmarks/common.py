@@ -7,6 +7,7 @@ A benchmark runs ``kedro run`` in a scratch copy of the project (``conf/`` and
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -28,6 +29,8 @@ RAW_FILES = (
     "writers.tsv",
     "genres.tsv",
 )
+LOG_COLUMNS = 200  # the width of Kedro's rich log lines: one record a line, not wrapped
+PROCESS_PEAK_LINE = re.compile(r"process peak RSS (?P<peak>[\d.]+) GB")  # hooks.NodeMemoryHooks
 
 
 def cached_preset(
@@ -61,28 +64,53 @@ def scratch_project(root: Path) -> Path:
 
 @dataclass(frozen=True)
 class ChildRun:
-    """One finished child process: wall seconds, its own peak RSS and its exit status."""
+    """One finished child process: wall seconds, its own peak RSS, its exit status and its
+    output (stdout and stderr)."""
 
     seconds: float
     peak_rss_gb: float
     returncode: int
+    log: str
 
 
 def measured_run(
     command: list[str], cwd: Path, env: dict[str, str], output: IO | None = None
 ) -> ChildRun:
-    """Run ``command`` and measure it alone.
+    """Run ``command`` and measure it alone; its output goes to ``output`` (default: this
+    process's stdout) as it comes.
 
     The peak RSS is the child's own (``os.wait4``), not ``RUSAGE_CHILDREN``, which is the
     maximum over every child this process has waited for so far. Linux reports
-    ``ru_maxrss`` in KB.
+    ``ru_maxrss`` in KB. The project's hooks reset the child's high-water mark before each
+    node, which lowers that figure to the peak since the last node started, so the peak is
+    the larger of it and the process peak the child logs (``process peak RSS G GB``).
     """
     started = time.perf_counter()
-    child = subprocess.Popen(command, cwd=cwd, env=env, stdout=output, stderr=output)
+    child = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, errors="replace",
+    )  # fmt: skip
+    log = tee(child.stdout, output or sys.stdout)
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - started
     child.returncode = os.waitstatus_to_exitcode(status)
-    return ChildRun(seconds, usage.ru_maxrss / 1024**2, child.returncode)
+    peak = max(usage.ru_maxrss / 1024**2, logged_peak_gb(log))
+    return ChildRun(seconds, peak, child.returncode, log)
+
+
+def tee(lines: IO, output: IO) -> str:
+    """Copy ``lines`` to ``output`` line by line, until they end; return them all."""
+    kept = []
+    for line in lines:
+        output.write(line)
+        output.flush()
+        kept.append(line)
+    return "".join(kept)
+
+
+def logged_peak_gb(log: str) -> float:
+    """The largest ``process peak RSS`` the log reports (0 without one)."""
+    return max((float(found["peak"]) for found in PROCESS_PEAK_LINE.finditer(log)), default=0.0)
 
 
 def kedro_command(*args: str) -> list[str]:
@@ -91,10 +119,16 @@ def kedro_command(*args: str) -> list[str]:
 
 
 def kedro_env() -> dict[str, str]:
-    """This process's environment, with Kedro's telemetry off and this venv first on PATH."""
+    """This process's environment, with Kedro's telemetry off, this venv first on PATH and
+    log lines :data:`LOG_COLUMNS` wide."""
     bin_dir = str(Path(sys.executable).parent)
     path = os.environ.get("PATH", "/usr/bin:/bin")
-    return {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "PATH": f"{bin_dir}:{path}"}
+    return {
+        **os.environ,
+        "KEDRO_DISABLE_TELEMETRY": "1",
+        "PATH": f"{bin_dir}:{path}",
+        "COLUMNS": str(LOG_COLUMNS),
+    }
 
 
 def timed_kedro_run(project: Path, *args: str) -> tuple[float, float]:

@@ -1,10 +1,11 @@
 """Project hooks: check the parameters, seed every run and report the device before any node
 starts; log the run plan (which models run, by their estimated cost) before the first model
-node."""
+node; log each node's seconds and peak memory."""
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import torch
@@ -13,6 +14,7 @@ from kedro.framework.hooks import hook_impl
 from movie_rec.models.cost import DataShape
 from movie_rec.parameters import plan_lines, run_plan
 from movie_rec.params_schema import validate_parameters
+from movie_rec.peak_memory import peak_rss_gb, reset_peak
 from movie_rec.registry import MODELS
 from movie_rec.runtime import auto_budget_minutes, prepare_run, resolve_device
 
@@ -60,3 +62,44 @@ class RuntimeHooks:
         )  # fmt: skip
         for line in plan_lines(plan):  # one record a line: readable in a log file
             logger.info("run plan | %s", line)
+
+
+class NodeMemoryHooks:
+    """Logs one line per node, ``node NAME: S s, peak RSS G GB``, and the process's peak
+    after the pipeline, ``process peak RSS G GB`` (``benchmarks/bench_pipeline.py`` reads
+    both).
+
+    A node's peak is its own where the high-water mark can be reset (Linux), else the
+    process's peak so far. The reset also lowers the peak a parent process reads
+    (``wait4``), hence the process's peak: the largest of the marks cleared and the last.
+    Under the Dask runner the node hooks run in the workers and measure them.
+    """
+
+    def __init__(self) -> None:
+        self.started: dict[str, float] = {}  # by node name: a thread runner runs several
+        self.cleared_peak_gb = 0.0
+
+    @hook_impl
+    def before_node_run(self, node: Any) -> None:
+        self.cleared_peak_gb = max(self.cleared_peak_gb, peak_rss_gb())
+        reset_peak()
+        self.started[node.name] = time.perf_counter()
+
+    @hook_impl
+    def after_node_run(self, node: Any) -> None:
+        started = self.started.pop(node.name, None)
+        if started is None:
+            return
+        seconds = time.perf_counter() - started
+        logger.info("node %s: %.1f s, peak RSS %.2f GB", node.name, seconds, peak_rss_gb())
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self.log_process_peak()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self.log_process_peak()
+
+    def log_process_peak(self) -> None:
+        logger.info("process peak RSS %.2f GB", max(self.cleared_peak_gb, peak_rss_gb()))

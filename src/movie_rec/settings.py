@@ -2,10 +2,10 @@
 
 from kedro.config import OmegaConfigLoader
 
-from movie_rec.hooks import RuntimeHooks
+from movie_rec.hooks import NodeMemoryHooks, RuntimeHooks
 from movie_rec.tracking import MLflowHooks
 
-HOOKS = (RuntimeHooks(), MLflowHooks())
+HOOKS = (RuntimeHooks(), MLflowHooks(), NodeMemoryHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
