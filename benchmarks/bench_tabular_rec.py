@@ -150,7 +150,11 @@ def run_phases(project: Path, num_threads: int) -> None:
     phase(f"out-of-fold training ({n_folds} folds x {config.bags} bags)", started)
     started = time.perf_counter()
     ranked_valid = ranker.rank_candidates(features["valid"], oof.scores, STAND_IN_K)
-    ranker.rank_candidates(features["final"], oof.predict(features["final"]), STAND_IN_K)
+    ranker.rank_candidates(
+        features["final"],
+        ranker.mean_prediction(oof.final_models(config.final_bags), features["final"]),
+        STAND_IN_K,
+    )
     phase("predict + rank (final)", started)
     print(
         json.dumps(

@@ -363,3 +363,33 @@ def test_an_untrusted_fusion_falls_back_to_the_simplest_list_not_the_best_one():
     )
     assert outcome.choice.chosen == "ease"
     assert outcome.fusion.weights == {"ease": 1.0, "lgbm_ranker": 0.0}
+
+
+def test_the_ranks_of_some_users_fuse_as_those_users_do_in_the_whole_stack():
+    models = {
+        "a": ranked_lists({u: [u % 5, 7, 100 + u] for u in range(12)}),
+        "b": ranked_lists({u: [7, 100 + u, 3] for u in range(12)}),
+    }
+    stacked = fusion.stack_ranks(models, 20)
+    users = np.array([1, 4, 5, 11])
+    weights = fusion.RankFusion({"a": 1.0, "b": 0.6}, cutoff=3, head=2, tail_weight=0.5)
+    whole = fusion.fuse_stacked(stacked, weights)
+    expected = whole[whole["user_idx"].isin(users)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(fusion.fuse_stacked(stacked.of_users(users), weights), expected)
+
+
+def test_a_search_tunes_on_a_seeded_sample_of_at_most_max_users():
+    answers = _random_answers(30)
+    models = {"half": _lists_finding(30, set(range(15))), "rest": _lists_finding(30, {20, 21})}
+    stacked = fusion.stack_ranks(models, 20)
+    settings = {"head": 10, "max_cutoff": 20, "n_trials": 6, "max_users": 8}
+    sample = fusion_tuning.sample_users(answers["user_idx"].to_numpy(), 8, seed=2)
+    assert len(sample) == 8 and np.array_equal(sample, np.unique(sample))
+    _, history = fusion_tuning.search_fusion(stacked, answers, settings, seed=2)
+    _, on_sample = fusion_tuning.search_fusion(
+        stacked, answers[answers["user_idx"].isin(sample)], {**settings, "max_users": None}, 2
+    )
+    pd.testing.assert_frame_equal(history, on_sample)  # the same users, the same trials
+    _, everyone = fusion_tuning.search_fusion(stacked, answers, {**settings, "max_users": 30}, 2)
+    single = everyone.loc[everyone["w_half"].eq(1) & everyone["w_rest"].eq(0), "value"]
+    assert single.iloc[0] == pytest.approx(0.5)  # "half" alone finds 15 of the 30 users

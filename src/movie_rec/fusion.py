@@ -179,6 +179,20 @@ class StackedRanks:
     pair_user: np.ndarray
     pair_item: np.ndarray = field(repr=False)
 
+    def of_users(self, users: np.ndarray) -> StackedRanks:
+        """The ranks of ``users`` only (pairs keep their order)."""
+        kept_pairs = np.isin(self.pair_user, users)
+        renumbered = np.cumsum(kept_pairs) - 1
+        rows = kept_pairs[self.pair]
+        return StackedRanks(
+            models=self.models,
+            model_id=self.model_id[rows],
+            rank=self.rank[rows],
+            pair=renumbered[self.pair[rows]],
+            pair_user=self.pair_user[kept_pairs],
+            pair_item=self.pair_item[kept_pairs],
+        )
+
 
 def stack_ranks(
     candidates: Mapping[str, pd.DataFrame], max_rank: int, users: np.ndarray | None = None

@@ -177,8 +177,9 @@ def tune_weighted_rank(
     noise alone, so it is judged cross-fitted: :func:`out_of_fold_fusions` tunes on all
     ``guard_folds`` folds of the users but one and fuses the one left out, and the
     second-stage lists are already out of fold. ``settings``: ``head``, ``max_cutoff``,
-    ``n_trials`` (per study), ``min_gain_se`` (default 1), ``guard_folds`` (default 5) and
-    ``mixes`` (the last/random mixes whose mean Recall@k is maximised,
+    ``n_trials`` (per study), ``min_gain_se`` (default 1), ``guard_folds`` (default 5),
+    ``max_users`` (each study tunes on a seeded sample of at most this many users; default
+    all) and ``mixes`` (the last/random mixes whose mean Recall@k is maximised,
     :func:`objective_per_user`; none = plain Recall@k).
     """
     folds = int(settings.get("guard_folds", 5))
@@ -211,7 +212,9 @@ def search_fusion(
     seed: int,
     k: int = SUBMISSION_K,
 ) -> tuple[RankFusion, pd.DataFrame]:
-    """The seeded Optuna search of :func:`tune_weighted_rank` on ``answers``' users.
+    """The seeded Optuna search of :func:`tune_weighted_rank` on ``answers``' users, or on a
+    seeded sample of ``settings["max_users"]`` of them: a dozen weights need a few thousand
+    users, and each trial fuses every user it tunes on.
 
     Every single model alone and the study's hand-set weighting (equal weights, ranks
     11–15 at 0.3) are tried first, so the tuned fusion is never worse on these users than
@@ -223,6 +226,9 @@ def search_fusion(
     models = stacked.models
     head, max_cutoff = int(settings["head"]), int(settings["max_cutoff"])
     mixes = settings.get("mixes")
+    users = sample_users(answers["user_idx"].to_numpy(), settings.get("max_users"), seed)
+    answers = answers[answers["user_idx"].isin(users)]
+    stacked = stacked.of_users(users)
 
     def objective(trial: optuna.Trial) -> float:
         params = {f"w_{name}": trial.suggest_float(f"w_{name}", 0.0, 1.0) for name in models}
@@ -244,6 +250,16 @@ def search_fusion(
     history = study.trials_dataframe(attrs=("number", "value", "params"))
     history.columns = [column.removeprefix("params_") for column in history.columns]
     return fusion_of_trial(models, study.best_params, head), history
+
+
+def sample_users(users: np.ndarray, max_users: int | None, seed: int) -> np.ndarray:
+    """The distinct ``users``, or a seeded sample of ``max_users`` of them (sorted)."""
+    distinct = np.unique(users)
+    if max_users is None or len(distinct) <= max_users:
+        return distinct
+    return np.sort(
+        np.random.default_rng([seed, len(distinct)]).choice(distinct, max_users, replace=False)
+    )
 
 
 def guard_folds(users: np.ndarray, folds: int, seed: int) -> list[np.ndarray]:

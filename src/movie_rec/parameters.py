@@ -276,8 +276,8 @@ class WeightedRankSettings(Settings):
 
 @dataclass(frozen=True)
 class FusionTuningSettings(Settings):
-    """Optuna TPE on every validated user, cross-fitted over ``guard_folds`` folds; the
-    submission is the simplest of the best first stage, the ranker and the fusion that the
+    """Optuna TPE on every validated user (at most ``max_users`` of them a search),
+    cross-fitted over ``guard_folds`` folds; the submission is the simplest of the best first stage, the ranker and the fusion that the
     best of them does not beat by ``min_gain_se`` paired standard errors
     (:mod:`movie_rec.fusion_tuning`)."""
 
@@ -285,6 +285,7 @@ class FusionTuningSettings(Settings):
     seed: Seed = 42
     guard_folds: Annotated[int, Field(ge=2)] = 5
     min_gain_se: float = 1.0
+    max_users: Count | None = 5000  # each search tunes on a seeded sample of this many users
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from movie_rec.evaluation import check_candidates, recall_at_k, top_k_unseen
 from movie_rec.models import ease
 from movie_rec.models.ease import EASE, EASEConfig, ItemWeights, ease_weights, gram_matrix
 from movie_rec.models.protocol import TrainingData, fitted
+from movie_rec.models.user_ease import UserItemEASE, UserItemEASEConfig
 from tests.conftest import popular_model
 
 CPU = torch.device("cpu")
@@ -130,3 +131,24 @@ def test_beats_most_popular_with_valid_candidates(tiny_data):
     assert (
         recall_at_k(candidates, answers)["recall@10"] > recall_at_k(popular, answers)["recall@10"]
     )
+
+
+def test_trials_sharing_one_gram_score_as_fresh_fits():
+    """Tuning fits every trial on one TrainingData, whose Gram matrix is computed once; no
+    trial may change it for the next."""
+    matrix = _random_matrix(n_users=60, n_items=15, seed=4)
+    users = np.arange(matrix.shape[0])
+    shared = TrainingData(matrix)
+    trials = [
+        EASE(EASEConfig(lam=5.0, p=0.3)),
+        UserItemEASE(UserItemEASEConfig(item_lam=8.0, user_lam=30.0, user_weight=0.4)),
+        EASE(EASEConfig(lam=50.0)),
+    ]
+    for model in trials:
+        fresh = type(model)(model.config)
+        np.testing.assert_allclose(
+            np.asarray(fitted(model, shared).score(users)),
+            np.asarray(fitted(fresh, TrainingData(matrix)).score(users)),
+            atol=1e-5,
+        )
+    assert len(shared._grams) == 1

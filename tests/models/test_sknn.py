@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
+import torch
 
 from movie_rec.evaluation import recall_at_k, top_k_unseen
+from movie_rec.models import sknn
 from movie_rec.models.protocol import TrainingData, fitted
 from movie_rec.models.sequences import UserSequences, user_sequences
 from movie_rec.models.sknn import SKNN, SKNNConfig, history_matrix, position_weights
@@ -135,3 +137,21 @@ def test_config_round_trips_and_rejects_nonsense():
         SKNNConfig(neighbour_decay=0.0)
     with pytest.raises(RuntimeError, match="before fit"):
         SKNN(SKNNConfig()).score(np.array([0]))
+
+
+def test_scores_do_not_depend_on_the_thread_count(tiny_data, monkeypatch):
+    matrix = tiny_data["train_matrix_valid"]
+    sequences = user_sequences(tiny_data["split_train"], matrix.shape[0])
+    model = fitted(SKNN(SKNNConfig()), TrainingData.of_sequences(sequences, matrix.shape[1]))
+    monkeypatch.setattr(sknn, "SIMILARITY_CHUNK", 3)  # many chunks, shared out over threads
+    users = np.arange(matrix.shape[0])
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        alone = model.score(users)
+        torch.set_num_threads(4)
+        shared = model.score(users)
+    finally:
+        torch.set_num_threads(threads)
+    np.testing.assert_array_equal(alone, shared)
+    assert alone.shape == (matrix.shape[0], matrix.shape[1]) and alone.any()

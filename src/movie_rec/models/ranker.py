@@ -65,6 +65,9 @@ class RankerConfig:
         objective: ``lambdarank`` (LambdaMART on NDCG@10 per user) or ``binary`` (each
             candidate's chance of being a held-out answer, log loss).
         bags: seeded repeats of the K-fold training (seed, seed + 1, ...).
+        final_bags: the first ``final_bags`` bags' fold models score the final candidates
+            (:meth:`OutOfFold.final_models`): one bag's K models already average more models
+            than a validation user's out-of-fold score (one a bag), at a fraction of the cost.
         negative_share: the binary objective trains on every answer and a seeded share of
             the other candidates, each kept one weighing ``1 / negative_share`` (an unbiased
             log loss on fewer rows); 1 keeps every row.
@@ -80,6 +83,7 @@ class RankerConfig:
     kind_gain: dict[str, float] = field(default_factory=lambda: {"last": 1.0, "random": 1.0})
     objective: str = "lambdarank"
     bags: int = 1
+    final_bags: int = 1
     negative_share: float = 1.0
 
     def __post_init__(self) -> None:
@@ -87,6 +91,10 @@ class RankerConfig:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.bags < 1:
             raise ValueError(f"bags must be at least 1, got {self.bags}")
+        if not 1 <= self.final_bags <= self.bags:
+            raise ValueError(
+                f"final_bags must be in [1, bags = {self.bags}], got {self.final_bags}"
+            )
         if not 0 < self.negative_share <= 1:
             raise ValueError(f"negative_share must be in (0, 1], got {self.negative_share}")
         if self.negative_share < 1 and self.objective != "binary":
@@ -334,10 +342,10 @@ class OutOfFold:
         """Rounds each fold model kept, bag after bag."""
         return [model.rounds for bag in self.models for model in bag]
 
-    def predict(self, features: pd.DataFrame) -> np.ndarray:
-        """The mean score of every fold model of every bag (for users none of them scored
-        out of fold: the final candidates)."""
-        return mean_prediction([model for bag in self.models for model in bag], features)
+    def final_models(self, bags: int) -> list[FoldModel]:
+        """The fold models of the first ``bags`` bags: their mean scores users none of them
+        scored out of fold (the final candidates, :func:`mean_prediction`)."""
+        return [model for bag in self.models[:bags] for model in bag]
 
 
 def out_of_fold_scores(

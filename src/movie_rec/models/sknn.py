@@ -20,11 +20,15 @@ Sequence-aware nearest neighbours with a user's history in place of a session:
 
 Everything is a sparse product over user chunks: query block × historiesᵀ gives the
 similarities, ``torch.topk`` keeps the top neighbours, and their weighted rows times the
-history matrix give the scores. Only ``chunk × n_users`` similarities exist at a time.
+history matrix give the scores. Only ``chunk × n_users`` similarities exist at a time per
+thread; the chunks are shared out over ``torch.get_num_threads()`` threads (scipy's sparse
+products and ``torch.topk`` release the GIL), each chunk scored on its own, so the scores do
+not depend on the thread count.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -172,12 +176,10 @@ class SKNN:
         _, _, votes = self._fitted()
         if len(users) == 0 or votes.shape[0] < 2:
             return np.zeros((len(users), votes.shape[1]), dtype=np.float32)
-        return np.concatenate(
-            [
-                self._score_chunk(users[start : start + SIMILARITY_CHUNK])
-                for start in range(0, len(users), SIMILARITY_CHUNK)
-            ]
-        )
+        chunks = [users[start : start + SIMILARITY_CHUNK]
+                  for start in range(0, len(users), SIMILARITY_CHUNK)]  # fmt: skip
+        with ThreadPoolExecutor(min(torch.get_num_threads(), len(chunks))) as pool:
+            return np.concatenate(list(pool.map(self._score_chunk, chunks)))
 
     def reasons(self, user: int, item: int) -> list[tuple[int, float]]:
         """The neighbour users who watched ``item``, with their votes, largest first.

@@ -54,6 +54,7 @@ def _tuned_fusion(
             "n_trials": tuning.n_trials,
             "min_gain_se": tuning.min_gain_se,
             "guard_folds": tuning.guard_folds,
+            "max_users": tuning.max_users,
             "mixes": mixes,
         },
         seed=tuning.seed,

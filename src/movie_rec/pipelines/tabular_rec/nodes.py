@@ -3,9 +3,12 @@ and :mod:`movie_rec.models.ranker_features`.
 
 Validation fit: candidates and features from ``split_train`` for the users that have
 held-out answers; the ranker's out-of-fold scores over them are
-``lgbm_ranker.candidates_valid`` (users without answers get no rows there). Final fit: the
-same features from all interactions for every user, scored by the mean of every fold model
-(all trained on validation users), give ``lgbm_ranker.candidates_final``. The first stage is every enabled
+``lgbm_ranker.candidates_valid`` (users without answers get no rows there) and its fold
+models are ``lgbm_ranker.model``. Final fit: the same features from all interactions for
+every user, scored by the mean of every fold model (all trained on validation users), give
+``lgbm_ranker.candidates_final``; they are built in the node that scores them, after
+training, so the validation and the final frames (millions of rows each at the
+competition's size) are never in memory together. The first stage is every enabled
 model of the registry (a disabled model's empty candidates are left out). Extra training
 queries: ``tabular_rec.extra_splits`` further holdouts of the validated users' training
 histories (:mod:`movie_rec.ranker_splits`).
@@ -35,10 +38,10 @@ logger = logging.getLogger(__name__)
 MODEL = SECOND_STAGE
 
 
-def skipped_outputs() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any], pd.DataFrame]:
-    """What the ranker node writes when ``tabular_rec.enabled`` is false."""
+def skipped_outputs() -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame, list[ranker.FoldModel]]:
+    """What the training node writes when ``tabular_rec.enabled`` is false (no fold model)."""
     importance = pd.DataFrame({"feature": pd.Series(dtype="str"), "gain": pd.Series(dtype="f8")})
-    return empty_candidates(), empty_candidates(), {"model": MODEL, "skipped": True}, importance
+    return empty_candidates(), {"model": MODEL, "skipped": True}, importance, []
 
 
 def _enabled_first_stage(first_stage: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -167,23 +170,31 @@ def build_features_extra(
     return ranker.LabelledRows(rows, np.concatenate(labels))
 
 
-def build_features_final(
+def rank_final(
+    fold_models: list[ranker.FoldModel],
     interactions: pd.DataFrame,
     train_matrix_full: sp.csr_matrix,
     item_features: pd.DataFrame,
     item_directors: pd.DataFrame,
     item_writers: pd.DataFrame,
     params: dict[str, Any],
+    candidates: dict[str, Any],
     **first_stage: pd.DataFrame,
 ) -> pd.DataFrame:
-    """Features of every user's final-fit candidates, from all interactions."""
-    if not params["enabled"]:
-        return pd.DataFrame(columns=rf.PAIR)
+    """Every user's final candidates: features from all interactions, scored by the mean of
+    every fold model (:func:`movie_rec.models.ranker.mean_prediction`), the top ``k`` kept."""
+    if not params["enabled"] or not fold_models:
+        return empty_candidates()
     features, _ = _features(
         None, interactions, train_matrix_full, item_features, item_directors, item_writers,
         params, _enabled_first_stage(first_stage),
     )  # fmt: skip
-    return features
+    with stopwatch() as timer:
+        scores = ranker.mean_prediction(fold_models, features)
+        ranked = ranker.rank_candidates(features, scores, int(candidates["k"]))
+    logger.info("lgbm_ranker: %d final pairs scored by %d fold models in %.1fs",
+                len(features), len(fold_models), timer["seconds"])  # fmt: skip
+    return ranked
 
 
 def ranker_config(params: dict[str, Any], runtime: dict[str, Any]) -> ranker.RankerConfig:
@@ -199,27 +210,26 @@ def ranker_config(params: dict[str, Any], runtime: dict[str, Any]) -> ranker.Ran
         kind_gain={"last": 1.0, "random": 1.0, **params.get("kind_gain", {})},
         objective=str(params["objective"]),
         bags=int(params["bags"]),
+        final_bags=int(params.get("final_bags", ranker.RankerConfig.final_bags)),
         negative_share=float(params.get("negative_share", ranker.RankerConfig.negative_share)),
     )
 
 
-def train_and_rank(
+def train_ranker(
     features_valid: pd.DataFrame,
     features_extra: ranker.LabelledRows,
-    features_final: pd.DataFrame,
     candidate_ceiling: list[dict[str, Any]],
     valid_answers: pd.DataFrame,
     params: dict[str, Any],
     runtime: dict[str, Any],
     candidates: dict[str, Any],
     evaluation: dict[str, Any],
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any], pd.DataFrame]:
-    """Out-of-fold validation candidates, final candidates, metrics and feature importance.
+) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame, list[ranker.FoldModel]]:
+    """Out-of-fold validation candidates, metrics, feature importance and the fold models.
 
-    The final candidates are scored by the mean of every fold model of every bag
-    (:meth:`movie_rec.models.ranker.OutOfFold.predict`): each early-stopped on users it
-    did not train on, and none refitted. ``features_extra`` (other holdouts of the same
-    users) only add training rows.
+    Every fold model is early-stopped on users it did not train on, and none is refitted;
+    those of the first ``final_bags`` bags score the final candidates (:func:`rank_final`).
+    ``features_extra`` (other holdouts of the same users) only add training rows.
     """
     if not params["enabled"]:
         return skipped_outputs()
@@ -231,7 +241,6 @@ def train_and_rank(
         )
     with stopwatch() as predict_time:
         candidates_valid = ranker.rank_candidates(features_valid, oof.scores, k)
-        candidates_final = ranker.rank_candidates(features_final, oof.predict(features_final), k)
     importance = ranker.feature_importance([m.booster for bag in oof.models for m in bag])
     first_stage = {
         name: _first_stage_top(features_valid, name)
@@ -267,7 +276,7 @@ def train_and_rank(
         "lgbm_ranker: out-of-fold Recall@10 %.4f (first stage %s)",
         metrics["recall@10"], metrics["first_stage_recall@10"],
     )  # fmt: skip
-    return candidates_valid, candidates_final, metrics, importance
+    return candidates_valid, metrics, importance, oof.final_models(config.final_bags)
 
 
 def _candidate_recall(labels: np.ndarray, answers: pd.DataFrame) -> float:

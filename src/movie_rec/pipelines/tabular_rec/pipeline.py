@@ -13,9 +13,9 @@ from movie_rec.registry import SECOND_STAGE, first_stage_models
 from .nodes import (
     HYPERPARAMETERS,
     build_features_extra,
-    build_features_final,
     build_features_valid,
-    train_and_rank,
+    rank_final,
+    train_ranker,
 )
 
 MODEL = SECOND_STAGE
@@ -58,6 +58,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         "train_matrix_full": "train_matrix_full",
         **SIDE_TABLES,
         "params": "params:tabular_rec",
+        "candidates": "params:candidates",
         **_first_stage_inputs("final"),
     }
     nodes = [
@@ -68,13 +69,11 @@ def create_pipeline(**kwargs) -> Pipeline:
             name="features_valid",
         ),
         Node(build_features_extra, extra_inputs, "features_extra", name="features_extra"),
-        Node(build_features_final, final_inputs, "features_final", name="features_final"),
         Node(
-            train_and_rank,
+            train_ranker,
             [
                 "features_valid",
                 "features_extra",
-                "features_final",
                 "candidate_ceiling",
                 "valid_answers",
                 "params:tabular_rec",
@@ -82,8 +81,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "params:candidates",
                 "params:evaluation",
             ],
-            ["candidates_valid", "candidates_final", "metrics", "feature_importance"],
-            name="train_and_rank",
+            ["candidates_valid", "metrics", "feature_importance", "model"],
+            name="train",
+        ),
+        Node(
+            rank_final,
+            {"fold_models": "model", **final_inputs},
+            "candidates_final",
+            name="rank_final",
         ),
     ]
     external = {*valid_inputs.values(), *extra_inputs.values(), *final_inputs.values()}
