@@ -152,3 +152,14 @@ def test_trials_sharing_one_gram_score_as_fresh_fits():
             atol=1e-5,
         )
     assert len(shared._grams) == 1
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_mirroring_the_lower_triangle_block_by_block_gives_the_symmetric_matrix(monkeypatch, order):
+    monkeypatch.setattr(ease, "SYMMETRISE_BLOCK", 3)
+    symmetric = np.random.default_rng(1).random((10, 10))
+    symmetric += symmetric.T
+    lower_only = np.array(np.tril(symmetric) + np.triu(np.full((10, 10), np.nan), 1), order=order)
+    np.testing.assert_array_equal(ease.mirror_lower_triangle(lower_only), symmetric)
+    spd = symmetric @ symmetric.T + 10 * np.eye(10)
+    np.testing.assert_allclose(ease._lapack_inverse(spd.copy()), np.linalg.inv(spd), rtol=1e-10)

@@ -144,9 +144,25 @@ def _lapack_inverse(regularised: np.ndarray) -> np.ndarray:
         inverse, info = potri(factor, lower=1, overwrite_c=1)
     if info != 0:
         raise np.linalg.LinAlgError(f"LAPACK Cholesky inversion failed with info={info}")
-    inverse = np.tril(inverse)  # potri fills the lower triangle only
-    inverse += np.tril(inverse, -1).T
+    inverse = mirror_lower_triangle(inverse)  # potri fills the lower triangle only
     return inverse.T if inverse.flags.f_contiguous else inverse
+
+
+SYMMETRISE_BLOCK = 512  # rows of the lower triangle mirrored at a time
+
+
+def mirror_lower_triangle(matrix: np.ndarray) -> np.ndarray:
+    """``matrix`` with its upper triangle overwritten by its lower one's transpose, in place.
+
+    ``potri`` fills one triangle only; mirroring it block by block copies half the matrix
+    once, instead of two triangular copies of the whole and a transposed sum."""
+    n = len(matrix)
+    for start in range(0, n, SYMMETRISE_BLOCK):
+        stop = min(start + SYMMETRISE_BLOCK, n)
+        block = matrix[start:stop, start:stop]
+        block[np.triu_indices(stop - start, 1)] = block.T[np.triu_indices(stop - start, 1)]
+        matrix[start:stop, stop:] = matrix[stop:, start:stop].T
+    return matrix
 
 
 def factorisation_dtype(device: torch.device, requested: torch.dtype | None = None) -> torch.dtype:
