@@ -152,7 +152,7 @@ def run_phases(project: Path, num_threads: int) -> None:
     ranked_valid = ranker.rank_candidates(features["valid"], oof.scores, STAND_IN_K)
     ranker.rank_candidates(
         features["final"],
-        ranker.mean_prediction(oof.final_models(config.final_bags), features["final"]),
+        ranker.mean_prediction(oof.final_models(), features["final"]),
         STAND_IN_K,
     )
     phase("predict + rank (final)", started)

@@ -15,6 +15,7 @@ enter solely through
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -26,7 +27,7 @@ import torch
 from movie_rec.models.ease import gram_matrix
 from movie_rec.models.markov import Markov, MarkovConfig, recent_positions, transition_matrix
 from movie_rec.models.protocol import TrainingData, fitted
-from movie_rec.models.ranker_candidates import PAIR
+from movie_rec.models.ranker_candidates import PAIR, pair_keys, rows_of
 from movie_rec.models.ranker_tables import SECONDS_PER_DAY, item_table, user_table
 from movie_rec.models.sequences import UserSequences, user_sequences
 
@@ -105,18 +106,25 @@ def _gather_per_user(
 ) -> np.ndarray:
     """``dense_for(users)[row of user, item]`` for every pair, one user batch at a time.
 
-    ``pairs`` must be sorted by user. Only a ``batch_size × n_items`` block exists at once.
+    ``pairs`` must be sorted by user. The batches are shared out over
+    ``torch.get_num_threads()`` threads (the sparse and dense products release the GIL), each
+    writing its own rows, so the result does not depend on the thread count; one
+    ``batch_size × n_items`` block a thread exists at once.
     """
     user_ids = pairs["user_idx"].to_numpy()
     item_ids = pairs["item_idx"].to_numpy()
     users = np.unique(user_ids)
     out = np.empty(len(pairs), dtype=np.float32)
-    for start in range(0, len(users), batch_size):
-        batch = users[start : start + batch_size]
+
+    def fill(batch: np.ndarray) -> None:
         lo = np.searchsorted(user_ids, batch[0], side="left")
         hi = np.searchsorted(user_ids, batch[-1], side="right")
         rows = np.searchsorted(batch, user_ids[lo:hi])
         out[lo:hi] = np.asarray(dense_for(batch))[rows, item_ids[lo:hi]]
+
+    batches = [users[start : start + batch_size] for start in range(0, len(users), batch_size)]
+    with ThreadPoolExecutor(max(1, min(torch.get_num_threads(), len(batches)))) as pool:
+        list(pool.map(fill, batches))
     return out
 
 
@@ -128,12 +136,21 @@ def first_stage_features(
     A movie the model did not rank gets score NaN and rank :data:`UNRANKED`.
     """
     columns = {}
+    width = 1 + max(
+        [
+            int(frame["item_idx"].to_numpy().max(initial=0))
+            for frame in [pairs, *first_stage.values()]
+        ]
+    )
+    keys = pair_keys(pairs, width)
     for name, candidates in first_stage.items():
-        proposed = pairs[PAIR].merge(
-            candidates[[*PAIR, "score", "rank"]], on=PAIR, how="left", sort=False
-        )
-        columns[f"{name}_score"] = proposed["score"].to_numpy(dtype=np.float32)
-        columns[f"{name}_rank"] = proposed["rank"].fillna(UNRANKED).to_numpy(dtype=np.float32)
+        row = rows_of(keys, pair_keys(candidates, width))
+        found = row >= 0
+        score = np.full(len(pairs), np.nan, dtype=np.float32)
+        rank = np.full(len(pairs), UNRANKED, dtype=np.float32)
+        score[found] = candidates["score"].to_numpy(dtype=np.float32)[row[found]]
+        rank[found] = candidates["rank"].to_numpy(dtype=np.float32)[row[found]]
+        columns[f"{name}_score"], columns[f"{name}_rank"] = score, rank
     ranks = np.column_stack(
         [columns[f"{name}_rank"] for name in first_stage] or [np.full(len(pairs), UNRANKED)]
     ).astype(np.float32)

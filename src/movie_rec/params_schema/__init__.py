@@ -175,7 +175,6 @@ class TabularRec(Section):
     kind_gain: KindGain = KindGain()
     objective: Literal["lambdarank", "binary"] = "lambdarank"
     bags: Count = 1
-    final_bags: Count = 1
     negative_share: Annotated[float, Field(gt=0, le=1)] = 1.0
     lgbm: dict[str, int | float | str | bool] = Field(default_factory=dict)
 

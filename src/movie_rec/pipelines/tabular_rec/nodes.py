@@ -5,7 +5,7 @@ Validation fit: candidates and features from ``split_train`` for the users that 
 held-out answers; the ranker's out-of-fold scores over them are
 ``lgbm_ranker.candidates_valid`` (users without answers get no rows there) and its fold
 models are ``lgbm_ranker.model``. Final fit: the same features from all interactions for
-every user, scored by the mean of every fold model (all trained on validation users), give
+every user, scored by the mean of one fold model a bag (trained on validation users), give
 ``lgbm_ranker.candidates_final``; they are built in the node that scores them, after
 training, so the validation and the final frames (millions of rows each at the
 competition's size) are never in memory together. The first stage is every enabled
@@ -182,7 +182,7 @@ def rank_final(
     **first_stage: pd.DataFrame,
 ) -> pd.DataFrame:
     """Every user's final candidates: features from all interactions, scored by the mean of
-    every fold model (:func:`movie_rec.models.ranker.mean_prediction`), the top ``k`` kept."""
+    ``fold_models`` (:func:`movie_rec.models.ranker.mean_prediction`), the top ``k`` kept."""
     if not params["enabled"] or not fold_models:
         return empty_candidates()
     features, _ = _features(
@@ -210,7 +210,6 @@ def ranker_config(params: dict[str, Any], runtime: dict[str, Any]) -> ranker.Ran
         kind_gain={"last": 1.0, "random": 1.0, **params.get("kind_gain", {})},
         objective=str(params["objective"]),
         bags=int(params["bags"]),
-        final_bags=int(params.get("final_bags", ranker.RankerConfig.final_bags)),
         negative_share=float(params.get("negative_share", ranker.RankerConfig.negative_share)),
     )
 
@@ -228,7 +227,8 @@ def train_ranker(
     """Out-of-fold validation candidates, metrics, feature importance and the fold models.
 
     Every fold model is early-stopped on users it did not train on, and none is refitted;
-    those of the first ``final_bags`` bags score the final candidates (:func:`rank_final`).
+    the first of each bag score the final candidates (:func:`rank_final`), as one model a
+    bag scores a validation user.
     ``features_extra`` (other holdouts of the same users) only add training rows.
     """
     if not params["enabled"]:
@@ -276,7 +276,7 @@ def train_ranker(
         "lgbm_ranker: out-of-fold Recall@10 %.4f (first stage %s)",
         metrics["recall@10"], metrics["first_stage_recall@10"],
     )  # fmt: skip
-    return candidates_valid, metrics, importance, oof.final_models(config.final_bags)
+    return candidates_valid, metrics, importance, oof.final_models()
 
 
 def _candidate_recall(labels: np.ndarray, answers: pd.DataFrame) -> float:
