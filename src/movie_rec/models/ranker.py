@@ -131,11 +131,12 @@ class LabelledRows:
 def query_ids(rows: pd.DataFrame) -> np.ndarray:
     """One id per query, a (split, user) pair: a user's rows of the validation split (no
     :data:`SPLIT` column, or 0 there) and of each extra split are separate queries."""
-    user_ids = rows["user_idx"].to_numpy(dtype=np.int64)
-    if SPLIT not in rows:
-        return user_ids
-    split = rows[SPLIT].fillna(0).to_numpy(dtype=np.int64)
-    return split * (int(user_ids.max(initial=0)) + 1) + user_ids
+    return _query_of(_split_of(rows), rows["user_idx"].to_numpy(dtype=np.int64))
+
+
+def _query_of(splits: np.ndarray, users: np.ndarray) -> np.ndarray:
+    """The query id of each (split, user): the user's id in the validation split (0)."""
+    return splits * (int(users.max(initial=0)) + 1) + users
 
 
 def _group_sizes(query: np.ndarray) -> np.ndarray:
@@ -199,7 +200,7 @@ def training_rows(
     users = np.concatenate([rows["user_idx"].to_numpy(np.int64)[at] for rows, _, at in parts])
     splits = np.concatenate([_split_of(rows)[at] for rows, _, at in parts])
     y = np.concatenate([grades[at] for _, grades, at in parts])
-    query = splits * (int(users.max(initial=0)) + 1) + users
+    query = _query_of(splits, users)
     chosen = _with_positives(query, y)
     chosen[chosen] = _user_sample(users[chosen], config.max_train_users, config.seed)
     chosen[chosen] = _negative_sample(y[chosen], config.negative_share, config.seed)
