@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from movie_rec import fusion, fusion_tuning, submission
+from movie_rec import fusion, fusion_tuning, splits, submission
 from movie_rec.evaluation import check_candidates, per_user_recall, recall_at_k, top_k_unseen
 from movie_rec.models.baselines import ItemCooccurrence
 from movie_rec.models.markov import Markov, MarkovConfig
@@ -383,7 +383,7 @@ def test_a_search_tunes_on_a_seeded_sample_of_at_most_max_users():
     models = {"half": _lists_finding(30, set(range(15))), "rest": _lists_finding(30, {20, 21})}
     stacked = fusion.stack_ranks(models, 20)
     settings = {"head": 10, "max_cutoff": 20, "n_trials": 6, "max_users": 8}
-    sample = fusion_tuning.sample_users(answers["user_idx"].to_numpy(), 8, seed=2)
+    sample = splits.sample_users(answers["user_idx"].to_numpy(), 8, seed=2)
     assert len(sample) == 8 and np.array_equal(sample, np.unique(sample))
     _, history = fusion_tuning.search_fusion(stacked, answers, settings, seed=2)
     _, on_sample = fusion_tuning.search_fusion(

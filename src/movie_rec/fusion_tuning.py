@@ -21,6 +21,7 @@ import pandas as pd
 
 from movie_rec.evaluation import per_user_mixed_recall, per_user_recall, recall_at_k
 from movie_rec.fusion import SUBMISSION_K, RankFusion, StackedRanks, fuse_stacked, stack_ranks
+from movie_rec.splits import sample_users
 
 logger = logging.getLogger(__name__)
 
@@ -250,16 +251,6 @@ def search_fusion(
     history = study.trials_dataframe(attrs=("number", "value", "params"))
     history.columns = [column.removeprefix("params_") for column in history.columns]
     return fusion_of_trial(models, study.best_params, head), history
-
-
-def sample_users(users: np.ndarray, max_users: int | None, seed: int) -> np.ndarray:
-    """The distinct ``users``, or a seeded sample of ``max_users`` of them (sorted)."""
-    distinct = np.unique(users)
-    if max_users is None or len(distinct) <= max_users:
-        return distinct
-    return np.sort(
-        np.random.default_rng([seed, len(distinct)]).choice(distinct, max_users, replace=False)
-    )
 
 
 def guard_folds(users: np.ndarray, folds: int, seed: int) -> list[np.ndarray]:

@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from movie_rec.evaluation import top_k_unseen
 from movie_rec.models.protocol import FitRun, TrainingData
 from movie_rec.registry import ITERATIVE, first_stage_models, spec
-from movie_rec.splits import history_matrix, holdout_split
+from movie_rec.splits import history_matrix, holdout_split, sample_users
 
 logger = logging.getLogger(__name__)
 
@@ -66,19 +66,15 @@ def extra_splits(
     """``count`` holdouts of ``split_train`` (``split``'s ``n_last``, ``n_random``,
     ``min_history``; seeds ``seed + 1``, ``seed + 2``, ...), each for a seeded sample of at
     most ``max_users`` of ``users``."""
-    users = np.unique(users)
     for index in range(1, count + 1):
         seed = int(split["seed"]) + index
-        chosen = users
-        if max_users is not None and len(users) > max_users:
-            chosen = np.random.default_rng(seed).choice(users, size=max_users, replace=False)
         kept, answers = holdout_split(
             split_train,
             int(split["n_last"]),
             int(split["n_random"]),
             int(split["min_history"]),
             seed,
-            users=chosen,
+            users=sample_users(users, max_users, seed),
         )
         yield ExtraSplit(index, kept, history_matrix(kept, shape), answers)
 

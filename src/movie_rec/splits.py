@@ -20,12 +20,15 @@ def holdout_split(
     min_history: int,
     seed: int,
     users: np.ndarray | None = None,
+    max_users: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Hold out, per eligible user, the last ``n_last`` items and ``n_random`` earlier ones.
 
     ``interactions`` must be ordered by user then time. A user is eligible with at least
-    ``min_history`` interactions (and, when ``users`` is given, when listed there); the
-    random items are drawn with ``seed`` from everything before the last ``n_last``.
+    ``min_history`` interactions (and, when ``users`` is given, when listed there); answers
+    are held out for every eligible user, or for a ``seed``-ed sample of ``max_users`` of
+    them. The random items are drawn with ``seed`` from everything before the last
+    ``n_last``.
 
     Returns:
         The kept interactions (same columns and order) and the answers
@@ -45,6 +48,8 @@ def holdout_split(
     eligible = length >= min_history
     if users is not None:
         eligible &= np.isin(user_ids, users)
+    if max_users is not None:
+        eligible &= np.isin(user_ids, sample_users(user_ids[eligible], max_users, seed))
     is_last = eligible & (position >= length - n_last)
 
     rng = np.random.default_rng(seed)
@@ -58,6 +63,14 @@ def holdout_split(
     )
     kept = interactions.loc[~held_out].reset_index(drop=True)
     return kept, answers.reset_index(drop=True)
+
+
+def sample_users(users: np.ndarray, max_users: int | None, seed: int) -> np.ndarray:
+    """The distinct ``users`` (sorted), or a ``seed``-ed sample of ``max_users`` of them."""
+    distinct = np.unique(users)
+    if max_users is None or len(distinct) <= max_users:
+        return distinct
+    return np.sort(np.random.default_rng(seed).choice(distinct, max_users, replace=False))
 
 
 def history_matrix(interactions: pd.DataFrame, shape: tuple[int, int]) -> sp.csr_matrix:

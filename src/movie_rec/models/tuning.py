@@ -55,6 +55,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from movie_rec.evaluation import ScoreFn, recall_at_k, top_k_unseen
+from movie_rec.splits import sample_users
 
 logger = logging.getLogger(__name__)
 
@@ -396,9 +397,8 @@ def evaluation_users(
     answers: pd.DataFrame, max_users: int | None, seed: int
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """The users validation is scored on (all answered users, or a seeded sample of them)."""
-    users = np.sort(answers["user_idx"].unique())
-    if max_users is not None and len(users) > max_users:
-        users = np.sort(np.random.default_rng(seed).choice(users, max_users, replace=False))
+    users = sample_users(answers["user_idx"].to_numpy(), max_users, seed)
+    if max_users is not None and len(users) == max_users:
         answers = answers[answers["user_idx"].isin(users)]
     return users, answers
 

@@ -125,6 +125,7 @@ class Split(Section):
     n_random: NonNegative
     min_history: Count
     seed: Seed
+    max_users: Count | None = None
 
     @model_validator(mode="after")
     def keeps_history(self) -> Split:

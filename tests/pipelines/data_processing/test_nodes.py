@@ -99,6 +99,22 @@ def test_split_holds_out_last_and_random_without_leakage():
     assert not other.equals(answers)
 
 
+def test_split_holds_out_for_a_seeded_sample_of_at_most_max_users():
+    lengths = [20, 8, 25, 30, 12, 40, 18, 9]
+    inter = _interactions(lengths)
+    eligible = {user for user, length in enumerate(lengths) if length >= SPLIT["min_history"]}
+    train, answers = dp.split_validation(inter, {**SPLIT, "max_users": 3})
+    held_users = set(answers["user_idx"])
+    assert len(held_users) == 3 and held_users <= eligible
+    for user in eligible - held_users:  # a user left out keeps the whole history
+        assert len(train[train.user_idx == user]) == lengths[user]
+    again_train, again = dp.split_validation(inter, {**SPLIT, "max_users": 3})
+    pd.testing.assert_frame_equal(answers, again)
+    pd.testing.assert_frame_equal(train, again_train)
+    _, every = dp.split_validation(inter, {**SPLIT, "max_users": len(eligible)})
+    assert set(every["user_idx"]) == eligible
+
+
 def test_split_rejects_min_history_that_leaves_nothing():
     with pytest.raises(ValueError, match="min_history"):
         dp.split_validation(_interactions([10]), {**SPLIT, "min_history": 5})

@@ -179,7 +179,8 @@ def split_validation(
     """Hold out, per eligible user, the last ``n_last`` items and ``n_random`` earlier ones.
 
     Mirrors the hidden test (docs/architecture.md §4): users with at least ``min_history``
-    interactions are eligible; the random items are drawn with ``seed`` from everything
+    interactions are eligible, and answers are held out for all of them or for a seeded
+    sample of ``max_users``; the random items are drawn with ``seed`` from everything
     before the last ``n_last``.
 
     Returns:
@@ -192,12 +193,15 @@ def split_validation(
         int(split["n_random"]),
         int(split["min_history"]),
         int(split["seed"]),
+        max_users=split.get("max_users"),
     )
     kinds = answers["kind"].value_counts()
     logger.info(
-        "Validation split: %d of %d users eligible; %d last + %d random items held out",
+        "Validation split: answers held out for %d of %d users (split.max_users %s); "
+        "%d last + %d random items",
         answers["user_idx"].nunique(),
         int(interactions["user_idx"].nunique()),
+        split.get("max_users"),
         int(kinds.get("last", 0)),
         int(kinds.get("random", 0)),
     )
