@@ -52,14 +52,15 @@ from bench_sample_order import read_raw
 from common import REPO_ROOT, cached_preset
 from movie_rec.evaluation import recall_at_k, top_k_unseen
 from movie_rec.models.admm_slim import ADMMSLIM, ADMMSLIMConfig
-from movie_rec.models.ease import EASE, EASEConfig, gram_matrix, regularised_inverse
+from movie_rec.models.ease import EASE, EASEConfig, regularised_inverse
+from movie_rec.models.matrices import gram_matrix
 from movie_rec.models.multivae import MultiVAE, MultiVAEConfig
 from movie_rec.models.protocol import FitRun, TrainingData
 from movie_rec.models.recvae import RecVAE, RecVAEConfig
 from movie_rec.models.training import TrainConfig
-from movie_rec.models.tuning import validation_recall
 from movie_rec.models.user_ease import UserItemEASE, UserItemEASEConfig
 from movie_rec.pipelines.data_processing import nodes as dp
+from movie_rec.tuning.studies import validation_recall
 
 SPLIT = {"n_last": 4, "n_random": 6, "min_history": 16}
 TUNING_SEED = 42

@@ -32,17 +32,17 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from movie_rec.evaluation import recall_at_k, recall_by_mix
-from movie_rec.models import ranker
-from movie_rec.models.ranker_candidates import label_pairs
-from movie_rec.models.ranker_features import SPLIT
 from movie_rec.pipelines.tabular_rec.nodes import (
     HYPERPARAMETERS,
     build_features_extra,
     build_features_valid,
     ranker_config,
 )
-from movie_rec.ranker_splits import refittable_models
 from movie_rec.registry import first_stage_models
+from movie_rec.second_stage import ranker
+from movie_rec.second_stage.candidates import label_pairs
+from movie_rec.second_stage.features import SPLIT
+from movie_rec.second_stage.holdouts import refittable_models
 
 REFERENCE = "ease"
 INPUTS = ("split_train", "train_matrix_valid", "item_features", "item_directors",

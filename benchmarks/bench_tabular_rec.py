@@ -5,7 +5,7 @@ in a scratch project. A child process then loads its outputs, builds eight stand
 first-stage candidate lists per split (top 100 per user: item co-occurrence, last-item
 transitions, Markov chains voted by the last 1, 3 and 10 movies, and three jittered copies
 of co-occurrence and Markov that agree only in part, as real models do), and runs the
-second stage as tabular_rec does (``models/ranker_features.py`` then ``models/ranker.py``):
+second stage as tabular_rec does (``second_stage/features.py`` then ``second_stage/ranker.py``):
 candidate union (each stand-in's ``tabular_rec.top_n`` + ``n_popular``), features for the
 validation and the final fit, ``n_folds``-fold out-of-fold training, the final ranker and
 the final ranking (the ranker's parameters: ``conf/base/parameters_tabular_rec.yml``).
@@ -38,14 +38,14 @@ from kedro.framework.startup import bootstrap_project
 
 from common import REPO_ROOT, cached_preset, scratch_project, timed_kedro_run
 from movie_rec.evaluation import recall_at_k, top_k_unseen
-from movie_rec.models import ranker
-from movie_rec.models import ranker_candidates as rc
-from movie_rec.models import ranker_features as rf
 from movie_rec.models.baselines import ItemCooccurrence
 from movie_rec.models.markov import Markov, MarkovConfig
 from movie_rec.models.protocol import TrainingData, fitted
 from movie_rec.models.sequences import user_sequences
 from movie_rec.pipelines.tabular_rec.nodes import ranker_config
+from movie_rec.second_stage import candidates as rc
+from movie_rec.second_stage import features as rf
+from movie_rec.second_stage import ranker
 
 STAND_IN_K = 100
 JITTER = 0.5  # log-normal noise on the scores of the jittered stand-ins

@@ -29,6 +29,7 @@ import pytest
 from tests.conftest import REPO_ROOT
 
 README = REPO_ROOT / "README.md"
+README_MAX_CHARACTERS = 15_000  # a user's guide, not a second architecture document
 SAMPLE = REPO_ROOT / "data" / "01_raw"
 NOT_RUN = {
     r"\./dev\.sh ": "the set-up and the whole suite or sample run: what CI runs",
@@ -161,3 +162,8 @@ def test_a_readme_command_works_as_written(command, tiny_run, tmp_path):
         assert (tiny_run / "build" / "index.html").exists()
     else:
         assert result.stdout.strip(), "no output"
+
+
+def test_the_readme_stays_a_short_guide():
+    length = len(README.read_text(encoding="utf-8"))
+    assert length <= README_MAX_CHARACTERS, f"README.md has {length} characters"

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from movie_rec import records
-from movie_rec.models.ranker_candidates import POPULAR_SOURCE
 from movie_rec.registry import first_stage_models
 from movie_rec.report import page
+from movie_rec.second_stage.candidates import POPULAR_SOURCE
 
 REPORTS = "data/08_reporting"
 # The tables render_report reads (pipelines/reporting/pipeline.py), by file, with their schemas.

@@ -18,10 +18,10 @@ from matplotlib.figure import Figure
 
 from movie_rec import records, report
 from movie_rec.evaluation import per_user_recall, recall_at_k, top_k_unseen
-from movie_rec.models import ranker_candidates as rc
 from movie_rec.models.baselines import ItemCooccurrence
 from movie_rec.pipelines.ensembling.nodes import evaluate_ensembles
 from movie_rec.report import page
+from movie_rec.second_stage import candidates as rc
 from tests.conftest import REPO_ROOT, popular_model
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 from kedro.framework.session import KedroSession
 
-from movie_rec.explain import Explainer, Reason, top_unseen, user_top_unseen
+from movie_rec.explain import Explainer, top_unseen, user_top_unseen
+from movie_rec.models.protocol import Reason
 from movie_rec.parameters import model_settings
 from movie_rec.registry import EXPLAINER, FOLDS_IN, MODELS, ModelSpec, models_that, spec
 

@@ -96,11 +96,11 @@ class Settings(ParamsConfig):
 
 @dataclass(frozen=True)
 class Study(Settings):
-    """A model's Optuna study (:mod:`movie_rec.models.tuning`): ``n_trials`` is the total of
+    """A model's Optuna study (:mod:`movie_rec.tuning.studies`): ``n_trials`` is the total of
     finished trials it holds, ``timeout`` a safety cap in seconds, ``pruner`` the arguments
     of the median pruner that stops iterative trials early (its steps are evaluations;
     Optuna's defaults for what is not given), ``patience`` and ``min_gain`` the stop rule
-    (:func:`movie_rec.models.tuning.converged`) and ``search_space`` one range per
+    (:func:`movie_rec.tuning.studies.converged`) and ``search_space`` one range per
     hyperparameter (``{type: float|int, low, high, log}`` or ``{type: categorical, choices}``).
     ``enabled: auto`` tunes while the tuned run's estimate fits ``runtime.auto_max_minutes``
     and otherwise keeps the fixed hyperparameters (:meth:`ModelSettings.trials`)."""

@@ -5,7 +5,7 @@ renames or drops a column stops at once, naming the table and the column, instea
 leaving a column of the report empty.
 
 * :data:`CANDIDATE_CEILING`: the ranker's candidate recall per source, made by
-  :func:`movie_rec.models.ranker_candidates.candidate_recall_by_source` and kept in
+  :func:`movie_rec.second_stage.candidates.candidate_recall_by_source` and kept in
   ``lgbm_ranker.metrics``;
 * :data:`METRICS`, :data:`RECALL_BY_MIX`, :data:`RELEASE_FILTER`,
   :data:`RECALL_BY_ACTIVITY`, :data:`EXAMPLE_USERS`: made by :mod:`movie_rec.report.tables`

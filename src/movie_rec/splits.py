@@ -2,7 +2,7 @@
 items drawn at random from before them (docs/architecture.md §4).
 
 One function makes every such split: the validation split of ``data_processing`` and the
-ranker's extra training splits (:mod:`movie_rec.models.ranker_splits`), which hold out
+ranker's extra training splits (:mod:`movie_rec.second_stage.holdouts`), which hold out
 again from the validation split's own training history.
 """
 

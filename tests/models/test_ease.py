@@ -4,8 +4,9 @@ import scipy.sparse as sp
 import torch
 
 from movie_rec.evaluation import check_candidates, recall_at_k, top_k_unseen
-from movie_rec.models import ease
-from movie_rec.models.ease import EASE, EASEConfig, ItemWeights, ease_weights, gram_matrix
+from movie_rec.models import ease, matrices
+from movie_rec.models.ease import EASE, EASEConfig, ItemWeights, ease_weights
+from movie_rec.models.matrices import gram_matrix
 from movie_rec.models.protocol import TrainingData, fitted
 from movie_rec.models.user_ease import UserItemEASE, UserItemEASEConfig
 from tests.conftest import popular_model
@@ -69,7 +70,7 @@ def test_gram_is_the_item_cooccurrence_matrix_for_short_and_long_histories():
 @pytest.mark.parametrize("int8", [True, False])
 def test_both_dense_gram_kernels_count_cooccurrences_exactly(int8):
     matrix = sp.csr_matrix((np.random.default_rng(2).random((70, 30)) < 0.4).astype(np.float32))
-    gram = ease._dense_gram(matrix, int8=int8)
+    gram = matrices._dense_gram(matrix, int8=int8)
     assert gram.dtype == torch.float32
     np.testing.assert_array_equal(gram.numpy(), (matrix.T @ matrix).toarray())
 

@@ -100,15 +100,21 @@ def test_recent_positions_take_the_last_items_newest_first():
 
 def test_reasons_are_the_votes_and_sum_to_the_score():
     model = hand_model()
-    reasons = model.reasons(2, 3)  # u2's last items 0 (T = 0.4) and 2 (0.5 · 0.2)
-    assert [item for item, _ in reasons] == [0, 2]
-    assert [share for _, share in reasons] == pytest.approx([0.4, 0.1])
+    sequences = hand_sequences()
+
+    def reasons(user: int, item: int) -> list[tuple[int, float]]:
+        history = sequences.items[sequences.offsets[user] : sequences.offsets[user + 1]]
+        return [(r.index, r.contribution) for r in model.explain(item, history, user)]
+
+    shares = reasons(2, 3)  # u2's last items 0 (T = 0.4) and 2 (0.5 · 0.2)
+    assert [item for item, _ in shares] == [0, 2]
+    assert [share for _, share in shares] == pytest.approx([0.4, 0.1])
     for user in range(3):
         scores = model.score(np.array([user]))[0]
         for item in range(N_ITEMS):
-            total = sum(share for _, share in model.reasons(user, item))
+            total = sum(share for _, share in reasons(user, item))
             assert total == pytest.approx(float(scores[item]), abs=1e-6)
-    assert model.reasons(3, 0) == []
+    assert reasons(3, 0) == []
 
 
 def test_tie_break_orders_items_by_popularity_for_users_with_history_only():

@@ -12,7 +12,7 @@ from movie_rec.models.multivae import (
 )
 from movie_rec.models.protocol import FitRun, TrainingData, fitted
 from movie_rec.models.training import TrainConfig
-from movie_rec.models.tuning import validation_recall
+from movie_rec.tuning.studies import validation_recall
 from tests.conftest import popular_model
 
 CPU = torch.device("cpu")

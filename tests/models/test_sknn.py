@@ -98,14 +98,20 @@ def test_the_user_is_never_their_own_neighbour():
 def test_empty_history_scores_zero_and_reasons_sum_to_the_score():
     model = hand_model()
     np.testing.assert_array_equal(model.score(np.array([4]))[0], np.zeros(N_ITEMS))
-    assert model.reasons(4, 1) == []
-    reasons = model.reasons(0, 2)
-    assert [user for user, _ in reasons] == [5, 1]
-    assert [share for _, share in reasons] == pytest.approx([0.75, 0.5])
+
+    def reasons(user: int, item: int) -> list[tuple[int, float]]:
+        found = model.explain(item, np.empty(0, dtype=np.int64), user)
+        assert all(reason.kind == "user" for reason in found)
+        return [(reason.index, reason.contribution) for reason in found]
+
+    assert reasons(4, 1) == []
+    shares = reasons(0, 2)
+    assert [user for user, _ in shares] == [5, 1]
+    assert [share for _, share in shares] == pytest.approx([0.75, 0.5])
     for user in range(6):
         scores = model.score(np.array([user]))[0]
         for item in range(N_ITEMS):
-            total = sum(share for _, share in model.reasons(user, item))
+            total = sum(share for _, share in reasons(user, item))
             assert total == pytest.approx(float(scores[item]), abs=1e-6)
 
 

@@ -4,7 +4,8 @@ import scipy.sparse as sp
 import torch
 
 from movie_rec.evaluation import check_candidates, recall_at_k, top_k_unseen
-from movie_rec.models.ease import EASE, EASEConfig, ItemWeights, gram_matrix, regularised_inverse
+from movie_rec.models.ease import EASE, EASEConfig, ItemWeights, regularised_inverse
+from movie_rec.models.matrices import gram_matrix
 from movie_rec.models.protocol import TrainingData, fitted
 from movie_rec.models.user_ease import UserItemEASE, UserItemEASEConfig, user_ease_scores
 from tests.conftest import popular_model

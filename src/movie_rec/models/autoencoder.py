@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from movie_rec.models.config import ParamsConfig
-from movie_rec.models.ease import dense_rows
+from movie_rec.models.matrices import dense_rows
 from movie_rec.models.protocol import FitRun, TrainingData
 from movie_rec.models.training import TrainResult, train
 from movie_rec.runtime import autocast, seed_everything

@@ -13,12 +13,8 @@ The Gram matrix is computed once (it depends on neither λ nor p), so tuning cos
 Cholesky factorisation per trial. How the CPU path stays fast at the competition's scale
 (31k users × 6.8k items, 2 cores):
 
-* Gram: users whose history covers more than 1/32 of the catalogue (on the synthetic
-  competition preset a fifth of the users, nine tenths of the co-occurrence pairs) are
-  multiplied as dense GEMMs over chunks of users, int8 (exact int32 counts) on CPUs with
-  AVX-512 (VNNI-fast), float32 elsewhere (exact below 2^24; on an AVX2-only AMD EPYC
-  ``torch._int_mm`` ran 27x slower than the float32 product); the rest as a scipy sparse
-  product in a second thread (scipy releases the GIL).
+* Gram: :func:`movie_rec.models.matrices.gram_matrix` (dense GEMMs for long histories,
+  a sparse product for the rest).
 * Factorisation: scipy's LAPACK Cholesky and inverse (``potrf``, ``potri``: about twice as
   fast as torch's MKL ones on these AMD CPUs), in float64 on the CPU (so the weights do not
   depend on LAPACK's thread count) and float32 on CUDA (:func:`factorisation_dtype`).
@@ -29,7 +25,6 @@ Cholesky factorisation per trial. How the CPU path stays fast at the competition
 
 from __future__ import annotations
 
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -40,12 +35,11 @@ import torch
 from scipy.linalg import lapack
 
 from movie_rec.models.config import ParamsConfig
+from movie_rec.models.protocol import Reason
 
 if TYPE_CHECKING:
     from movie_rec.models.protocol import FitRun, TrainingData
 
-GRAM_CHUNK_USERS = 4096
-DENSE_HISTORY_SHARE = 1 / 32  # longer histories go through the dense GEMM
 PANEL_WIDTH = 1024
 
 
@@ -66,57 +60,6 @@ def check_regularisation(lam: float, p: float = 0.0) -> None:
         raise ValueError(f"EASE needs a positive lambda, got {lam}")
     if not 0.0 <= p < 1.0:
         raise ValueError(f"EDLAE's dropout probability p must be in [0, 1), got {p}")
-
-
-def gram_matrix(matrix: sp.spmatrix, device: torch.device) -> torch.Tensor:
-    """``XᵀX`` as a dense float32 tensor on ``device`` (exact: counts stay below 2²⁴).
-
-    On CUDA the users are densified chunk by chunk and multiplied there. On the CPU a
-    binary matrix is split by history length (see the module docstring); any other matrix
-    goes through one sparse product.
-    """
-    matrix = sp.csr_matrix(matrix, dtype=np.float32)
-    if device.type == "cuda":
-        return _gram_on_gpu(matrix, device)
-    if not np.all(matrix.data == 1):
-        return torch.from_numpy(_sparse_gram(matrix))
-    long_history = np.diff(matrix.indptr) > matrix.shape[1] * DENSE_HISTORY_SHARE
-    with ThreadPoolExecutor(1) as pool:
-        short_part = pool.submit(_sparse_gram, matrix[~long_history])
-        gram = _dense_gram(matrix[long_history])
-        gram += torch.from_numpy(short_part.result())
-    return gram
-
-
-def _sparse_gram(matrix: sp.csr_matrix) -> np.ndarray:
-    return (matrix.T @ matrix).toarray()
-
-
-def _dense_gram(matrix: sp.csr_matrix, int8: bool | None = None) -> torch.Tensor:
-    """``XᵀX`` of a binary matrix by dense GEMMs over chunks of users: int8 with int32 sums
-    where the CPU has AVX-512 (``int8=None`` asks torch), else float32 (exact counts)."""
-    if int8 is None:
-        int8 = torch.backends.cpu.get_cpu_capability().startswith("AVX512")
-    n_items = matrix.shape[1]
-    gram = torch.zeros((n_items, n_items), dtype=torch.int32 if int8 else torch.float32)
-    for start in range(0, matrix.shape[0], GRAM_CHUNK_USERS):
-        chunk = torch.from_numpy(matrix[start : start + GRAM_CHUNK_USERS].toarray())
-        if int8:
-            chunk = chunk.to(torch.int8)
-            gram += torch._int_mm(chunk.T, chunk)
-        else:
-            gram.addmm_(chunk.T, chunk)
-    return gram.float()
-
-
-def _gram_on_gpu(matrix: sp.csr_matrix, device: torch.device) -> torch.Tensor:
-    n_items = matrix.shape[1]
-    gram = torch.zeros((n_items, n_items), dtype=torch.float32, device=device)
-    for start in range(0, matrix.shape[0], GRAM_CHUNK_USERS):
-        users = np.arange(start, min(start + GRAM_CHUNK_USERS, matrix.shape[0]))
-        chunk = dense_rows(matrix, users).to(device)
-        gram.addmm_(chunk.T, chunk)
-    return gram
 
 
 def regularised_inverse(
@@ -192,25 +135,6 @@ def ease_weights(
     return weights.float()
 
 
-def dense_rows(matrix: sp.csr_matrix, users: np.ndarray) -> torch.Tensor:
-    """The given rows of a CSR matrix as a dense float32 CPU tensor."""
-    return torch.from_numpy(matrix[users].toarray().astype(np.float32, copy=False))
-
-
-def sparse_rows(matrix: sp.csr_matrix, users: np.ndarray) -> torch.Tensor:
-    """The given rows of a CSR matrix as a torch sparse CSR float32 CPU tensor."""
-    rows = matrix[users]
-    with warnings.catch_warnings():  # torch flags sparse CSR as beta on every first use
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(
-            torch.from_numpy(rows.indptr.astype(np.int64)),
-            torch.from_numpy(rows.indices.astype(np.int64)),
-            torch.from_numpy(rows.data.astype(np.float32, copy=False)),
-            size=rows.shape,
-            check_invariants=False,
-        )
-
-
 class ItemWeights:
     """An items×items matrix that batches of sparse user rows multiply, laid out for speed.
 
@@ -248,15 +172,33 @@ class ItemWeights:
         return torch.from_numpy(np.hstack(self.panels))
 
 
+def history_product(history_items: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``x · W`` for the binary history ``x``: the scores of every item."""
+    items = np.unique(np.asarray(history_items, dtype=np.int64))
+    return weights[items].sum(axis=0, dtype=np.float64).astype(np.float32)
+
+
+def history_terms(history_items: np.ndarray, weights: np.ndarray, item: int) -> list[Reason]:
+    """The positive terms ``W[j, item]`` of ``x · W[:, item]`` over the watched items ``j``,
+    largest first (ties to the smaller index); with the negative ones they sum to the score."""
+    items = np.unique(np.asarray(history_items, dtype=np.int64))
+    terms = weights[items, item].astype(np.float64)
+    order = np.lexsort((items, -terms))
+    return [Reason("item", int(items[i]), float(terms[i])) for i in order if terms[i] > 0]
+
+
 class ItemItemModel:
     """Item×item weights ``W`` solved from ``XᵀX``, plus the interaction matrix ``X`` whose
-    rows they score (``x_u W``): what EASE and ADMM SLIM share. A subclass solves ``W``."""
+    rows they score (``x_u W``): what EASE and ADMM SLIM share. A subclass solves ``W``.
+    A score is a sum over the watched items, so a new history folds in as the same product
+    and its terms are the reasons (:class:`movie_rec.models.protocol.Explains`)."""
 
     def __init__(self, config: ParamsConfig) -> None:
         self.config = config
         self.device = torch.device("cpu")
         self.item_weights: ItemWeights | None = None
         self.matrix: sp.csr_matrix | None = None
+        self._weights_array: np.ndarray | None = None
 
     def solve_weights(self, gram: torch.Tensor) -> torch.Tensor:
         """The items×items weights for the Gram matrix ``XᵀX`` (on the device)."""
@@ -267,6 +209,23 @@ class ItemItemModel:
         self.device = run.device
         self.matrix = sp.csr_matrix(data.matrix, dtype=np.float32)
         self.item_weights = ItemWeights(self.solve_weights(data.gram(run.device)), self.device)
+        self._weights_array = None
+
+    def weights_array(self) -> np.ndarray:
+        """``W`` as a CPU numpy array, made once per fit (what fold-ins and reasons read)."""
+        if getattr(self, "_weights_array", None) is None:
+            self._weights_array = self.weights.detach().cpu().numpy()
+        return self._weights_array
+
+    def history_scores(self, history_items: np.ndarray) -> np.ndarray:
+        """``x · W`` for the binary history ``x``: a new history scores as a fitted user."""
+        return history_product(history_items, self.weights_array())
+
+    def explain(
+        self, item: int, history_items: np.ndarray, user: int | None = None
+    ) -> list[Reason]:
+        """The watched items ``j`` with positive terms ``W[j, item]`` of the item's score."""
+        return history_terms(history_items, self.weights_array(), item)
 
     @property
     def weights(self) -> torch.Tensor:

@@ -30,6 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from movie_rec.models.config import ParamsConfig
+from movie_rec.models.protocol import Reason
 from movie_rec.models.sequences import UserSequences
 
 if TYPE_CHECKING:
@@ -142,14 +143,31 @@ class Markov:
         scores[has_history] += self.config.tie_break * self.popularity
         return scores
 
-    def reasons(self, user: int, item: int) -> list[tuple[int, float]]:
-        """The user's recent items that vote for ``item``, with their votes, largest first.
+    def history_votes(self, history_items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A history's last ``k`` items (oldest first in ``history_items``), distinct, and
+        their recency weights: the votes a fitted user's last items cast."""
+        recent = np.asarray(history_items, dtype=np.int64)[::-1][: self.config.k]
+        weights = self.config.recency_decay ** np.arange(len(recent), dtype=np.float64)
+        items, slots = np.unique(recent, return_inverse=True)
+        return items, np.bincount(slots, weights=weights, minlength=len(items)).astype(np.float32)
 
-        The votes sum to ``score([user])[0, item]`` less the popularity tie-break.
-        """
+    def history_scores(self, history_items: np.ndarray) -> np.ndarray:
+        """The scores of every item for a new history, as for a fitted user."""
         _, transitions = self._fitted()
-        votes = self.recent_votes(np.array([user]))
-        recent, weights = votes.indices, votes.data
-        shares = weights * transitions[recent, item].toarray().ravel()
-        order = np.argsort(-shares, kind="stable")
-        return [(int(recent[i]), float(shares[i])) for i in order if shares[i] > 0]
+        items, votes = self.history_votes(history_items)
+        row = sp.csr_matrix((votes, items, [0, len(items)]), shape=(1, transitions.shape[0]))
+        scores = (row @ transitions).toarray().ravel().astype(np.float32)
+        if len(items):
+            scores += self.config.tie_break * self.popularity
+        return scores
+
+    def explain(
+        self, item: int, history_items: np.ndarray, user: int | None = None
+    ) -> list[Reason]:
+        """The history's recent items that vote for ``item``, largest vote first (ties to
+        the smaller index); the votes sum to the score less the popularity tie-break."""
+        _, transitions = self._fitted()
+        items, votes = self.history_votes(history_items)
+        shares = votes.astype(np.float64) * transitions[items, item].toarray().ravel()
+        order = np.lexsort((items, -shares))
+        return [Reason("item", int(items[i]), float(shares[i])) for i in order if shares[i] > 0]

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,7 @@ import scipy.sparse as sp
 import torch
 
 from movie_rec.evaluation import ScoreFn
-from movie_rec.models.ease import gram_matrix
+from movie_rec.models.matrices import gram_matrix
 from movie_rec.models.sequences import UserSequences, user_sequences
 from movie_rec.models.training import TrainConfig, TrainResult
 
@@ -102,6 +102,43 @@ class Model(Protocol):
     def fit(self, data: TrainingData, run: FitRun) -> TrainResult | None: ...
 
     def score(self, users: np.ndarray) -> torch.Tensor | np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One contribution to an item's score.
+
+    Attributes:
+        kind: ``item`` (a movie the user watched, ``index`` is its item_idx) or ``user``
+            (a neighbour who watched the item, ``index`` is their user_idx).
+        index: the dense index of that item or user.
+        contribution: its share of the score.
+    """
+
+    kind: str
+    index: int
+    contribution: float
+
+
+@runtime_checkable
+class Explains(Protocol):
+    """A model whose score of an item decomposes into reasons (capability ``EXPLAINABLE``)."""
+
+    def explain(
+        self, item: int, history_items: np.ndarray, user: int | None = None
+    ) -> list[Reason]:
+        """The positive contributions to ``item``'s score for a history (oldest first) or a
+        fitted ``user``, largest first."""
+        ...
+
+
+@runtime_checkable
+class FoldsIn(Protocol):
+    """A model that scores a history it was not fitted on (capability ``FOLDS_IN``)."""
+
+    def history_scores(self, history_items: np.ndarray) -> np.ndarray:
+        """The scores of every item for a history of dense item indices, oldest first."""
+        ...
 
 
 M = TypeVar("M", bound=Model)

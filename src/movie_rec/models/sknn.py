@@ -38,6 +38,7 @@ import torch
 
 from movie_rec.models.config import ParamsConfig
 from movie_rec.models.markov import recent_positions
+from movie_rec.models.protocol import Reason
 from movie_rec.models.sequences import UserSequences
 
 if TYPE_CHECKING:
@@ -181,13 +182,16 @@ class SKNN:
         with ThreadPoolExecutor(min(torch.get_num_threads(), len(chunks))) as pool:
             return np.concatenate(list(pool.map(self._score_chunk, chunks)))
 
-    def reasons(self, user: int, item: int) -> list[tuple[int, float]]:
-        """The neighbour users who watched ``item``, with their votes, largest first.
-
-        The votes sum to ``score([user])[0, item]``.
-        """
+    def explain(
+        self, item: int, history_items: np.ndarray, user: int | None = None
+    ) -> list[Reason]:
+        """The neighbours of the fitted ``user`` who watched ``item``, with their votes,
+        largest first (ties to the smaller id): they sum to the user's score. A history
+        alone has no neighbours here (SKNN scores only fitted users): no reasons."""
+        if user is None:
+            return []
         _, _, votes = self._fitted()
         ids, sims = self.neighbours_of(np.array([user]))
         shares = np.maximum(sims[0], 0.0) * votes[ids[0], item].toarray().ravel()
         order = np.lexsort((ids[0], -shares))
-        return [(int(ids[0][i]), float(shares[i])) for i in order if shares[i] > 0]
+        return [Reason("user", int(ids[0][i]), float(shares[i])) for i in order if shares[i] > 0]

@@ -18,7 +18,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from movie_rec.models.study_storage import RDB_DIALECTS, rdb_dialect
 from movie_rec.parameters import Count, EnsemblingSettings, NonNegative, Rate, Seed
 from movie_rec.params_schema.fields import Section, dataclass_schema
 from movie_rec.params_schema.models import pipeline_problems
@@ -31,6 +30,7 @@ from movie_rec.params_schema.problems import (
 )
 from movie_rec.runtime import DEVICE_CHOICES
 from movie_rec.tracking import TrackingSettings
+from movie_rec.tuning.storage import RDB_DIALECTS, rdb_dialect
 
 __all__ = [
     "ParameterError",

@@ -38,7 +38,7 @@ SEARCH_TYPES = ("float", "int", "categorical")
 
 
 class SearchEntry(Section):
-    """One hyperparameter's Optuna range (:func:`movie_rec.models.tuning.suggest`)."""
+    """One hyperparameter's Optuna range (:func:`movie_rec.tuning.studies.suggest`)."""
 
     type: Annotated[str, one_of(*SEARCH_TYPES)]
     low: int | float | None = None

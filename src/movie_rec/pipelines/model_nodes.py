@@ -26,13 +26,13 @@ from kedro.pipeline import Node, Pipeline
 
 from movie_rec.evaluation import ScoreFn, empty_candidates, top_k_unseen
 from movie_rec.model_outputs import model_metrics, stopwatch
-from movie_rec.models import tuning
 from movie_rec.models.protocol import FitRun, Model, TrainingData
-from movie_rec.models.study_storage import study_storage
 from movie_rec.models.training import TrainResult
 from movie_rec.parameters import STOP_SIGNALS, ModelSettings, model_settings
 from movie_rec.registry import GPU, ITERATIVE, spec
 from movie_rec.runtime import prepare_run
+from movie_rec.tuning import studies
+from movie_rec.tuning.storage import study_storage
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class Validation:
     def recall(self, score_fn: ScoreFn) -> float:
         users = np.unique(self.answers["user_idx"].to_numpy())
         users = users[np.argsort(np.diff(self.seen.indptr)[users], kind="stable")]
-        return tuning.validation_recall(score_fn, self.seen, self.answers, users, self.batch_size)
+        return studies.validation_recall(score_fn, self.seen, self.answers, users, self.batch_size)
 
 
 def skipped(model: str) -> dict[str, Any]:
@@ -110,9 +110,9 @@ class ModelNodes:
             if study_settings.enabled == "auto" and settings.runs_on(runtime, matrix):
                 logger.info("%s: tuning auto: the tuned run is over the budget by estimate: "
                             "its fixed hyperparameters", self.model)  # fmt: skip
-            return fixed, tuning.trials_frame(None)
+            return fixed, studies.trials_frame(None)
         seed = int(runtime["seed"])
-        _, sampled = tuning.evaluation_users(answers, tuning_params.get("max_eval_users"), seed)
+        _, sampled = studies.evaluation_users(answers, tuning_params.get("max_eval_users"), seed)
         validation = Validation.on(
             sampled, matrix, settings.stop_on, int(tuning_params["batch_size"])
         )
@@ -121,8 +121,8 @@ class ModelNodes:
         iterative = spec(self.model).can(ITERATIVE)
 
         def objective(trial: optuna.Trial) -> float:
-            values = {**fixed, **tuning.suggest(trial, space)}
-            evaluate = tuning.pruning_evaluator(trial, validation.recall) if iterative else None
+            values = {**fixed, **studies.suggest(trial, space)}
+            evaluate = studies.pruning_evaluator(trial, validation.recall) if iterative else None
             model, result = self._fit(values, data, self._run(settings, runtime, evaluate=evaluate))
             if result is not None:
                 trial.set_user_attr("best_update", result.best_update)
@@ -136,24 +136,24 @@ class ModelNodes:
             "pruner": study_settings.pruner,
             "runtime": {key: runtime[key] for key in ("device", "seed")},
         }
-        name = f"{self.model}-" + tuning.study_fingerprint(matrix, sampled, trial_inputs, space)
+        name = f"{self.model}-" + studies.study_fingerprint(matrix, sampled, trial_inputs, space)
         pruner = optuna.pruners.MedianPruner(**study_settings.pruner)
         storage = study_storage(
             tuning_params.get("storage"), tuning_params["storage_dir"], "movie_rec"
         )
-        study = tuning.open_study(name, storage, seed, pruner)
-        run = tuning.run_study(
+        study = studies.open_study(name, storage, seed, pruner)
+        run = studies.run_study(
             study,
             objective,
             int(study_settings.n_trials),
             study_settings.timeout,
-            first_trial=tuning.within_space(fixed, space),
+            first_trial=studies.within_space(fixed, space),
             patience=study_settings.patience,
             min_gain=study_settings.min_gain,
         )
-        best = tuning.best_hyperparameters(run.study, fixed)
+        best = studies.best_hyperparameters(run.study, fixed)
         logger.info("%s: best hyperparameters %s", self.model, best)
-        trials = tuning.trials_frame(run.study).assign(cut_short=run.cut_short)
+        trials = studies.trials_frame(run.study).assign(cut_short=run.cut_short)
         return best, trials
 
     def fit_valid(

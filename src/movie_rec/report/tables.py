@@ -175,7 +175,7 @@ def release_filter_table(ensemble_metrics: Mapping[str, Any]) -> pd.DataFrame:
 
 def candidate_ceiling_table(ranker_metrics: Mapping[str, Any] | None) -> pd.DataFrame:
     """The ranker's candidate recall per source, as
-    :func:`movie_rec.models.ranker_candidates.candidate_recall_by_source` recorded it in the
+    :func:`movie_rec.second_stage.candidates.candidate_recall_by_source` recorded it in the
     ranker's metrics (:data:`records.CANDIDATE_CEILING`); empty when the ranker was off."""
     return _table(
         records.CANDIDATE_CEILING,

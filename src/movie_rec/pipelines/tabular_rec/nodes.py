@@ -1,5 +1,5 @@
-"""Nodes of the tabular_rec pipeline: thin Kedro glue around :mod:`movie_rec.models.ranker`
-and :mod:`movie_rec.models.ranker_features`.
+"""Nodes of the tabular_rec pipeline: thin Kedro glue around :mod:`movie_rec.second_stage.ranker`
+and :mod:`movie_rec.second_stage.features`.
 
 Validation fit: candidates and features from ``split_train`` for the users that have
 held-out answers; the ranker's out-of-fold scores over them are
@@ -11,7 +11,7 @@ training, so the validation and the final frames (millions of rows each at the
 competition's size) are never in memory together. The first stage is every enabled
 model of the registry (a disabled model's empty candidates are left out). Extra training
 queries: ``tabular_rec.extra_splits`` further holdouts of the validated users' training
-histories (:mod:`movie_rec.ranker_splits`).
+histories (:mod:`movie_rec.second_stage.holdouts`).
 """
 
 from __future__ import annotations
@@ -23,15 +23,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from movie_rec import ranker_splits
 from movie_rec.evaluation import empty_candidates, recall_at_k, recall_by_mix
 from movie_rec.model_outputs import model_metrics, stopwatch
-from movie_rec.models import ranker
-from movie_rec.models import ranker_candidates as rc
-from movie_rec.models import ranker_features as rf
 from movie_rec.models.protocol import FitRun
 from movie_rec.registry import SECOND_STAGE
 from movie_rec.runtime import prepare_run
+from movie_rec.second_stage import candidates as rc
+from movie_rec.second_stage import features as rf
+from movie_rec.second_stage import holdouts, ranker
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +122,7 @@ def build_features_extra(
     **first_stage: Any,
 ) -> ranker.LabelledRows:
     """Labelled rows of ``tabular_rec.extra_splits`` further holdouts of the validated users
-    (:mod:`movie_rec.ranker_splits`), with ``features_valid``'s columns.
+    (:mod:`movie_rec.second_stage.holdouts`), with ``features_valid``'s columns.
 
     ``first_stage`` holds each refittable model's validation candidates (``<model>``: empty
     when it is off, and then it is not refit) and hyperparameters (``<model>_hyperparameters``).
@@ -135,11 +134,11 @@ def build_features_extra(
         return none
     refit = {
         name: first_stage[name + HYPERPARAMETERS]
-        for name in ranker_splits.refittable_models()
+        for name in holdouts.refittable_models()
         if len(first_stage.get(name, ())) > 0
     }
     run = FitRun(device=prepare_run(runtime), seed=int(runtime["seed"]))
-    splits = ranker_splits.extra_splits(
+    splits = holdouts.extra_splits(
         split_train, valid_answers["user_idx"].to_numpy(), train_matrix_valid.shape, split,
         count, params.get("extra_split_users"),
     )  # fmt: skip
@@ -148,7 +147,7 @@ def build_features_extra(
         if len(extra.users) == 0:  # no validated user has enough history left
             continue
         with stopwatch() as timer:
-            refitted = ranker_splits.refit_candidates(
+            refitted = holdouts.refit_candidates(
                 extra, refit, run, int(candidates["k"]), int(candidates["batch_size"])
             )
             features, _ = _features(
@@ -182,7 +181,7 @@ def rank_final(
     **first_stage: pd.DataFrame,
 ) -> pd.DataFrame:
     """Every user's final candidates: features from all interactions, scored by the mean of
-    ``fold_models`` (:func:`movie_rec.models.ranker.mean_prediction`), the top ``k`` kept."""
+    ``fold_models`` (:func:`movie_rec.second_stage.ranker.mean_prediction`), the top ``k`` kept."""
     if not params["enabled"] or not fold_models:
         return empty_candidates()
     features, _ = _features(

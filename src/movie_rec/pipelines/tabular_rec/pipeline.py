@@ -7,8 +7,8 @@ in the namespace ``lgbm_ranker``.
 
 from kedro.pipeline import Node, Pipeline
 
-from movie_rec.ranker_splits import refittable_models
 from movie_rec.registry import SECOND_STAGE, first_stage_models
+from movie_rec.second_stage.holdouts import refittable_models
 
 from .nodes import (
     HYPERPARAMETERS,

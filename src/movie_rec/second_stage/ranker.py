@@ -6,7 +6,7 @@ union) follows Covington et al., "Deep Neural Networks for YouTube Recommendatio
 LambdaMART", MSR-TR-2010-82) as implemented by LightGBM's ``lambdarank`` objective
 (Ke et al., NeurIPS 2017), one query group per user.
 
-The candidates, their features and labels come from :mod:`movie_rec.models.ranker_features`;
+The candidates, their features and labels come from :mod:`movie_rec.second_stage.features`;
 this module trains, scores and ranks them. Training is user-grouped K-fold, repeated over
 ``bags`` seeded fold assignments: every validation user is scored out of fold by the mean
 of one model per bag that never saw them, and the final candidates the same way, by the
@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from movie_rec.evaluation import CANDIDATE_COLUMNS, top_k_pairs
-from movie_rec.models.ranker_candidates import KIND_GRADES
-from movie_rec.models.ranker_features import CATEGORICAL, SPLIT, feature_columns
+from movie_rec.second_stage.candidates import KIND_GRADES
+from movie_rec.second_stage.features import CATEGORICAL, SPLIT, feature_columns
 
 logger = logging.getLogger(__name__)
 
@@ -121,8 +121,8 @@ class RankerConfig:
 
 @dataclass(frozen=True)
 class LabelledRows:
-    """Candidate rows (:func:`movie_rec.models.ranker_features.build_features`, each with its
-    :data:`~movie_rec.models.ranker_features.SPLIT`) and their grades (:func:`label_pairs`)."""
+    """Candidate rows (:func:`movie_rec.second_stage.features.build_features`, each with its
+    :data:`~movie_rec.second_stage.features.SPLIT`) and their grades (:func:`label_pairs`)."""
 
     features: pd.DataFrame
     labels: np.ndarray
@@ -352,7 +352,7 @@ def out_of_fold_scores(
 ) -> OutOfFold:
     """User-grouped K-fold, once per bag: every user is scored by models that never saw them.
 
-    ``extra`` rows (other holdouts of the same users, :mod:`movie_rec.ranker_splits`) only
+    ``extra`` rows (other holdouts of the same users, :mod:`movie_rec.second_stage.holdouts`) only
     train: a fold model learns from the extra rows of its training users, never from those
     of the users it scores.
     """

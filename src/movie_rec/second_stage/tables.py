@@ -1,4 +1,4 @@
-"""Per-movie and per-user tables the ranker's pair features read (:mod:`ranker_features`):
+"""Per-movie and per-user tables the ranker's pair features read (:mod:`movie_rec.second_stage.features`):
 popularity and its trend, release year and people per movie; history length, activity span
 and the years watched per user. Each reads only a history and the side tables."""
 

@@ -9,10 +9,10 @@ import scipy.sparse as sp
 
 from movie_rec import records
 from movie_rec.evaluation import top_k_unseen
-from movie_rec.models import ranker_candidates as rc
-from movie_rec.models import ranker_features as rf
 from movie_rec.models.baselines import ItemCooccurrence
 from movie_rec.models.sequences import user_sequences
+from movie_rec.second_stage import candidates as rc
+from movie_rec.second_stage import features as rf
 
 DAY = rf.SECONDS_PER_DAY
 T0 = int(pd.Timestamp("2010-10-01", tz="UTC").timestamp())  # day 92 is 2011-01-01

@@ -1,6 +1,6 @@
-"""Features and labels of the second-stage ranker (:mod:`movie_rec.models.ranker`).
+"""Features and labels of the second-stage ranker (:mod:`movie_rec.second_stage.ranker`).
 
-Each candidate (user, movie) pair (:mod:`movie_rec.models.ranker_candidates`) gets the
+Each candidate (user, movie) pair (:mod:`movie_rec.second_stage.candidates`) gets the
 features of
 :data:`FEATURES`: the first-stage scores and ranks, order and time signals (transitions
 from the user's last items, co-occurrence with the recent ones, popularity around the
@@ -9,7 +9,7 @@ user's last activity, release year against it) and static side information.
 Every feature reads only a *history* (``split_train`` for the validation fit, all
 interactions for the final fit), its matrix and the side tables; the held-out answers
 enter solely through
-:func:`movie_rec.models.ranker_candidates.label_pairs`. Rows must be sorted by user.
+:func:`movie_rec.second_stage.candidates.label_pairs`. Rows must be sorted by user.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
-from movie_rec.models.ease import gram_matrix
 from movie_rec.models.markov import Markov, MarkovConfig, recent_positions, transition_matrix
+from movie_rec.models.matrices import gram_matrix
 from movie_rec.models.protocol import TrainingData, fitted
-from movie_rec.models.ranker_candidates import PAIR, pair_keys, rows_of
-from movie_rec.models.ranker_tables import SECONDS_PER_DAY, item_table, user_table
 from movie_rec.models.sequences import UserSequences, user_sequences
+from movie_rec.second_stage.candidates import PAIR, pair_keys, rows_of
+from movie_rec.second_stage.tables import SECONDS_PER_DAY, item_table, user_table
 
 CATEGORICAL = ["director", "writer"]
 SPLIT = "split"  # on extra training rows: the holdout they come from (1, 2, ...; 0 = validation)

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from movie_rec import ranker_splits
-from movie_rec.models import ranker_candidates as rc
 from movie_rec.models.ease import EASEConfig
 from movie_rec.models.protocol import FitRun
 from movie_rec.registry import ITERATIVE, first_stage_models, spec
+from movie_rec.second_stage import candidates as rc
+from movie_rec.second_stage import holdouts
 from tests.conftest import TEST_SPLIT
 
 PAIR = ["user_idx", "item_idx"]
@@ -20,7 +20,7 @@ PAIR = ["user_idx", "item_idx"]
 def _splits(tiny_data, count: int = 2, max_users: int | None = None):
     users = tiny_data["valid_answers"]["user_idx"].to_numpy()
     shape = tiny_data["train_matrix_valid"].shape
-    return list(ranker_splits.extra_splits(
+    return list(holdouts.extra_splits(
         tiny_data["split_train"], users, shape, TEST_SPLIT, count, max_users
     ))  # fmt: skip
 
@@ -65,7 +65,7 @@ def test_refit_candidates_come_from_the_split_s_history(tiny_data):
     """The refit model has not seen the split's answers, so it can rank them; the validation
     fit saw them (they are in split_train) and never could."""
     extra = _splits(tiny_data, count=1)[0]
-    candidates = ranker_splits.refit_candidates(
+    candidates = holdouts.refit_candidates(
         extra, {"ease": EASEConfig().to_dict()}, FitRun(), k=30, batch_size=64
     )["ease"]
     assert set(candidates["user_idx"]) == set(extra.users)
@@ -75,7 +75,7 @@ def test_refit_candidates_come_from_the_split_s_history(tiny_data):
 
 
 def test_only_closed_form_first_stages_are_refit():
-    refit = ranker_splits.refittable_models()
+    refit = holdouts.refittable_models()
     assert "ease" in refit and "markov" in refit
     assert set(refit) <= set(first_stage_models())
     assert not [name for name in refit if spec(name).can(ITERATIVE)]
@@ -89,7 +89,7 @@ def test_the_count_of_extra_splits_is_honoured(tiny_data, count):
 def test_a_split_no_user_is_long_enough_for_holds_out_nothing(tiny_data):
     users = tiny_data["valid_answers"]["user_idx"].to_numpy()
     split = {**TEST_SPLIT, "min_history": 10_000}
-    (extra,) = ranker_splits.extra_splits(
+    (extra,) = holdouts.extra_splits(
         tiny_data["split_train"], users, tiny_data["train_matrix_valid"].shape, split, 1, None
     )
     assert extra.answers.empty and len(extra.users) == 0

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from movie_rec.models.study_storage import storage_url
-from movie_rec.models.tuning import (
+from movie_rec.pipelines.data_processing.nodes import interaction_matrix, split_validation
+from movie_rec.tuning.storage import storage_url
+from movie_rec.tuning.studies import (
     TPE_STARTUP,
     best_hyperparameters,
     converged,
@@ -23,7 +24,6 @@ from movie_rec.models.tuning import (
     validation_recall,
     within_space,
 )
-from movie_rec.pipelines.data_processing.nodes import interaction_matrix, split_validation
 from tests.conftest import TEST_SPLIT
 
 SPACE = {
@@ -122,7 +122,7 @@ def test_budgets_are_trials_and_a_timeout_only_caps_them(tmp_path, caplog):
     assert [t.params for t in runs[0].study.trials] == [t.params for t in runs[1].study.trials]
     assert runs[0].study.best_value == runs[1].study.best_value
 
-    with caplog.at_level(logging.WARNING, logger="movie_rec.models.tuning"):
+    with caplog.at_level(logging.WARNING, logger="movie_rec.tuning.studies"):
         capped = run_study(
             open_study("s", storage_url(tmp_path / "c", "t"), 2), _slow_objective, 4, 0.001
         )

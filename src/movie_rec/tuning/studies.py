@@ -1,6 +1,6 @@
 """Optuna helpers shared by every tuned model: resumable studies, search spaces, trial history.
 
-A study lives in a storage (:func:`movie_rec.models.study_storage.study_storage`): by
+A study lives in a storage (:func:`movie_rec.tuning.storage.study_storage`): by
 default the SQLite file
 ``<storage_dir>/optuna_<file>.db``; ``tuning.storage`` names one that several processes,
 on one machine or many, share (an RDB URL such as ``postgresql://…``, or a journal file on

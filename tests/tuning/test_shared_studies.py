@@ -1,9 +1,9 @@
 """One Optuna study run by three processes at once, on PostgreSQL and on a journal file.
 
-Each process runs :func:`movie_rec.models.tuning.run_study` as the ``tune`` node does; the
+Each process runs :func:`movie_rec.tuning.studies.run_study` as the ``tune`` node does; the
 study must end with exactly ``n_trials`` finished trials, every process must return the same
 best trial, and (the determinism a parallel study keeps, see the module docstring of
-``movie_rec.models.tuning``) a study of at most 10 trials must hold the trials, parameters
+``movie_rec.tuning.studies``) a study of at most 10 trials must hold the trials, parameters
 and values of the same study run by one process. The PostgreSQL server is a throw-away one
 (``initdb`` and ``pg_ctl`` of the distribution's package, which ``./dev.sh test`` installs).
 """
@@ -24,8 +24,8 @@ from typing import Any
 import optuna
 import pytest
 
-from movie_rec.models.study_storage import study_storage
-from movie_rec.models.tuning import PLACES, finished_trials, open_study, run_study
+from movie_rec.tuning.storage import study_storage
+from movie_rec.tuning.studies import PLACES, finished_trials, open_study, run_study
 from tests.models.test_tuning import _objective as value_of
 
 N_TRIALS = 7

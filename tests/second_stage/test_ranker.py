@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 
 from movie_rec.evaluation import check_candidates, recall_at_k
-from movie_rec.models import ranker
+from movie_rec.second_stage import ranker
 
 FAST = ranker.RankerConfig(
     lgbm={"learning_rate": 0.1, "num_leaves": 7, "min_data_in_leaf": 5, "min_data_per_group": 5},
