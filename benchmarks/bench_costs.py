@@ -27,6 +27,7 @@ import yaml
 from bench_pipeline import parse_params, table
 from movie_rec.models.cost import DataShape
 from movie_rec.parameters import run_plan
+from movie_rec.splits import SplitSettings
 from movie_rec.synthetic import PRESETS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -48,8 +49,8 @@ def shipped_parameters(overrides: dict[str, str]) -> dict[str, Any]:
 
 
 def answers_per_user(params: dict[str, Any]) -> int:
-    split = params["data_processing"]["split"]
-    return int(split["n_last"]) + int(split["n_random"])
+    split = SplitSettings.from_params(params["data_processing"]["split"])
+    return split.n_last + split.n_random
 
 
 def preset_shape(name: str, held_out: int) -> DataShape:

@@ -32,11 +32,11 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from movie_rec.evaluation import recall_at_k, recall_by_mix
+from movie_rec.parameters import EvaluationSettings, TabularSettings
 from movie_rec.pipelines.tabular_rec.nodes import (
     HYPERPARAMETERS,
     build_features_extra,
     build_features_valid,
-    ranker_config,
 )
 from movie_rec.registry import first_stage_models
 from movie_rec.second_stage import ranker
@@ -127,7 +127,8 @@ def main() -> None:
     most = max(int(overrides.get("extra_splits", 0)) for _, overrides, _ in variants)
     for project in args.projects:
         params, inputs, first_stage, tuned = project_inputs(project)
-        answers, mixes = inputs["valid_answers"], params["evaluation"]["mixes"]
+        answers = inputs["valid_answers"]
+        mixes = EvaluationSettings.from_params(params["evaluation"]).pairs()
         features, _ = build_features_valid(**inputs, params=params["tabular_rec"], **first_stage)
         started = time.perf_counter()
         extra = extra_rows(params, inputs, first_stage, tuned, features, most)
@@ -141,11 +142,11 @@ def main() -> None:
             settings = with_overrides(params["tabular_rec"], overrides)
             kept = [c for c in features.columns if not any(fnmatch(c, d) for d in drops)]
             frame = features[kept]
-            config = ranker_config(settings, params["runtime"])
-            count = int(settings.get("extra_splits", 0))
+            tabular = TabularSettings.from_params(settings)
+            config = tabular.ranker(int(params["runtime"]["seed"]))
             oof = ranker.out_of_fold_scores(
-                frame, label_pairs(frame, answers), int(settings["n_folds"]), config,
-                extra_of(extra, count, kept),
+                frame, label_pairs(frame, answers), tabular.n_folds, config,
+                extra_of(extra, tabular.extra_splits, kept),
             )  # fmt: skip
             figures = judged(ranker.rank_candidates(frame, oof.scores, 10), answers, mixes)
             ratios[name].append({k: v / reference[k] for k, v in figures.items()})

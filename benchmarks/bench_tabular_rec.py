@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,7 @@ from movie_rec.models.baselines import ItemCooccurrence
 from movie_rec.models.markov import Markov, MarkovConfig
 from movie_rec.models.protocol import TrainingData, fitted
 from movie_rec.models.sequences import user_sequences
-from movie_rec.pipelines.tabular_rec.nodes import ranker_config
+from movie_rec.parameters import TabularSettings
 from movie_rec.second_stage import candidates as rc
 from movie_rec.second_stage import features as rf
 from movie_rec.second_stage import ranker
@@ -112,10 +113,12 @@ def run_phases(project: Path, num_threads: int) -> None:
         "valid": (data["split_train"], data["train_matrix_valid"].tocsr(), answered),
         "final": (data["interactions"], data["train_matrix_full"].tocsr(), None),
     }
-    tabular = yaml.safe_load((REPO_ROOT / "conf/base/parameters_tabular_rec.yml").read_text())[
-        "tabular_rec"
-    ]
-    top_n, n_folds = int(tabular["top_n"]), int(tabular["n_folds"])
+    tabular = TabularSettings.from_params(
+        yaml.safe_load((REPO_ROOT / "conf/base/parameters_tabular_rec.yml").read_text())[
+            "tabular_rec"
+        ]
+    )
+    top_n, n_folds = tabular.top_n, tabular.n_folds
     timings, rss, rows, features, first_recall = {}, {}, {}, {}, {}
 
     def phase(name: str, started: float) -> None:
@@ -130,7 +133,7 @@ def run_phases(project: Path, num_threads: int) -> None:
             first_recall = {n: recall_at_k(c, answers)["recall@10"] for n, c in first_stage.items()}
         phase(f"stand-in first stages ({split}; not tabular_rec)", started)
         started = time.perf_counter()
-        popular = rc.popular_candidates(matrix, int(tabular["n_popular"]), users)
+        popular = rc.popular_candidates(matrix, tabular.n_popular, users)
         pairs = rc.candidate_union(first_stage, popular, top_n, matrix, users)
         phase(f"candidate union ({split})", started)
         if users is not None:
@@ -138,12 +141,14 @@ def run_phases(project: Path, num_threads: int) -> None:
             by_source = rc.candidate_recall_by_source(first_stage, popular, answers, top_n)
             phase("candidate recall by source", started)
         started = time.perf_counter()
-        features[split] = rf.build_features(pairs, first_stage, history, matrix, *side)
+        features[split] = rf.build_features(
+            pairs, first_stage, history, matrix, *side, tabular.features()
+        )
         phase(f"features ({split})", started)
         rows[split] = len(features[split])
         del first_stage, popular, pairs
 
-    config = ranker_config({**tabular, "num_threads": num_threads}, {"seed": 42})
+    config = replace(tabular.ranker(seed=42), num_threads=num_threads)
     labels = rc.label_pairs(features["valid"], answers)
     started = time.perf_counter()
     oof = ranker.out_of_fold_scores(features["valid"], labels, n_folds, config)

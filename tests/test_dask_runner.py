@@ -26,6 +26,7 @@ from kedro.pipeline import Node, Pipeline
 from movie_rec.pipelines.model_nodes import GPU_TAG
 from movie_rec.registry import MODELS
 from movie_rec.runners import DaskRunner, gpu_request
+from movie_rec.runtime import RuntimeSettings
 from movie_rec.synthetic import generate
 from tests.conftest import (
     REPO_ROOT,
@@ -157,8 +158,8 @@ def test_gpu_nodes_take_a_gpu_only_when_a_gpu_is_in_use():
             {"dask_address": address, "device": "auto"}, n=1)))  # fmt: skip
         assert {record["worker"] for record in stream} == {"gpu"}
         with Client(address) as client:
-            assert gpu_request(client, {"device": "auto"}) == {"GPU": 1}
-            assert gpu_request(client, {"device": "cpu"}) is None
+            assert gpu_request(client, RuntimeSettings(device="auto")) == {"GPU": 1}
+            assert gpu_request(client, RuntimeSettings(device="cpu")) is None
 
 
 @pytest.mark.slow

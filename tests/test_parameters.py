@@ -4,6 +4,7 @@ reader uses, each default stated once (the dataclasses), the YAML holding only w
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
 import pytest
@@ -12,16 +13,25 @@ from movie_rec.models.ease import EASEConfig
 from movie_rec.models.sequential.s3rec import SECTION, S3RecConfig
 from movie_rec.models.training import TrainConfig
 from movie_rec.parameters import (
+    CandidateSettings,
     EnsemblingSettings,
+    EvaluationSettings,
     ModelSettings,
+    PreprocessingSettings,
+    ReportingSettings,
     SettingsSource,
     Study,
+    TabularSettings,
+    TuningSettings,
     model_settings,
     model_source,
 )
 from movie_rec.pipelines.model_nodes import ModelNodes
 from movie_rec.pipelines.sequential_rec.nodes import fine_tuned_models, pretrain_s3rec
 from movie_rec.registry import models_of
+from movie_rec.runtime import RuntimeSettings
+from movie_rec.splits import SplitSettings
+from tests.conftest import REPO_ROOT
 
 RUNTIME = {"device": "cpu", "seed": 3}
 CANDIDATES = {"k": 10, "batch_size": 64}
@@ -153,3 +163,50 @@ def test_the_ensembling_file_sets_only_what_differs_from_its_dataclass(shipped):
     assert [key for key, value in section.items() if defaults[key] == value] == []
     settings = EnsemblingSettings.from_params(section)
     assert settings.priority_order[0] == "lgbm_ranker" and settings.weighted_rank.head == 10
+
+
+SETTINGS_SECTIONS = [
+    (("runtime",), RuntimeSettings),
+    (("candidates",), CandidateSettings),
+    (("tuning",), TuningSettings),
+    (("data_processing", "preprocessing"), PreprocessingSettings),
+    (("evaluation",), EvaluationSettings),
+    (("data_processing", "split"), SplitSettings),
+    (("tabular_rec",), TabularSettings),
+    (("ensembling",), EnsemblingSettings),
+    (("reporting",), ReportingSettings),
+]
+
+
+@pytest.mark.parametrize(("path", "settings_type"), SETTINGS_SECTIONS)
+def test_a_settings_section_sets_only_what_differs_from_its_dataclass(shipped, path, settings_type):
+    section = shipped[path[0]] if len(path) == 1 else shipped[path[0]][path[1]]
+    defaults = settings_type().to_dict()
+    assert [key for key, value in section.items() if defaults[key] == value] == []
+    assert settings_type.from_params(section).to_dict() == {**defaults, **section}
+
+
+def test_the_tabular_settings_build_the_second_stages_configs(shipped):
+    section = shipped["tabular_rec"]
+    settings = TabularSettings.from_params({**section, "markov_k": [1, 2], "cooc_window": 5})
+    assert settings.features().markov_k == (1, 2) and settings.features().cooc_window == 5
+    ranker = settings.ranker(seed=7)
+    assert ranker.seed == 7 and ranker.lgbm == section["lgbm"]
+    assert ranker.kind_gain == {"last": settings.kind_gain.last, "random": 1.5}
+    with pytest.raises(ValueError, match="negative_share"):
+        TabularSettings(objective="lambdarank")  # row weights need the binary objective
+
+
+def test_no_code_restates_a_settings_default_by_reading_its_key_with_a_fallback():
+    fields = {
+        field.name
+        for _, settings_type in SETTINGS_SECTIONS
+        for field in dataclasses.fields(settings_type)
+    }
+    restated = [
+        f"{path}:{number}"
+        for path in sorted((REPO_ROOT / "src").rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if any(f'.get("{name}", ' in line for name in fields)
+    ]
+    assert restated == []

@@ -44,14 +44,14 @@ def _single_model_trial(models: Sequence[str], chosen: str, head: int) -> dict[s
     }
 
 
-def fusion_of_trial(models: Sequence[str], params: Mapping[str, Any], head: int) -> RankFusion:
-    """The fusion a trial's parameters (``w_<model>``, cutoff, tail weight, offset) describe."""
+def fusion_of_trial(models: Sequence[str], values: Mapping[str, Any], head: int) -> RankFusion:
+    """The fusion a trial's values (``w_<model>``, cutoff, tail weight, offset) describe."""
     return RankFusion(
-        weights={name: params[f"w_{name}"] for name in models},
-        cutoff=params["cutoff"],
+        weights={name: values[f"w_{name}"] for name in models},
+        cutoff=values["cutoff"],
         head=head,
-        tail_weight=params["tail_weight"],
-        rank_offset=params["rank_offset"],
+        tail_weight=values["tail_weight"],
+        rank_offset=values["rank_offset"],
     )
 
 
@@ -232,11 +232,11 @@ def search_fusion(
     stacked = stacked.of_users(users)
 
     def objective(trial: optuna.Trial) -> float:
-        params = {f"w_{name}": trial.suggest_float(f"w_{name}", 0.0, 1.0) for name in models}
-        params["cutoff"] = trial.suggest_int("cutoff", head, max_cutoff)
-        params["tail_weight"] = trial.suggest_float("tail_weight", 0.0, 1.0)
-        params["rank_offset"] = trial.suggest_float("rank_offset", 1.0, 100.0, log=True)
-        fused = fuse_stacked(stacked, fusion_of_trial(models, params, head), k)
+        values = {f"w_{name}": trial.suggest_float(f"w_{name}", 0.0, 1.0) for name in models}
+        values["cutoff"] = trial.suggest_int("cutoff", head, max_cutoff)
+        values["tail_weight"] = trial.suggest_float("tail_weight", 0.0, 1.0)
+        values["rank_offset"] = trial.suggest_float("rank_offset", 1.0, 100.0, log=True)
+        fused = fuse_stacked(stacked, fusion_of_trial(models, values, head), k)
         return float(objective_per_user(fused, answers, mixes, k).mean())
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

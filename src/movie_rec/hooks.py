@@ -12,11 +12,11 @@ import torch
 from kedro.framework.hooks import hook_impl
 
 from movie_rec.models.cost import DataShape
-from movie_rec.parameters import plan_lines, run_plan
+from movie_rec.parameters import plan_lines, run_plan, runtime_settings
 from movie_rec.params_schema import validate_parameters
 from movie_rec.peak_memory import peak_rss_gb, reset_peak
 from movie_rec.registry import MODELS
-from movie_rec.runtime import auto_budget_minutes, prepare_run, resolve_device
+from movie_rec.runtime import prepare_run, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -33,13 +33,13 @@ class RuntimeHooks:
     def after_context_created(self, context: Any) -> None:
         validate_parameters(context.params)
         self.params, self.planned = context.params, False
-        runtime = context.params["runtime"]
+        runtime = runtime_settings(context.params)
         device = prepare_run(runtime)
-        if runtime.get("torch_threads"):
-            torch.set_num_threads(int(runtime["torch_threads"]))
+        if runtime.torch_threads:
+            torch.set_num_threads(runtime.torch_threads)
         logger.info(
             "movie_rec runtime: seed=%d device=%s torch threads=%d",
-            int(runtime.get("seed", 42)),
+            runtime.seed,
             device,
             torch.get_num_threads(),
         )
@@ -52,10 +52,11 @@ class RuntimeHooks:
         if self.planned or not self.params or matrix is None or node.namespace not in MODELS:
             return  # a Dask worker's hooks have no context: the plan is logged where one is
         self.planned = True
-        device = resolve_device(self.params["runtime"]["device"]).type
+        runtime = runtime_settings(self.params)
+        device = resolve_device(runtime.device).type
         shape = DataShape.of(matrix)
         plan = run_plan(self.params, shape, device)
-        budget = auto_budget_minutes(self.params["runtime"], device)
+        budget = runtime.budget_minutes(device)
         logger.info(
             "run plan on %s for %d users x %d movies (auto: runs while its estimate <= "
             "runtime.auto_max_minutes.%s = %s):", device, shape.users, shape.items, device, budget,

@@ -18,6 +18,7 @@ import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import pairwise
 from typing import Annotated, Any
 
 import optuna
@@ -29,7 +30,20 @@ from movie_rec.models.config import ParamsConfig
 from movie_rec.models.cost import DataShape, FitCost, run_cost
 from movie_rec.models.training import TrainConfig
 from movie_rec.registry import MODELS, first_stage_models, spec
-from movie_rec.runtime import AutoChoice, auto_budget_minutes, auto_choice, resolve_device
+from movie_rec.runtime import AutoChoice, RuntimeSettings, auto_choice, resolve_device
+from movie_rec.second_stage.features import FeatureConfig
+from movie_rec.second_stage.ranker import OBJECTIVES, RankerConfig
+from movie_rec.tuning.storage import RDB_DIALECTS, rdb_dialect
+from movie_rec.values import (
+    Count,
+    NonNegative,
+    NonNegativeFloat,
+    OpenShare,
+    PositiveShare,
+    Rate,
+    Seed,
+    one_of,
+)
 
 STOP_SIGNALS = ("overall", "last")
 
@@ -37,17 +51,6 @@ KeyPath = tuple[str | int, ...]
 
 
 # --- value types: what a field may hold ----------------------------------------------------
-
-
-def one_of(*allowed: Any) -> AfterValidator:
-    """A validator accepting exactly ``allowed`` (``true`` is not ``1``)."""
-
-    def check(value: Any) -> Any:
-        if not any(value == choice and type(value) is type(choice) for choice in allowed):
-            raise ValueError(f"expected one of {', '.join(map(str, allowed))}")
-        return value
-
-    return AfterValidator(check)
 
 
 def registered(names: list[str] | None) -> list[str] | None:
@@ -73,13 +76,6 @@ def switch(value: Any) -> Any:
     raise ValueError("expected one of true, false, auto")
 
 
-Count = Annotated[int, Field(ge=1)]
-NonNegative = Annotated[int, Field(ge=0)]
-Seed = Annotated[int, Field(ge=0)]
-Rate = Annotated[float, Field(gt=0)]
-Share = Annotated[float, Field(ge=0, lt=1)]
-Probability = Annotated[float, Field(ge=0, le=1)]
-NonNegativeFloat = Annotated[float, Field(ge=0)]
 Switch = Annotated[Any, AfterValidator(switch)]  # true | false | auto
 StopSignal = Annotated[str, one_of(*STOP_SIGNALS)]
 RegisteredNames = Annotated[list[str], AfterValidator(registered)]
@@ -89,6 +85,101 @@ PrunerArguments = Annotated[dict[str, int], AfterValidator(median_pruner)]
 class Settings(ParamsConfig):
     """A settings dataclass: its field types carry their ranges and choices, and the messages
     of its own check (``__post_init__``) read on from its section's key."""
+
+
+# --- the data's sections --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreprocessingSettings(Settings):
+    """``data_processing.preprocessing``: the seed study's steps, each switchable to measure
+    its effect: a movie's year from its title where years.tsv lacks it, one director and
+    writer per movie (the most watched), genre_<Name> 0/1 columns."""
+
+    fill_year_from_title: bool = True
+    representative_people: bool = True
+    genres_one_hot: bool = True
+
+
+# --- the shared sections of parameters.yml ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CandidateSettings(Settings):
+    """``candidates``: the ``k`` unseen items every model keeps per user, scored
+    ``batch_size`` users at a time (docs/architecture.md, "The candidate contract")."""
+
+    k: Count = 100
+    batch_size: Count = 1024
+
+
+Mix = Annotated[list[NonNegative], Field(min_length=2, max_length=2)]
+
+
+@dataclass(frozen=True)
+class EvaluationSettings(Settings):
+    """``evaluation``: the (n_last, n_random) mixes every list is reported on; the ensemble
+    is tuned on their mean (:func:`movie_rec.evaluation.recall_by_mix`)."""
+
+    mixes: Annotated[list[Mix], Field(min_length=1)] = field(
+        default_factory=lambda: [[2, 8], [4, 6], [6, 4]]
+    )
+
+    def __post_init__(self) -> None:
+        if any(sum(mix) == 0 for mix in self.mixes):
+            raise ValueError("expected [n_last, n_random] pairs with at least one answer each")
+
+    def pairs(self) -> list[tuple[int, int]]:
+        return [(int(last), int(random)) for last, random in self.mixes]
+
+
+def study_storage_location(value: str) -> str:
+    dialect = rdb_dialect(value)
+    if dialect not in (None, *RDB_DIALECTS) or not value.strip():
+        raise ValueError(
+            f"expected an RDB URL ({', '.join(RDB_DIALECTS)}) or the path of a journal file"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class TuningSettings(Settings):
+    """``tuning``: where every model's Optuna studies live (``storage_dir``'s SQLite file, or
+    ``storage``: an RDB URL or a journal file that several processes share), the seeded
+    sample of at most ``max_eval_users`` validation users trials are scored on (``None``:
+    all) and the users scored at once (``batch_size``)."""
+
+    storage_dir: str = "data/06_models"
+    storage: Annotated[str, AfterValidator(study_storage_location)] | None = None
+    max_eval_users: Count | None = 10_000
+    batch_size: Count = 1024
+
+
+def increasing(edges: list[int]) -> list[int]:
+    if any(low >= high for low, high in pairwise(edges)):
+        raise ValueError("expected strictly increasing history lengths")
+    return edges
+
+
+@dataclass(frozen=True)
+class ExampleUsers(Settings):
+    """The seeded sample of users the report shows (``count`` users, each with their
+    ``watched`` most recent titles), for the submission and for validation alike."""
+
+    count: Count = 5
+    watched: Count = 5
+    seed: Seed = 42
+
+
+@dataclass(frozen=True)
+class ReportingSettings(Settings):
+    """``reporting``: users are bucketed by the length of their training history at the
+    ``activity_buckets`` edges ([16, 50), [50, 100), ...); ``example_users`` to show."""
+
+    activity_buckets: Annotated[list[Count], Field(min_length=1), AfterValidator(increasing)] = (
+        field(default_factory=lambda: [16, 50, 100, 200, 500])
+    )
+    example_users: ExampleUsers = ExampleUsers()
 
 
 # --- a model's settings --------------------------------------------------------------------
@@ -145,10 +236,10 @@ class ModelSettings(Settings):
             return n_trials if tuned_minutes <= budget_minutes else 0
         return n_trials if self.tuning.enabled else 0
 
-    def auto(self, runtime: Mapping[str, Any], matrix: sp.spmatrix) -> AutoChoice:
+    def auto(self, runtime: RuntimeSettings, matrix: sp.spmatrix) -> AutoChoice:
         """What ``enabled: auto`` decides on the runtime's device for this matrix."""
-        device = resolve_device(runtime["device"]).type
-        return self.auto_on(DataShape.of(matrix), device, auto_budget_minutes(runtime, device))
+        device = resolve_device(runtime.device).type
+        return self.auto_on(DataShape.of(matrix), device, runtime.budget_minutes(device))
 
     def auto_on(self, shape: DataShape, device: str, budget_minutes: float) -> AutoChoice:
         """What ``enabled: auto`` decides on ``device`` (``cpu``/``cuda``) for data of ``shape``,
@@ -157,13 +248,13 @@ class ModelSettings(Settings):
         seconds = self.run_cost(shape, trials).seconds(device)
         return auto_choice(seconds, budget_minutes, device, trials)
 
-    def runs_on(self, runtime: Mapping[str, Any], matrix: sp.spmatrix) -> bool:
+    def runs_on(self, runtime: RuntimeSettings, matrix: sp.spmatrix) -> bool:
         """Whether the model runs: ``true``, ``false``, or ``auto``'s estimate within budget."""
         if self.enabled == "auto":
             return self.auto(runtime, matrix).on
         return bool(self.enabled)
 
-    def tunes(self, runtime: Mapping[str, Any], matrix: sp.spmatrix) -> bool:
+    def tunes(self, runtime: RuntimeSettings, matrix: sp.spmatrix) -> bool:
         """Whether the model runs and its study runs first (:meth:`trials`)."""
         return self.runs_on(runtime, matrix) and self.auto(runtime, matrix).trials > 0
 
@@ -236,10 +327,15 @@ class PlannedModel:
     runs: bool
 
 
+def runtime_settings(params: Mapping[str, Any]) -> RuntimeSettings:
+    """The ``runtime`` section of all parameters, resolved."""
+    return RuntimeSettings.from_params(params.get("runtime") or {})
+
+
 def run_plan(params: Mapping[str, Any], shape: DataShape, device: str) -> list[PlannedModel]:
     """Every first-stage model's estimated run on ``device`` for data of ``shape``, and
     whether it runs (``auto`` within ``runtime.auto_max_minutes``), from all parameters."""
-    budget = auto_budget_minutes(params["runtime"], device)
+    budget = runtime_settings(params).budget_minutes(device)
     plan = []
     for name in first_stage_models():
         settings = model_settings(name, params[spec(name).pipeline])
@@ -256,6 +352,89 @@ def plan_lines(plan: list[PlannedModel]) -> list[str]:
         enabled, runs = str(row.enabled).lower(), "on" if row.runs else "off"
         lines.append(f"{row.model:<15} {enabled:<8} {row.trials:>6} {row.minutes:>9.1f}  {runs}")
     return lines
+
+
+# --- the second stage's settings ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KindGain(Settings):
+    """What a held-out answer of each kind is worth: its NDCG gain (lambdarank) or its row's
+    weight (binary). Random 1.5 keeps the random items at no cost overall on ml100k and the
+    sample (docs/results.md)."""
+
+    last: NonNegativeFloat = 1.0
+    random: NonNegativeFloat = 1.5
+
+
+@dataclass(frozen=True)
+class TabularSettings(Settings):
+    """``parameters_tabular_rec.yml``: the second stage's candidates, features and LightGBM
+    ranker (:mod:`movie_rec.second_stage`); :meth:`features` and :meth:`ranker` build the
+    configs its code takes."""
+
+    enabled: bool = True
+    # candidates: each first-stage model's top N (at most candidates.k) and N popular movies
+    top_n: Count = 100
+    n_popular: NonNegative = 20
+    # features: transition scores voted by the user's last k movies for each k; co-occurrence
+    # with the last `cooc_window` movies, the j-th weighted cooc_decay^(j-1); popularity in the
+    # data's last `recent_days` and in `user_window_days` before / after the user's last day
+    markov_k: Annotated[list[Count], Field(min_length=1)] = field(default_factory=lambda: [1, 3, 5])
+    cooc_window: Count = 10
+    cooc_decay: PositiveShare = 0.8
+    recent_days: Rate = 28.0
+    user_window_days: Rate = 90.0
+    batch_size: Count = 1024  # users whose features are built at once
+    # training: user-grouped folds, `bags` seeded repeats (a score: the mean of one fold model
+    # a bag); each fold model on at most `max_train_users` users, a share of them held back
+    # for early stopping
+    n_folds: Annotated[int, Field(ge=2)] = 3
+    bags: Count = 2
+    early_stopping_share: OpenShare = 0.25
+    early_stopping_rounds: Count = 30
+    max_rounds: Count = 500
+    max_train_users: Count | None = 6000
+    # further holdouts of the validated users (closed-form first stages refit on each), each
+    # for at most `extra_split_users` users: their rows train the ranker too
+    extra_splits: NonNegative = 1
+    extra_split_users: Count | None = 6000
+    # binary (log loss: is it an answer?) or lambdarank (NDCG@10 per user); binary trains on
+    # every answer and `negative_share` of the other candidates, weighed back
+    objective: Annotated[str, one_of(*OBJECTIVES)] = "binary"
+    negative_share: PositiveShare = 0.25
+    kind_gain: KindGain = KindGain()
+    num_threads: NonNegative = 1  # LightGBM threads (0: all; OpenMP spin-waits on busy cores)
+    lgbm: dict[str, int | float | str | bool] = field(default_factory=dict)  # LightGBM's own
+
+    def __post_init__(self) -> None:
+        self.ranker(seed=0)  # the ranker's own checks (objective, bags, negative share)
+
+    def features(self) -> FeatureConfig:
+        return FeatureConfig(
+            markov_k=tuple(self.markov_k),
+            cooc_window=self.cooc_window,
+            cooc_decay=self.cooc_decay,
+            recent_days=self.recent_days,
+            user_window_days=self.user_window_days,
+            batch_size=self.batch_size,
+        )
+
+    def ranker(self, seed: int) -> RankerConfig:
+        """The ranker's config, seeded with the run's seed."""
+        return RankerConfig(
+            lgbm=dict(self.lgbm),
+            max_rounds=self.max_rounds,
+            early_stopping_share=self.early_stopping_share,
+            early_stopping_rounds=self.early_stopping_rounds,
+            max_train_users=self.max_train_users,
+            seed=seed,
+            num_threads=self.num_threads,
+            kind_gain={"last": self.kind_gain.last, "random": self.kind_gain.random},
+            objective=self.objective,
+            bags=self.bags,
+            negative_share=self.negative_share,
+        )
 
 
 # --- the ensemble's settings ---------------------------------------------------------------

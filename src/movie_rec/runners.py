@@ -51,6 +51,7 @@ from kedro.runner.task import Task
 from pluggy import PluginManager
 
 from movie_rec.pipelines.model_nodes import GPU_TAG
+from movie_rec.runtime import RuntimeSettings
 
 logger = logging.getLogger(__name__)
 
@@ -120,27 +121,27 @@ def run_node(
 
 
 @contextmanager
-def dask_client(runtime: dict[str, Any]) -> Iterator[Client]:
+def dask_client(runtime: RuntimeSettings) -> Iterator[Client]:
     """A client of the scheduler at ``runtime.dask_address``, or of a new local cluster."""
-    address = runtime.get("dask_address")
+    address = runtime.dask_address
     if address:
         with Client(address) as client:
             yield client
         return
     with (
-        LocalCluster(n_workers=runtime.get("dask_workers"), threads_per_worker=1) as cluster,
+        LocalCluster(n_workers=runtime.dask_workers, threads_per_worker=1) as cluster,
         Client(cluster) as client,
     ):
         yield client
 
 
-def gpu_request(client: Client, runtime: dict[str, Any]) -> dict[str, int] | None:
+def gpu_request(client: Client, runtime: RuntimeSettings) -> dict[str, int] | None:
     """``{"GPU": 1}`` for the GPU-tagged nodes when a GPU is in use, else ``None``.
 
     A GPU is in use when ``runtime.device`` is not ``cpu`` and a worker of the cluster
     advertises the ``GPU`` resource; without one, the tagged nodes run on any worker.
     """
-    device = str(runtime.get("device", "auto"))
+    device = runtime.device
     if device == "cpu":
         return None
     workers = client.scheduler_info(n_workers=-1)["workers"].values()
@@ -170,7 +171,7 @@ class DaskRunner(AbstractRunner):
         hook_manager: PluginManager | None = None,
         run_id: str | None = None,
     ) -> None:
-        runtime = catalog.load("params:runtime")
+        runtime = RuntimeSettings.from_params(catalog.load("params:runtime"))
         in_memory = frozenset(
             name
             for name in pipeline.all_outputs()
@@ -179,14 +180,14 @@ class DaskRunner(AbstractRunner):
         setup = WorkerSetup(
             project.PACKAGE_NAME,
             dict(project.LOGGING),
-            runtime.get("torch_threads"),
+            runtime.torch_threads,
             self._is_async,
             run_id,
             in_memory,
         )
         with dask_client(runtime) as client:
-            if runtime.get("dask_address"):
-                logger.info("waiting for a worker of %s ...", runtime["dask_address"])
+            if runtime.dask_address:
+                logger.info("waiting for a worker of %s ...", runtime.dask_address)
             client.wait_for_workers(1)
             tasks = self._submit(client, pipeline, catalog, setup, gpu_request(client, runtime))
             self._follow(client, pipeline, catalog, tasks, setup)

@@ -11,16 +11,64 @@ import contextlib
 import logging
 import os
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated
 
 import numpy as np
 import torch
+from pydantic import AfterValidator
+
+from movie_rec.models.config import ParamsConfig
+from movie_rec.values import Count, NonNegativeFloat, Seed
 
 logger = logging.getLogger(__name__)
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def device_name(value: str) -> str:
+    if value not in DEVICE_CHOICES and not (
+        value.startswith("cuda:") and value.removeprefix("cuda:").isdigit()
+    ):
+        raise ValueError(f"expected one of {', '.join(DEVICE_CHOICES)} or cuda:N")
+    return value
+
+
+def scheduler_address(value: str) -> str:
+    scheme, separator, location = value.rpartition("://")
+    host, colon, port = location.rpartition(":")
+    if (separator and not scheme) or not host or not colon or not port.isdigit():
+        raise ValueError("expected a scheduler address such as tcp://HOST:8786")
+    return value
+
+
+@dataclass(frozen=True)
+class AutoBudget(ParamsConfig):
+    """Minutes a model with ``enabled: auto`` may take by estimate, per device kind."""
+
+    cpu: NonNegativeFloat = 3.0
+    cuda: NonNegativeFloat = 30.0
+
+
+@dataclass(frozen=True)
+class RuntimeSettings(ParamsConfig):
+    """``runtime``: the ``device`` (``auto`` picks CUDA when torch sees a GPU), the ``seed``
+    of every generator (CPU runs are deterministic), torch's CPU threads (``None``: torch's
+    default), the ``auto`` models' budget, deterministic CUDA kernels (slower), and the Dask
+    runner's scheduler (``None``: a local cluster of ``dask_workers``, one per core)."""
+
+    device: Annotated[str, AfterValidator(device_name)] = "auto"
+    seed: Seed = 42
+    torch_threads: Count | None = None
+    auto_max_minutes: AutoBudget = AutoBudget()
+    cuda_deterministic: bool = False
+    dask_address: Annotated[str, AfterValidator(scheduler_address)] | None = None
+    dask_workers: Count | None = None
+
+    def budget_minutes(self, device: str) -> float:
+        """``auto_max_minutes`` of ``device`` (``cpu`` or ``cuda``)."""
+        return float(getattr(self.auto_max_minutes, device))
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -65,11 +113,6 @@ class AutoChoice:
         )
 
 
-def auto_budget_minutes(runtime: Mapping[str, Any], device: str) -> float:
-    """``runtime.auto_max_minutes`` of ``device`` (``cpu`` or ``cuda``)."""
-    return float((runtime.get("auto_max_minutes") or {}).get(device, 0.0))
-
-
 def auto_choice(
     estimated_seconds: float, budget_minutes: float, device: str, trials: int = 0
 ) -> AutoChoice:
@@ -96,12 +139,12 @@ def configure_kernels(device: torch.device, cuda_deterministic: bool = False) ->
     torch.use_deterministic_algorithms(not cuda or cuda_deterministic, warn_only=True)
 
 
-def prepare_run(runtime: dict) -> torch.device:
-    """The ``runtime`` parameters applied: the device resolved, every generator seeded and
-    the kernels configured for it. Returns the device."""
-    device = resolve_device(str(runtime.get("device", "auto")))
-    seed_everything(int(runtime.get("seed", 42)))
-    configure_kernels(device, bool(runtime.get("cuda_deterministic", False)))
+def prepare_run(runtime: RuntimeSettings) -> torch.device:
+    """The runtime settings applied: the device resolved, every generator seeded and the
+    kernels configured for it. Returns the device."""
+    device = resolve_device(runtime.device)
+    seed_everything(runtime.seed)
+    configure_kernels(device, runtime.cuda_deterministic)
     return device
 
 

@@ -8,54 +8,72 @@ again from the validation split's own training history.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from movie_rec.models.config import ParamsConfig
+
+
+@dataclass(frozen=True)
+class SplitSettings(ParamsConfig):
+    """``data_processing.split``: per eligible user (at least ``min_history`` interactions;
+    at most ``max_users`` of them, a seeded sample, ``None`` = all), the last ``n_last``
+    items and ``n_random`` drawn with ``seed`` from before them are held out. Beyond 10,000
+    validated users no choice sharpens (tuning scores at most 10,000, each ranker fold model
+    trains on at most 6,000) while every later stage pays per user."""
+
+    n_last: int = 4
+    n_random: int = 6
+    min_history: int = 16
+    seed: int = 42
+    max_users: int | None = 10_000
+
+    def __post_init__(self) -> None:
+        held_out = self.n_last + self.n_random
+        if self.n_last < 0 or self.n_random < 0:
+            raise ValueError(f"n_last, n_random = {self.n_last}, {self.n_random}: expected >= 0")
+        if held_out == 0:
+            raise ValueError("n_last + n_random = 0: at least one answer must be held out")
+        if held_out >= self.min_history:
+            raise ValueError(f"n_last + n_random = {held_out} must be smaller than "
+                             f"min_history = {self.min_history}")  # fmt: skip
+        if self.seed < 0 or (self.max_users is not None and self.max_users < 1):
+            raise ValueError(f"seed, max_users = {self.seed}, {self.max_users}: expected "
+                             "seed >= 0 and max_users >= 1 (or null)")  # fmt: skip
+
 
 def holdout_split(
-    interactions: pd.DataFrame,
-    n_last: int,
-    n_random: int,
-    min_history: int,
-    seed: int,
-    users: np.ndarray | None = None,
-    max_users: int | None = None,
+    interactions: pd.DataFrame, split: SplitSettings, users: np.ndarray | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Hold out, per eligible user, the last ``n_last`` items and ``n_random`` earlier ones.
 
     ``interactions`` must be ordered by user then time. A user is eligible with at least
     ``min_history`` interactions (and, when ``users`` is given, when listed there); answers
-    are held out for every eligible user, or for a ``seed``-ed sample of ``max_users`` of
-    them. The random items are drawn with ``seed`` from everything before the last
-    ``n_last``.
+    are held out for every eligible user, or for a seeded sample of ``max_users`` of them.
+    The random items are drawn with ``seed`` from everything before the last ``n_last``.
 
     Returns:
         The kept interactions (same columns and order) and the answers
         (``user_idx, item_idx, kind`` with kind ``last``/``random``).
     """
-    if n_last < 0 or n_random < 0 or n_last + n_random == 0:
-        raise ValueError(f"a split needs n_last, n_random >= 0 and not both 0, got "
-                         f"{n_last}, {n_random}")  # fmt: skip
-    if min_history <= n_last + n_random:
-        raise ValueError(
-            f"split.min_history ({min_history}) must exceed n_last + n_random "
-            f"({n_last + n_random}) so every eligible user keeps some history"
-        )
     user_ids = interactions["user_idx"].to_numpy()
     length = interactions.groupby("user_idx")["user_idx"].transform("size").to_numpy()
     position = interactions.groupby("user_idx").cumcount().to_numpy()
-    eligible = length >= min_history
+    eligible = length >= split.min_history
     if users is not None:
         eligible &= np.isin(user_ids, users)
-    if max_users is not None:
-        eligible &= np.isin(user_ids, sample_users(user_ids[eligible], max_users, seed))
-    is_last = eligible & (position >= length - n_last)
+    if split.max_users is not None:
+        chosen = sample_users(user_ids[eligible], split.max_users, split.seed)
+        eligible &= np.isin(user_ids, chosen)
+    is_last = eligible & (position >= length - split.n_last)
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(split.seed)
     draw = pd.Series(np.where(eligible & ~is_last, rng.random(len(user_ids)), np.inf))
     draw_rank = draw.groupby(user_ids).rank(method="first").to_numpy()
-    is_random = eligible & ~is_last & (draw_rank <= n_random)
+    is_random = eligible & ~is_last & (draw_rank <= split.n_random)
 
     held_out = is_last | is_random
     answers = interactions.loc[held_out, ["user_idx", "item_idx"]].assign(

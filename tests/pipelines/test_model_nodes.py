@@ -14,7 +14,7 @@ from movie_rec.evaluation import CANDIDATE_COLUMNS, check_candidates
 from movie_rec.models.cost import DataShape
 from movie_rec.pipelines.model_nodes import ModelNodes, Validation
 from movie_rec.registry import KINDS, MODELS, PIPELINES, models_of, spec
-from movie_rec.runtime import configure_kernels
+from movie_rec.runtime import RuntimeSettings, configure_kernels
 from tests.conftest import REPO_ROOT, TEST_SPLIT, process
 
 RUNTIME = {"device": "cpu", "seed": 5}
@@ -48,12 +48,17 @@ def test_enabled_auto_runs_a_model_while_its_estimate_fits_the_budget(tiny_data,
     matrix = tiny_data["train_matrix_valid"]
     common, own = _ease_settings(enabled="auto")
     settings = ModelNodes("ease").settings(common, own)
-    minutes = settings.auto({**RUNTIME, "auto_max_minutes": {"cpu": 0.0}}, matrix).minutes
+
+    def budget(minutes: float) -> RuntimeSettings:
+        return RuntimeSettings.from_params({**RUNTIME, "auto_max_minutes": {"cpu": minutes}})
+
+    minutes = settings.auto(budget(0.0), matrix).minutes
     assert 0 < minutes < 1  # three tuning trials and two fits of EASE on 120 movies
-    assert settings.runs_on({**RUNTIME, "auto_max_minutes": {"cpu": minutes * 1.01}}, matrix)
-    assert not settings.runs_on({**RUNTIME, "auto_max_minutes": {"cpu": minutes * 0.99}}, matrix)
-    assert ModelNodes("ease").settings(*_ease_settings(enabled=True)).runs_on(RUNTIME, matrix)
-    assert not ModelNodes("ease").settings(*_ease_settings(enabled=False)).runs_on(RUNTIME, matrix)
+    assert settings.runs_on(budget(minutes * 1.01), matrix)
+    assert not settings.runs_on(budget(minutes * 0.99), matrix)
+    runtime = RuntimeSettings.from_params(RUNTIME)
+    assert ModelNodes("ease").settings(*_ease_settings(enabled=True)).runs_on(runtime, matrix)
+    assert not ModelNodes("ease").settings(*_ease_settings(enabled=False)).runs_on(runtime, matrix)
 
     data = (tiny_data["split_train"], matrix, tiny_data["valid_answers"])
     over = {**RUNTIME, "auto_max_minutes": {"cpu": minutes / 2}}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,7 @@ from movie_rec import records
 from movie_rec.evaluation import top_k_unseen
 from movie_rec.models.baselines import ItemCooccurrence
 from movie_rec.models.sequences import user_sequences
+from movie_rec.parameters import TabularSettings
 from movie_rec.second_stage import candidates as rc
 from movie_rec.second_stage import features as rf
 
@@ -70,7 +73,8 @@ def _features(
 ) -> pd.DataFrame:
     return rf.build_features(
         pairs, first_stage or {}, hand["history"], hand["matrix"], hand["item_features"],
-        hand["directors"], hand["writers"], rf.FeatureConfig(**{"recent_days": 10, **config}),
+        hand["directors"], hand["writers"],
+        replace(TabularSettings().features(), **{"recent_days": 10, **config}),
     )  # fmt: skip
 
 
@@ -283,7 +287,7 @@ def test_no_feature_reads_the_validation_answers(tiny_data):
         pairs = rc.candidate_union(first_stage, popular, 20, matrix, users)
         return rf.build_features(
             pairs, first_stage, tiny_data["split_train"], matrix, tiny_data["item_features"],
-            tiny_data["item_directors"], tiny_data["item_writers"],
+            tiny_data["item_directors"], tiny_data["item_writers"], TabularSettings().features(),
         )  # fmt: skip
 
     original = features(answers)
@@ -300,9 +304,3 @@ def test_label_pairs_marks_held_out_answers():
     assert rc.label_pairs(pairs, answers).tolist() == [0, 1, 0]
     pairs = pd.DataFrame({"user_idx": [0, 0, 1, 1], "item_idx": [1, 2, 1, 5]})
     assert rc.label_pairs(pairs, answers).tolist() == [0, 1, 0, 2]  # last 1, random 2
-
-
-def test_feature_config_round_trips_through_params():
-    config = rf.FeatureConfig.from_params({"markov_k": [1, 2], "cooc_window": 5, "other": 1})
-    assert config.markov_k == (1, 2) and config.cooc_window == 5
-    assert rf.FeatureConfig.from_params(config.to_dict()) == config

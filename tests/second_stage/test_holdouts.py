@@ -12,6 +12,7 @@ from movie_rec.models.protocol import FitRun
 from movie_rec.registry import ITERATIVE, first_stage_models, spec
 from movie_rec.second_stage import candidates as rc
 from movie_rec.second_stage import holdouts
+from movie_rec.splits import SplitSettings
 from tests.conftest import TEST_SPLIT
 
 PAIR = ["user_idx", "item_idx"]
@@ -21,7 +22,8 @@ def _splits(tiny_data, count: int = 2, max_users: int | None = None):
     users = tiny_data["valid_answers"]["user_idx"].to_numpy()
     shape = tiny_data["train_matrix_valid"].shape
     return list(holdouts.extra_splits(
-        tiny_data["split_train"], users, shape, TEST_SPLIT, count, max_users
+        tiny_data["split_train"], users, shape, SplitSettings.from_params(TEST_SPLIT), count,
+        max_users,
     ))  # fmt: skip
 
 
@@ -88,7 +90,7 @@ def test_the_count_of_extra_splits_is_honoured(tiny_data, count):
 
 def test_a_split_no_user_is_long_enough_for_holds_out_nothing(tiny_data):
     users = tiny_data["valid_answers"]["user_idx"].to_numpy()
-    split = {**TEST_SPLIT, "min_history": 10_000}
+    split = SplitSettings.from_params({**TEST_SPLIT, "min_history": 10_000})
     (extra,) = holdouts.extra_splits(
         tiny_data["split_train"], users, tiny_data["train_matrix_valid"].shape, split, 1, None
     )

@@ -10,14 +10,21 @@ import pytest
 import scipy.sparse as sp
 
 from movie_rec.evaluation import check_candidates, recall_at_k
+from movie_rec.parameters import TabularSettings
 from movie_rec.second_stage import ranker
 
-FAST = ranker.RankerConfig(
+FAST = replace(
+    TabularSettings().ranker(seed=3),
     lgbm={"learning_rate": 0.1, "num_leaves": 7, "min_data_in_leaf": 5, "min_data_per_group": 5},
     max_rounds=30,
+    early_stopping_share=0.1,
     early_stopping_rounds=5,
-    seed=3,
+    max_train_users=None,
     num_threads=1,
+    kind_gain={"last": 1.0, "random": 1.0},
+    objective="lambdarank",
+    bags=1,
+    negative_share=1.0,
 )
 
 
@@ -110,9 +117,9 @@ def test_binary_objective_learns_the_planted_signal_with_kind_weights():
 
 def test_config_rejects_unknown_objectives_and_empty_bags():
     with pytest.raises(ValueError, match="objective"):
-        ranker.RankerConfig(objective="xendcg")
+        replace(FAST, objective="xendcg")
     with pytest.raises(ValueError, match="bags"):
-        ranker.RankerConfig(bags=0)
+        replace(FAST, bags=0)
 
 
 def test_ranker_learns_a_planted_signal_and_is_deterministic():
@@ -191,7 +198,7 @@ def _share_of_users_whose_random_answer_comes_first(objective: str) -> dict[floa
 
 
 def test_kind_gain_is_the_label_gain_of_each_kinds_grade_and_steers_the_ranker():
-    assert ranker.RankerConfig(kind_gain={"last": 1.0, "random": 3.0}).label_gain() == [0, 1, 3]
+    assert replace(FAST, kind_gain={"last": 1.0, "random": 3.0}).label_gain() == [0, 1, 3]
     share_random_first = _share_of_users_whose_random_answer_comes_first("lambdarank")
     assert share_random_first[10.0] > 0.8
     assert share_random_first[0.1] < 0.2

@@ -23,16 +23,9 @@ from movie_rec.models.config import ParamsConfig
 from movie_rec.models.sequential.data import SequentialConfig
 from movie_rec.models.sequential.s3rec import ATTRIBUTE_KINDS, OBJECTIVE_WEIGHTS
 from movie_rec.models.sequential.sasrec import LOSSES
-from movie_rec.parameters import (
-    Count,
-    NonNegativeFloat,
-    Probability,
-    Rate,
-    Settings,
-    Share,
-    one_of,
-)
+from movie_rec.parameters import Settings
 from movie_rec.params_schema.problems import dotted, inconsistent, validated
+from movie_rec.values import Count, NonNegativeFloat, Probability, Rate, Share, one_of
 
 
 class Section(BaseModel):

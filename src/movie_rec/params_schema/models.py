@@ -17,7 +17,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from movie_rec.models.sequential.s3rec import SECTION, S3RecConfig
 from movie_rec.models.training import TrainConfig
-from movie_rec.parameters import ModelSettings, SettingsSource, Study, one_of
+from movie_rec.parameters import ModelSettings, SettingsSource, Study
 from movie_rec.params_schema.fields import (
     Section,
     built,
@@ -33,6 +33,7 @@ from movie_rec.params_schema.problems import (
     validated,
 )
 from movie_rec.registry import ITERATIVE, ModelSpec, models_of
+from movie_rec.values import one_of
 
 SEARCH_TYPES = ("float", "int", "categorical")
 

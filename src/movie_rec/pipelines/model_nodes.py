@@ -28,9 +28,15 @@ from movie_rec.evaluation import ScoreFn, empty_candidates, top_k_unseen
 from movie_rec.model_outputs import model_metrics, stopwatch
 from movie_rec.models.protocol import FitRun, Model, TrainingData
 from movie_rec.models.training import TrainResult
-from movie_rec.parameters import STOP_SIGNALS, ModelSettings, model_settings
+from movie_rec.parameters import (
+    STOP_SIGNALS,
+    CandidateSettings,
+    ModelSettings,
+    TuningSettings,
+    model_settings,
+)
 from movie_rec.registry import GPU, ITERATIVE, spec
-from movie_rec.runtime import prepare_run
+from movie_rec.runtime import RuntimeSettings, prepare_run
 from movie_rec.tuning import studies
 from movie_rec.tuning.storage import study_storage
 
@@ -77,10 +83,10 @@ class ModelNodes:
     def settings(self, common: dict[str, Any], own: dict[str, Any]) -> ModelSettings:
         return model_settings(self.model, {"common": common, self.model: own})
 
-    def _run(self, settings: ModelSettings, runtime: dict[str, Any], **fields: Any) -> FitRun:
+    def _run(self, settings: ModelSettings, runtime: RuntimeSettings, **fields: Any) -> FitRun:
         return FitRun(
             device=prepare_run(runtime),
-            seed=int(runtime["seed"]),
+            seed=runtime.seed,
             train=settings.train,
             name=self.model,
             **fields,
@@ -103,7 +109,7 @@ class ModelNodes:
         runtime: dict[str, Any],
     ) -> tuple[dict[str, Any], pd.DataFrame]:
         """Best hyperparameters of a resumable Optuna study, or the fixed ones."""
-        settings = self.settings(common, own)
+        settings, runtime = self.settings(common, own), RuntimeSettings.from_params(runtime)
         fixed = settings.hyperparameters.to_dict()
         study_settings = settings.tuning
         if not settings.tunes(runtime, matrix):
@@ -111,11 +117,10 @@ class ModelNodes:
                 logger.info("%s: tuning auto: the tuned run is over the budget by estimate: "
                             "its fixed hyperparameters", self.model)  # fmt: skip
             return fixed, studies.trials_frame(None)
-        seed = int(runtime["seed"])
-        _, sampled = studies.evaluation_users(answers, tuning_params.get("max_eval_users"), seed)
-        validation = Validation.on(
-            sampled, matrix, settings.stop_on, int(tuning_params["batch_size"])
-        )
+        seed = runtime.seed
+        shared = TuningSettings.from_params(tuning_params)
+        _, sampled = studies.evaluation_users(answers, shared.max_eval_users, seed)
+        validation = Validation.on(sampled, matrix, settings.stop_on, shared.batch_size)
         data = TrainingData(matrix, history)
         space = study_settings.search_space
         iterative = spec(self.model).can(ITERATIVE)
@@ -134,13 +139,11 @@ class ModelNodes:
                 key: value for key, value in settings.to_dict().items() if key != "tuning"
             },
             "pruner": study_settings.pruner,
-            "runtime": {key: runtime[key] for key in ("device", "seed")},
+            "runtime": {"device": runtime.device, "seed": runtime.seed},
         }
         name = f"{self.model}-" + studies.study_fingerprint(matrix, sampled, trial_inputs, space)
         pruner = optuna.pruners.MedianPruner(**study_settings.pruner)
-        storage = study_storage(
-            tuning_params.get("storage"), tuning_params["storage_dir"], "movie_rec"
-        )
+        storage = study_storage(shared.storage, shared.storage_dir, "movie_rec")
         study = studies.open_study(name, storage, seed, pruner)
         run = studies.run_study(
             study,
@@ -169,7 +172,7 @@ class ModelNodes:
         **extras: Any,
     ) -> tuple[pd.DataFrame, dict[str, Any]]:
         """Fit on ``split_train``: candidates for every user and the fit's report."""
-        settings = self.settings(common, own)
+        settings, runtime = self.settings(common, own), RuntimeSettings.from_params(runtime)
         if settings.enabled == "auto":
             logger.info("%s: %s", self.model, settings.auto(runtime, matrix))
         if not settings.runs_on(runtime, matrix):
@@ -177,8 +180,8 @@ class ModelNodes:
             return empty_candidates(), skipped(self.model)
         evaluate = None
         if spec(self.model).can(ITERATIVE):
-            signal, batch_size = settings.stop_on, int(candidates["batch_size"])
-            evaluate = Validation.on(answers, matrix, signal, batch_size).recall
+            batch_size = CandidateSettings.from_params(candidates).batch_size
+            evaluate = Validation.on(answers, matrix, settings.stop_on, batch_size).recall
         run = self._run(settings, runtime, evaluate=evaluate, extras=extras)
         _, ranked, report = self._fit_and_rank(
             hyperparameters, TrainingData(matrix, history), run, candidates
@@ -199,7 +202,7 @@ class ModelNodes:
         **extras: Any,
     ) -> tuple[pd.DataFrame, Any, dict[str, Any]]:
         """Fit on all interactions (for the validation fit's best update count)."""
-        settings = self.settings(common, own)
+        settings, runtime = self.settings(common, own), RuntimeSettings.from_params(runtime)
         if valid_report.get("skipped"):  # the validation fit's choice, whatever this matrix
             return empty_candidates(), skipped(self.model), skipped(self.model)
         run = self._run(settings, runtime, stop_at=valid_report.get("best_update"), extras=extras)
@@ -217,13 +220,9 @@ class ModelNodes:
     ) -> tuple[Model, pd.DataFrame, dict[str, Any]]:
         with stopwatch() as fit_time:
             model, result = self._fit(hyperparameters, data, run)
+        kept = CandidateSettings.from_params(candidates)
         with stopwatch() as predict_time:
-            ranked = top_k_unseen(
-                model.score,
-                data.matrix,
-                int(candidates["k"]),
-                batch_size=int(candidates["batch_size"]),
-            )
+            ranked = top_k_unseen(model.score, data.matrix, kept.k, batch_size=kept.batch_size)
         report = {
             "model": self.model,
             "fit_seconds": fit_time["seconds"],

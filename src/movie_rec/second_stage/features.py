@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -76,24 +75,15 @@ FEATURES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    """Windows and decays of the order and time features (see :data:`FEATURES`)."""
+    """Windows and decays of the order and time features (see :data:`FEATURES`), built by
+    :meth:`movie_rec.parameters.TabularSettings.features`, where the defaults are."""
 
-    markov_k: tuple[int, ...] = (1, 3, 5)
-    cooc_window: int = 10
-    cooc_decay: float = 0.8
-    recent_days: float = 28.0
-    user_window_days: float = 90.0
-    batch_size: int = 1024
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> FeatureConfig:
-        known = {k: params[k] for k in cls.__dataclass_fields__ if k in params}
-        if "markov_k" in known:
-            known["markov_k"] = tuple(int(k) for k in known["markov_k"])
-        return cls(**known)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "markov_k": list(self.markov_k)}
+    markov_k: tuple[int, ...]
+    cooc_window: int
+    cooc_decay: float
+    recent_days: float
+    user_window_days: float
+    batch_size: int
 
 
 # --- per-pair features --------------------------------------------------------------------
@@ -353,7 +343,7 @@ def build_features(
     item_features: pd.DataFrame,
     item_directors: pd.DataFrame,
     item_writers: pd.DataFrame,
-    config: FeatureConfig = FeatureConfig(),
+    config: FeatureConfig,
 ) -> pd.DataFrame:
     """One row per candidate pair (sorted by user): ``user_idx, item_idx``, then :data:`FEATURES`.
 

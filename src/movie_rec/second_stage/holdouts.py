@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from movie_rec.evaluation import top_k_unseen
 from movie_rec.models.protocol import FitRun, TrainingData
 from movie_rec.registry import ITERATIVE, first_stage_models, spec
-from movie_rec.splits import history_matrix, holdout_split, sample_users
+from movie_rec.splits import SplitSettings, history_matrix, holdout_split, sample_users
 
 logger = logging.getLogger(__name__)
 
@@ -59,22 +59,17 @@ def extra_splits(
     split_train: pd.DataFrame,
     users: np.ndarray,
     shape: tuple[int, int],
-    split: Mapping[str, Any],
+    split: SplitSettings,
     count: int,
     max_users: int | None,
 ) -> Iterator[ExtraSplit]:
-    """``count`` holdouts of ``split_train`` (``split``'s ``n_last``, ``n_random``,
-    ``min_history``; seeds ``seed + 1``, ``seed + 2``, ...), each for a seeded sample of at
-    most ``max_users`` of ``users``."""
+    """``count`` holdouts of ``split_train`` as ``split`` holds out (seeds ``seed + 1``,
+    ``seed + 2``, ...), each for a seeded sample of at most ``max_users`` of ``users``."""
     for index in range(1, count + 1):
-        seed = int(split["seed"]) + index
+        seed = split.seed + index
+        chosen = sample_users(users, max_users, seed)
         kept, answers = holdout_split(
-            split_train,
-            int(split["n_last"]),
-            int(split["n_random"]),
-            int(split["min_history"]),
-            seed,
-            users=sample_users(users, max_users, seed),
+            split_train, replace(split, seed=seed, max_users=None), users=chosen
         )
         yield ExtraSplit(index, kept, history_matrix(kept, shape), answers)
 

@@ -17,7 +17,7 @@ with its early-stopping split as much as a feature changes them).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import lightgbm as lgb
@@ -47,7 +47,8 @@ OBJECTIVES = ("lambdarank", "binary")
 
 @dataclass(frozen=True)
 class RankerConfig:
-    """LightGBM settings, the objective, the early-stopping split and the bags.
+    """LightGBM settings, the objective, the early-stopping split and the bags (built by
+    :meth:`movie_rec.parameters.TabularSettings.ranker`, where the defaults are).
 
     Attributes:
         lgbm: LightGBM training parameters (``learning_rate``, ``num_leaves``...).
@@ -70,17 +71,17 @@ class RankerConfig:
             log loss on fewer rows); 1 keeps every row.
     """
 
-    lgbm: dict[str, Any] = field(default_factory=dict)
-    max_rounds: int = 500
-    early_stopping_share: float = 0.1
-    early_stopping_rounds: int = 30
-    max_train_users: int | None = None
-    seed: int = 42
-    num_threads: int = 0
-    kind_gain: dict[str, float] = field(default_factory=lambda: {"last": 1.0, "random": 1.0})
-    objective: str = "lambdarank"
-    bags: int = 1
-    negative_share: float = 1.0
+    lgbm: dict[str, Any]
+    max_rounds: int
+    early_stopping_share: float
+    early_stopping_rounds: int
+    max_train_users: int | None
+    seed: int
+    num_threads: int
+    kind_gain: dict[str, float]
+    objective: str
+    bags: int
+    negative_share: float
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:

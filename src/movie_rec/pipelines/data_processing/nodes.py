@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from movie_rec.splits import history_matrix, holdout_split
+from movie_rec.parameters import PreprocessingSettings
+from movie_rec.splits import SplitSettings, history_matrix, holdout_split
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +131,7 @@ def build_item_features(
     ``counted_interactions``; the pipeline passes ``split_train``, so that no validation
     answer shapes a feature that the validation fits see.
     """
+    steps = PreprocessingSettings.from_params(options)
     features = item_map.copy()
     title_rows = _on_dense_items(titles, item_map, "titles.tsv").drop_duplicates("item_idx")
     features["title"] = features["item_idx"].map(title_rows.set_index("item_idx")["title"])
@@ -140,7 +142,7 @@ def build_item_features(
 
     year_rows = _on_dense_items(years, item_map, "years.tsv").drop_duplicates("item_idx")
     year = features["item_idx"].map(year_rows.set_index("item_idx")["year"]).astype("Int64")
-    if options.get("fill_year_from_title", True):
+    if steps.fill_year_from_title:
         from_title = year_from_title(features["title"].fillna(""))
         filled = int((year.isna() & from_title.notna()).sum())
         year = year.fillna(from_title)
@@ -155,13 +157,13 @@ def build_item_features(
         features[["n_directors", "n_writers"]].fillna(0).astype(np.int64)
     )
 
-    if options.get("representative_people", True):
+    if steps.representative_people:
         popularity = counted_interactions.groupby("item_idx").size()
         for people, column in ((item_directors, "director"), (item_writers, "writer")):
             chosen = representative_person(people, column, popularity)
             features[column] = features["item_idx"].map(chosen).astype("string")
 
-    if options.get("genres_one_hot", True):
+    if steps.genres_one_hot:
         genre_rows = _on_dense_items(genres, item_map, "genres.tsv").drop_duplicates()
         one_hot = pd.crosstab(genre_rows["item_idx"], genre_rows["genre"]).clip(upper=1)
         one_hot = one_hot.reindex(features["item_idx"], fill_value=0)
@@ -176,32 +178,23 @@ def build_item_features(
 def split_validation(
     interactions: pd.DataFrame, split: dict[str, Any]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Hold out, per eligible user, the last ``n_last`` items and ``n_random`` earlier ones.
-
-    Mirrors the hidden test (docs/architecture.md §4): users with at least ``min_history``
-    interactions are eligible, and answers are held out for all of them or for a seeded
-    sample of ``max_users``; the random items are drawn with ``seed`` from everything
-    before the last ``n_last``.
+    """Hold out, per eligible user, the last ``n_last`` items and ``n_random`` earlier ones
+    (:class:`movie_rec.splits.SplitSettings`; docs/architecture.md §4: it mirrors the
+    hidden test).
 
     Returns:
         ``split_train`` (the kept interactions, same columns and order) and
         ``valid_answers`` (``user_idx, item_idx, kind`` with kind ``last``/``random``).
     """
-    split_train, answers = holdout_split(
-        interactions,
-        int(split["n_last"]),
-        int(split["n_random"]),
-        int(split["min_history"]),
-        int(split["seed"]),
-        max_users=split.get("max_users"),
-    )
+    settings = SplitSettings.from_params(split)
+    split_train, answers = holdout_split(interactions, settings)
     kinds = answers["kind"].value_counts()
     logger.info(
         "Validation split: answers held out for %d of %d users (split.max_users %s); "
         "%d last + %d random items",
         answers["user_idx"].nunique(),
         int(interactions["user_idx"].nunique()),
-        split.get("max_users"),
+        settings.max_users,
         int(kinds.get("last", 0)),
         int(kinds.get("random", 0)),
     )

@@ -15,7 +15,7 @@ from movie_rec import fusion, fusion_tuning, submission
 from movie_rec.evaluation import recall_at_k, recall_by_mix
 from movie_rec.model_outputs import stopwatch
 from movie_rec.models import release_year
-from movie_rec.parameters import EnsemblingSettings, ReleaseFilterSettings
+from movie_rec.parameters import EnsemblingSettings, EvaluationSettings, ReleaseFilterSettings
 from movie_rec.registry import MODELS
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def taking_part(settings: EnsemblingSettings) -> list[str]:
 
 
 def _mixes(evaluation: dict[str, Any]) -> list[tuple[int, int]]:
-    return [(int(a), int(b)) for a, b in evaluation["mixes"]]
+    return EvaluationSettings.from_params(evaluation).pairs()
 
 
 def _tuned_fusion(

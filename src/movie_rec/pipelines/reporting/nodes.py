@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 
 from movie_rec import fusion, report
 from movie_rec.explain import Explainer
+from movie_rec.parameters import ReportingSettings
 from movie_rec.registry import ITERATIVE, MODELS, TUNABLE, models_that
 
 TUNED_MODELS = tuple(models_that(TUNABLE))
@@ -61,7 +62,8 @@ def build_recall_by_activity(
     lists = fusion.usable_candidates(candidates_valid, list(MODELS))
     for method, frame in ensemble_recommendations_valid.groupby("method", sort=False):
         lists[f"ensemble_{method}"] = frame
-    buckets = report.activity_buckets(split_train, params["activity_buckets"])
+    edges = ReportingSettings.from_params(params).activity_buckets
+    buckets = report.activity_buckets(split_train, edges)
     return report.recall_by_activity(lists, valid_answers, buckets)
 
 
@@ -114,15 +116,15 @@ def build_example_users(
     if ensemble_weights is not None:
         chosen = recommendations["method"] == ensemble_weights.get("method")
         recommendations = recommendations[chosen]
-    sample = params["example_users"]
+    sample = ReportingSettings.from_params(params).example_users
     examples = report.example_users(
         recommendations,
         history,
         item_features,
         user_map,
-        n_users=int(sample["count"]),
-        n_watched=int(sample["watched"]),
-        seed=int(sample["seed"]),
+        n_users=sample.count,
+        n_watched=sample.watched,
+        seed=sample.seed,
         answers=answers,
     )
     return with_reasons(examples, ease_model, history, user_map, item_map, item_features)

@@ -17,7 +17,7 @@ from movie_rec.models.sequential import fit as seq
 from movie_rec.models.sequential.s3rec import PRETRAINED, SECTION, S3RecConfig, attribute_matrix
 from movie_rec.parameters import model_settings, model_source
 from movie_rec.registry import models_of
-from movie_rec.runtime import prepare_run
+from movie_rec.runtime import RuntimeSettings, prepare_run
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +41,14 @@ def pretrain_s3rec(
     It runs only when one of the fine-tuned models is enabled (its settings resolved over
     ``common``, as its own nodes resolve them).
     """
+    run_settings = RuntimeSettings.from_params(runtime)
     fine_tuned = [model_settings(name, params) for name in fine_tuned_models()]
-    if not any(settings.runs_on(runtime, train_matrix) for settings in fine_tuned):
+    if not any(settings.runs_on(run_settings, train_matrix) for settings in fine_tuned):
         logger.info("s3rec fine-tuning models are disabled: skipping pre-training")
         return {"skipped": True}
     settings = model_source("sequential_rec", SECTION, params).settings(S3RecConfig)
     config = settings.hyperparameters
-    device = prepare_run(runtime)
+    device = prepare_run(run_settings)
     n_users, n_items = train_matrix.shape
     attributes = attribute_matrix(
         item_features, item_directors, item_writers, n_items, list(config.attributes)
@@ -58,7 +59,7 @@ def pretrain_s3rec(
         config,
         settings.train,
         device,
-        int(runtime["seed"]),
+        run_settings.seed,
     )
     logger.info("s3rec pre-training: %d updates, %.1fs", result.updates, result.seconds)
     return pretrained

@@ -23,14 +23,20 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from movie_rec.evaluation import empty_candidates, recall_at_k, recall_by_mix
+from movie_rec.evaluation import (
+    empty_candidates,
+    recall_at_k,
+    recall_by_mix,
+)
 from movie_rec.model_outputs import model_metrics, stopwatch
 from movie_rec.models.protocol import FitRun
+from movie_rec.parameters import CandidateSettings, EvaluationSettings, TabularSettings
 from movie_rec.registry import SECOND_STAGE
-from movie_rec.runtime import prepare_run
+from movie_rec.runtime import RuntimeSettings, prepare_run
 from movie_rec.second_stage import candidates as rc
 from movie_rec.second_stage import features as rf
 from movie_rec.second_stage import holdouts, ranker
+from movie_rec.splits import SplitSettings
 
 logger = logging.getLogger(__name__)
 
@@ -54,17 +60,16 @@ def _features(
     item_features: pd.DataFrame,
     item_directors: pd.DataFrame,
     item_writers: pd.DataFrame,
-    params: dict[str, Any],
+    settings: TabularSettings,
     first_stage: dict[str, pd.DataFrame],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The candidate pairs' features and the popular candidates among them."""
-    top_n = int(params["top_n"])
     with stopwatch() as timer:
-        popular = rc.popular_candidates(matrix, int(params["n_popular"]), users)
-        pairs = rc.candidate_union(first_stage, popular, top_n, matrix, users)
+        popular = rc.popular_candidates(matrix, settings.n_popular, users)
+        pairs = rc.candidate_union(first_stage, popular, settings.top_n, matrix, users)
         features = rf.build_features(
             pairs, first_stage, history, matrix, item_features, item_directors, item_writers,
-            rf.FeatureConfig.from_params(params),
+            settings.features(),
         )  # fmt: skip
     logger.info(
         "lgbm_ranker features: %d pairs × %d columns for %d users in %.1fs",
@@ -89,17 +94,16 @@ def build_features_valid(
     ``valid_answers`` chooses which users get rows and measures the ceiling; no feature
     reads it.
     """
-    if not params["enabled"]:
+    settings = TabularSettings.from_params(params)
+    if not settings.enabled:
         return pd.DataFrame(columns=rf.PAIR), []
     first_stage = _enabled_first_stage(first_stage)
     users = np.unique(valid_answers["user_idx"].to_numpy())
     features, popular = _features(
         users, split_train, train_matrix_valid, item_features, item_directors, item_writers,
-        params, first_stage,
+        settings, first_stage,
     )  # fmt: skip
-    ceiling = rc.candidate_recall_by_source(
-        first_stage, popular, valid_answers, int(params["top_n"])
-    )
+    ceiling = rc.candidate_recall_by_source(first_stage, popular, valid_answers, settings.top_n)
     logger.info("lgbm_ranker candidate recall by source:\n%s", ceiling.round(4).to_string())
     return features, ceiling.to_dict("records")
 
@@ -127,9 +131,10 @@ def build_features_extra(
     ``first_stage`` holds each refittable model's validation candidates (``<model>``: empty
     when it is off, and then it is not refit) and hyperparameters (``<model>_hyperparameters``).
     """
+    settings = TabularSettings.from_params(params)
     columns = list(features_valid.columns)
     none = ranker.LabelledRows(pd.DataFrame(columns=[*columns, rf.SPLIT]), np.empty(0, np.int8))
-    count = int(params.get("extra_splits", 0)) if params["enabled"] else 0
+    count = settings.extra_splits if settings.enabled else 0
     if count == 0:
         return none
     refit = {
@@ -137,22 +142,22 @@ def build_features_extra(
         for name in holdouts.refittable_models()
         if len(first_stage.get(name, ())) > 0
     }
-    run = FitRun(device=prepare_run(runtime), seed=int(runtime["seed"]))
+    run_settings = RuntimeSettings.from_params(runtime)
+    run = FitRun(device=prepare_run(run_settings), seed=run_settings.seed)
+    kept = CandidateSettings.from_params(candidates)
     splits = holdouts.extra_splits(
-        split_train, valid_answers["user_idx"].to_numpy(), train_matrix_valid.shape, split,
-        count, params.get("extra_split_users"),
+        split_train, valid_answers["user_idx"].to_numpy(), train_matrix_valid.shape,
+        SplitSettings.from_params(split), count, settings.extra_split_users,
     )  # fmt: skip
     frames, labels = [], []
     for extra in splits:
         if len(extra.users) == 0:  # no validated user has enough history left
             continue
         with stopwatch() as timer:
-            refitted = holdouts.refit_candidates(
-                extra, refit, run, int(candidates["k"]), int(candidates["batch_size"])
-            )
+            refitted = holdouts.refit_candidates(extra, refit, run, kept.k, kept.batch_size)
             features, _ = _features(
                 extra.users, extra.history, extra.matrix, item_features, item_directors,
-                item_writers, params, refitted,
+                item_writers, settings, refitted,
             )  # fmt: skip
         labels.append(rc.label_pairs(features, extra.answers))
         frames.append(features.reindex(columns=columns).assign(**{rf.SPLIT: extra.index}))
@@ -182,35 +187,21 @@ def rank_final(
 ) -> pd.DataFrame:
     """Every user's final candidates: features from all interactions, scored by the mean of
     ``fold_models`` (:func:`movie_rec.second_stage.ranker.mean_prediction`), the top ``k`` kept."""
-    if not params["enabled"] or not fold_models:
+    settings = TabularSettings.from_params(params)
+    if not settings.enabled or not fold_models:
         return empty_candidates()
     features, _ = _features(
         None, interactions, train_matrix_full, item_features, item_directors, item_writers,
-        params, _enabled_first_stage(first_stage),
+        settings, _enabled_first_stage(first_stage),
     )  # fmt: skip
     with stopwatch() as timer:
         scores = ranker.mean_prediction(fold_models, features)
-        ranked = ranker.rank_candidates(features, scores, int(candidates["k"]))
+        ranked = ranker.rank_candidates(
+            features, scores, CandidateSettings.from_params(candidates).k
+        )
     logger.info("lgbm_ranker: %d final pairs scored by %d fold models in %.1fs",
                 len(features), len(fold_models), timer["seconds"])  # fmt: skip
     return ranked
-
-
-def ranker_config(params: dict[str, Any], runtime: dict[str, Any]) -> ranker.RankerConfig:
-    """The ranker's settings from ``tabular_rec``'s parameters and the run's seed."""
-    return ranker.RankerConfig(
-        lgbm=dict(params["lgbm"]),
-        max_rounds=int(params["max_rounds"]),
-        early_stopping_share=float(params["early_stopping_share"]),
-        early_stopping_rounds=int(params["early_stopping_rounds"]),
-        max_train_users=params.get("max_train_users"),
-        seed=int(runtime["seed"]),
-        num_threads=int(params["num_threads"]),
-        kind_gain={"last": 1.0, "random": 1.0, **params.get("kind_gain", {})},
-        objective=str(params["objective"]),
-        bags=int(params["bags"]),
-        negative_share=float(params.get("negative_share", ranker.RankerConfig.negative_share)),
-    )
 
 
 def train_ranker(
@@ -230,13 +221,15 @@ def train_ranker(
     bag scores a validation user.
     ``features_extra`` (other holdouts of the same users) only add training rows.
     """
-    if not params["enabled"]:
+    settings = TabularSettings.from_params(params)
+    if not settings.enabled:
         return skipped_outputs()
-    k, config = int(candidates["k"]), ranker_config(params, runtime)
+    k = CandidateSettings.from_params(candidates).k
+    config = settings.ranker(RuntimeSettings.from_params(runtime).seed)
     labels = rc.label_pairs(features_valid, valid_answers)
     with stopwatch() as fit_time:
         oof = ranker.out_of_fold_scores(
-            features_valid, labels, int(params["n_folds"]), config, features_extra
+            features_valid, labels, settings.n_folds, config, features_extra
         )
     with stopwatch() as predict_time:
         candidates_valid = ranker.rank_candidates(features_valid, oof.scores, k)
@@ -245,7 +238,7 @@ def train_ranker(
         name: _first_stage_top(features_valid, name)
         for name in rf.first_stage_names(features_valid)
     }
-    mixes = [(int(a), int(b)) for a, b in evaluation["mixes"]]
+    mixes = EvaluationSettings.from_params(evaluation).pairs()
     metrics = model_metrics(
         MODEL,
         candidates_valid,
@@ -253,7 +246,7 @@ def train_ranker(
         fit_seconds=fit_time["seconds"],
         predict_seconds=predict_time["seconds"],
         device="cpu",
-        hyperparameters={key: value for key, value in params.items() if key != "enabled"},
+        hyperparameters={k: v for k, v in settings.to_dict().items() if k != "enabled"},
         epochs=round(float(np.mean(oof.best_iterations))),
         extra={
             "fold_rounds": oof.best_iterations,
