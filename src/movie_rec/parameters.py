@@ -14,12 +14,13 @@ The field types carry their ranges and choices (``Annotated``), which the schema
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import pairwise
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import optuna
 import scipy.sparse as sp
@@ -411,30 +412,22 @@ class TabularSettings(Settings):
         self.ranker(seed=0)  # the ranker's own checks (objective, bags, negative share)
 
     def features(self) -> FeatureConfig:
-        return FeatureConfig(
-            markov_k=tuple(self.markov_k),
-            cooc_window=self.cooc_window,
-            cooc_decay=self.cooc_decay,
-            recent_days=self.recent_days,
-            user_window_days=self.user_window_days,
-            batch_size=self.batch_size,
-        )
+        return built_from(FeatureConfig, self, markov_k=tuple(self.markov_k))
 
     def ranker(self, seed: int) -> RankerConfig:
         """The ranker's config, seeded with the run's seed."""
-        return RankerConfig(
-            lgbm=dict(self.lgbm),
-            max_rounds=self.max_rounds,
-            early_stopping_share=self.early_stopping_share,
-            early_stopping_rounds=self.early_stopping_rounds,
-            max_train_users=self.max_train_users,
-            seed=seed,
-            num_threads=self.num_threads,
-            kind_gain={"last": self.kind_gain.last, "random": self.kind_gain.random},
-            objective=self.objective,
-            bags=self.bags,
-            negative_share=self.negative_share,
-        )
+        gains = {"last": self.kind_gain.last, "random": self.kind_gain.random}
+        return built_from(RankerConfig, self, lgbm=dict(self.lgbm), seed=seed, kind_gain=gains)
+
+
+C = TypeVar("C")
+
+
+def built_from(config: type[C], settings: Any, **given: Any) -> C:
+    """``config`` from ``given`` and, for its other fields, ``settings``'s fields of the same
+    names."""
+    names = {field.name for field in dataclasses.fields(config)} - given.keys()
+    return config(**{name: getattr(settings, name) for name in names}, **given)
 
 
 # --- the ensemble's settings ---------------------------------------------------------------
