@@ -51,20 +51,22 @@ import torch
 from bench_sample_order import read_raw
 from common import REPO_ROOT, cached_preset
 from movie_rec.evaluation import recall_at_k, top_k_unseen
-from movie_rec.models.admm_slim import ADMMSLIM, ADMMSLIMConfig
-from movie_rec.models.ease import EASE, EASEConfig, regularised_inverse
+from movie_rec.models.ease import regularised_inverse
 from movie_rec.models.matrices import gram_matrix
-from movie_rec.models.multivae import MultiVAE, MultiVAEConfig
 from movie_rec.models.protocol import FitRun, TrainingData
-from movie_rec.models.recvae import RecVAE, RecVAEConfig
 from movie_rec.models.training import TrainConfig
-from movie_rec.models.user_ease import UserItemEASE, UserItemEASEConfig
 from movie_rec.pipelines.data_processing import nodes as dp
+from movie_rec.registry import models_of, spec
 from movie_rec.tuning.studies import validation_recall
 
 SPLIT = {"n_last": 4, "n_random": 6, "min_history": 16}
 TUNING_SEED = 42
-MODELS = ("ease", "edlae", "user_ease", "admm_slim", "multivae", "recvae")
+REGISTERED = {"edlae": "ease"}  # EDLAE is EASE with its emphasis p
+MODELS = (
+    "ease",
+    "edlae",
+    *(entry.name for entry in models_of("general_rec") if entry.name not in ("popular", "ease")),
+)
 LABELS = {
     "ease": "EASE",
     "edlae": "EDLAE",
@@ -112,22 +114,11 @@ def train_config(settings: dict[str, Any]) -> TrainConfig:
     )
 
 
-BUILDS = {
-    "ease": (EASEConfig, EASE),
-    "edlae": (EASEConfig, EASE),
-    "user_ease": (UserItemEASEConfig, UserItemEASE),
-    "admm_slim": (ADMMSLIMConfig, ADMMSLIM),
-    "multivae": (MultiVAEConfig, MultiVAE),
-    "recvae": (RecVAEConfig, RecVAE),
-}  # each benchmarked model's config and model class
-
-
 def build_model(model: str, settings: dict[str, Any]):
     hyper = {
         k: v for k, v in settings.items() if k not in ("max_updates", "eval_every", "patience")
     }
-    config, model_class = BUILDS[model]
-    return model_class(config.from_params(hyper))
+    return spec(REGISTERED.get(model, model)).build(hyper)
 
 
 def fit(
@@ -201,7 +192,7 @@ def estimate_worker(raw_dir: Path, sample_settings: dict[str, dict]) -> dict[str
     """What ADMM SLIM and the two VAEs would cost at the competition preset on this CPU."""
     data = split_data(raw_dir, TUNING_SEED)
     n_items = data["matrix"].shape[1]
-    admm = ADMMSLIMConfig()
+    admm = spec("admm_slim").config()
     gram = gram_matrix(data["matrix"], CPU)
     started = time.perf_counter()
     regularised_inverse(gram, admm.l2 + admm.rho, torch.float64)
@@ -289,7 +280,7 @@ def choose_settings(
         ]
         chosen["user_ease"] = best_of_grid("user_ease", grid, raw_dir)
     if "admm_slim" in models:
-        grid = [replace(ADMMSLIMConfig(), l2=l2).to_dict() for l2 in ADMM_L2S]
+        grid = [replace(spec("admm_slim").config(), l2=l2).to_dict() for l2 in ADMM_L2S]
         chosen["admm_slim"] = best_of_grid("admm_slim", grid, raw_dir)
     for model in ("multivae", "recvae"):
         if model in models:
@@ -440,13 +431,13 @@ def main() -> None:
         return
     trained = {
         "multivae": {
-            **MultiVAEConfig().to_dict(),
+            **spec("multivae").config().to_dict(),
             "max_updates": args.multivae_max_updates,
             "eval_every": 25,
             "patience": 8,
         },
         "recvae": {
-            **RecVAEConfig(**RECVAE_SAMPLE).to_dict(),
+            **spec("recvae").config(**RECVAE_SAMPLE).to_dict(),
             "max_updates": args.recvae_max_updates,
             "eval_every": 50,
             "patience": 8,
