@@ -26,7 +26,7 @@ import pytest
 
 from movie_rec.tuning.storage import study_storage
 from movie_rec.tuning.studies import PLACES, finished_trials, open_study, run_study
-from tests.models.test_tuning import _objective as value_of
+from tests.tuning.test_studies import _objective as value_of
 
 N_TRIALS = 7
 PROCESSES = 3
