@@ -51,6 +51,7 @@ from common import (
     measured_run,
     scratch_project,
 )
+from movie_rec.records import Skipped
 from movie_rec.registry import MODELS
 from movie_rec.runtime import resolve_device
 from movie_rec.synthetic import PRESETS, generate, write_raw
@@ -199,7 +200,7 @@ def model_rows(project: Path) -> tuple[list[dict[str, Any]], list[str]]:
         metrics = read_json(reporting / f"{name}_metrics.json")
         if metrics is None:
             continue
-        if metrics.get("skipped"):
+        if Skipped.marks(metrics):
             disabled.append(name)
             continue
         predict = [metrics.get("predict_seconds"), metrics.get("final_predict_seconds")]

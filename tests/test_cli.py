@@ -18,6 +18,7 @@ from movie_rec.models.ease import EASE, EASEConfig
 from movie_rec.models.markov import Markov, MarkovConfig
 from movie_rec.models.protocol import TrainingData, fitted
 from movie_rec.models.sequences import user_sequences
+from movie_rec.records import Skipped
 
 
 @pytest.fixture
@@ -170,7 +171,7 @@ def test_a_disabled_fit_says_what_fits_it_from_the_parameters_in_force(project, 
     with KedroSession.create(project_path=project) as session:
         catalog = session.load_context().catalog
         for name in ("sknn", "bert4rec"):  # enabled and disabled in the shipped parameters
-            catalog.save(f"{name}.model", {"model": name, "skipped": True})
+            catalog.save(f"{name}.model", Skipped(name))
     user = str(int(tiny_data["user_map"]["user"].iloc[0]))
     enabled = error_line(kedro(project, "--user", user, "--model", "sknn"))
     assert "sknn was disabled in the run that wrote data/06_models/sknn_model.pkl" in enabled

@@ -46,7 +46,9 @@ def cluster(tmp_path_factory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("dask")
     dask = str(Path(sys.executable).with_name("dask"))
     scheduler_file = folder / "scheduler.json"
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}  # the workers import tests' functions
+    # the workers import tests' functions, and the package from where this process does
+    path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path}
     logs = (folder / "cluster.log").open("w")
     processes = [
         subprocess.Popen(

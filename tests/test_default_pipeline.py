@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from movie_rec.records import Skipped
 from movie_rec.registry import MODELS
 from movie_rec.submission import validate_submission
 from tests.conftest import run_pipeline, study_storage_dir
@@ -55,8 +56,8 @@ def test_the_default_pipeline_ends_in_a_valid_submission_and_the_report(tiny_run
     enabled = [
         model
         for model in MODELS
-        if not json.loads((data / "08_reporting" / f"{model}_metrics.json").read_text()).get(
-            "skipped"
+        if not Skipped.marks(
+            json.loads((data / "08_reporting" / f"{model}_metrics.json").read_text())
         )
     ]
     assert enabled == list(MODELS)

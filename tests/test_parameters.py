@@ -28,6 +28,7 @@ from movie_rec.parameters import (
 )
 from movie_rec.pipelines.model_nodes import ModelNodes
 from movie_rec.pipelines.sequential_rec.nodes import fine_tuned_models, pretrain_s3rec
+from movie_rec.records import FitReport, Skipped
 from movie_rec.registry import models_of
 from movie_rec.runtime import RuntimeSettings
 from movie_rec.splits import SplitSettings
@@ -93,14 +94,14 @@ def test_enabled_in_common_is_honoured_by_every_model(shipped, tiny_data, pipeli
             history, matrix, tiny_data["valid_answers"], {}, off["common"], off[spec.name],
             RUNTIME, CANDIDATES,
         )  # fmt: skip
-        assert candidates.empty and report == {"model": spec.name, "skipped": True}
+        assert candidates.empty and report == Skipped(spec.name)
     on = without_enabled(shipped[pipeline], True)
     first = models_of(pipeline)[0].name  # the cheapest of each pipeline
     candidates, report = ModelNodes(first).fit_valid(
         history, matrix, tiny_data["valid_answers"], {}, on["common"], on[first], RUNTIME,
         CANDIDATES,
     )  # fmt: skip
-    assert not candidates.empty and "skipped" not in report
+    assert not candidates.empty and isinstance(report, FitReport)
 
 
 def test_s3rec_pretraining_follows_the_fine_tuned_models_enabled_in_common(shipped, tiny_data):
@@ -109,13 +110,13 @@ def test_s3rec_pretraining_follows_the_fine_tuned_models_enabled_in_common(shipp
     tiny = {"hyperparameters": {"hidden": 16, "max_len": 8, "pretrain_updates": 2}}
     side = [tiny_data[name] for name in ("item_features", "item_directors", "item_writers")]
 
-    def pretrained(enabled: Any) -> dict[str, Any]:
+    def pretrained(enabled: Any) -> dict[str, Any] | Skipped:
         params = without_enabled(shipped["sequential_rec"], enabled)
         params[SECTION] = tiny
         params["common"]["train"] = {**params["common"]["train"], "progress": False}
         return pretrain_s3rec(tiny_data["split_train"], matrix, *side, params, RUNTIME)
 
-    assert pretrained(False) == {"skipped": True}
+    assert pretrained(False) == Skipped(SECTION)
     payload = pretrained(True)
     assert payload["config"]["n_items"] == matrix.shape[1] and "backbone" in payload
     assert payload["config"]["hidden"] == 16

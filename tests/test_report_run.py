@@ -52,8 +52,11 @@ def test_every_table_the_page_reads_exists_with_the_columns_it_reads(tiny_run):
 
 @pytest.mark.slow
 def test_the_candidate_ceiling_shows_what_each_source_adds(tiny_run):
-    ranker = json.loads((tiny_run / REPORTS / "lgbm_ranker_metrics.json").read_text())
-    recorded = pd.DataFrame(ranker["candidate_recall_by_source"])
+    ranker = records.ModelMetrics.from_json(
+        json.loads((tiny_run / REPORTS / "lgbm_ranker_metrics.json").read_text())
+    ).ranker
+    assert ranker is not None
+    recorded = pd.DataFrame(ranker.candidate_recall_by_source)
     sources = [*first_stage_models(), POPULAR_SOURCE]
     assert recorded["source"].tolist() == [*sources, "union"]
     table = pd.read_csv(tiny_run / REPORTS / "candidate_ceiling.csv").set_index("source")

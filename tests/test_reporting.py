@@ -1,14 +1,16 @@
 """Report tables, plots, example users and the self-contained HTML page (movie_rec.report).
 
 The fixtures are made by the producers of what the report reads: the ensemble's metrics by
-``evaluate_ensembles`` and the candidate ceiling by ``candidate_recall_by_source``, both on
-two first-stage lists of the tiny data.
+``evaluate_ensembles``, the models' by ``model_metrics`` and the candidate ceiling by
+``candidate_recall_by_source``, all on two first-stage lists of the tiny data; the other
+records by their constructors.
 """
 
 from __future__ import annotations
 
 import base64
 import re
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -16,10 +18,19 @@ import pytest
 import yaml
 from matplotlib.figure import Figure
 
-from movie_rec import records, report
-from movie_rec.evaluation import per_user_recall, recall_at_k, top_k_unseen
+from movie_rec import model_outputs, records, report
+from movie_rec.evaluation import per_user_recall, top_k_unseen
 from movie_rec.models.baselines import ItemCooccurrence
 from movie_rec.pipelines.ensembling.nodes import evaluate_ensembles
+from movie_rec.records import (
+    EnsembleMetrics,
+    MixRecall,
+    ModelMetrics,
+    RankerRecord,
+    Recall,
+    Skipped,
+    Training,
+)
 from movie_rec.report import page
 from movie_rec.second_stage import candidates as rc
 from tests.conftest import REPO_ROOT, popular_model
@@ -36,6 +47,40 @@ def history(recalls: list[float], every: int = 100) -> list[dict]:
     ]  # fmt: skip
 
 
+def trained(name: str, recalls: list[float], best_update: int, every: int = 100) -> ModelMetrics:
+    """The metrics of an iteratively trained model evaluated every ``every`` updates."""
+    training = Training(
+        best_update=best_update,
+        updates=every * len(recalls),
+        evaluations=len(recalls),
+        training_seconds=1.0,
+        history=history(recalls, every),
+    )
+    return replace(untrained(name), training=training)
+
+
+def untrained(name: str) -> ModelMetrics:
+    """The metrics of a model the shared loop does not train."""
+    recall = Recall(overall=0.3, last=0.2, random=0.4, users=10)
+    return ModelMetrics(name, recall, 1.0, 0.1, "cpu", epochs=None, hyperparameters={})
+
+
+def ranker_metrics(ceiling: pd.DataFrame) -> ModelMetrics:
+    """The ranker's metrics around the candidate ceiling ``ceiling``."""
+    mix = MixRecall({"2/8": 0.1}, mean=0.1, worst=0.1)
+    ranker = RankerRecord(
+        fold_rounds=[20],
+        extra_queries=0,
+        candidate_recall=0.5,
+        candidate_recall_by_source=ceiling.to_dict("records"),
+        first_stage_recall={"ease": 0.1},
+        by_mix=mix,
+        first_stage_by_mix={"ease": mix},
+        top_features=["ease_rank"],
+    )
+    return replace(untrained("lgbm_ranker"), epochs=20, ranker=ranker)
+
+
 def parameters(name: str) -> dict:
     return yaml.safe_load((REPO_ROOT / "conf" / "base" / f"parameters{name}.yml").read_text())
 
@@ -50,7 +95,7 @@ def recommendations(tiny_data) -> dict[str, pd.DataFrame]:
 
 
 @pytest.fixture(scope="module")
-def ensemble_outputs(tiny_data, recommendations) -> tuple[dict, dict]:
+def ensemble_outputs(tiny_data, recommendations) -> tuple[dict, EnsembleMetrics]:
     """``ensemble_weights`` and ``ensemble_metrics`` as the ensembling node writes them."""
     params = parameters("_ensembling")["ensembling"]
     params["tuning"] = {**params.get("tuning", {}), "n_trials": 4, "guard_folds": 2}
@@ -62,7 +107,7 @@ def ensemble_outputs(tiny_data, recommendations) -> tuple[dict, dict]:
 
 
 @pytest.fixture(scope="module")
-def ensemble_metrics(ensemble_outputs) -> dict:
+def ensemble_metrics(ensemble_outputs) -> EnsembleMetrics:
     return ensemble_outputs[1]
 
 
@@ -76,16 +121,19 @@ def ceiling(tiny_data, recommendations) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def model_metrics(tiny_data, recommendations) -> dict:
+def model_metrics(tiny_data, recommendations) -> dict[str, ModelMetrics | Skipped]:
     answers = tiny_data["valid_answers"]
+
+    def measured(name: str, fit_seconds: float, training: Training | None) -> ModelMetrics:
+        return model_outputs.model_metrics(
+            name, recommendations[name], answers, fit_seconds=fit_seconds, predict_seconds=0.2,
+            device="cpu", hyperparameters={}, epochs=3 if training else None, training=training,
+        )  # fmt: skip
+
     return {
-        "ease": {**recall_at_k(recommendations["ease"], answers), "fit_seconds": 1.5},
-        "multivae": {
-            **recall_at_k(recommendations["multivae"], answers),
-            "device": "cpu",
-            "best_update": 300,
-        },
-        "sasrec": {"model": "sasrec", "skipped": True},
+        "ease": measured("ease", 1.5, None),
+        "multivae": measured("multivae", 2.0, trained("multivae", [0.1, 0.3, 0.2], 300).training),
+        "sasrec": Skipped("sasrec"),
     }
 
 
@@ -99,34 +147,29 @@ def table(model_metrics, ensemble_metrics) -> pd.DataFrame:
 def test_metrics_table_has_a_row_per_enabled_model_and_per_ensemble(
     table, model_metrics, ensemble_metrics
 ):
-    methods = [f"ensemble_{method}" for method in ensemble_metrics["ensembles"]]
+    methods = [f"ensemble_{method}" for method in ensemble_metrics.ensembles]
     assert table["model"].tolist() == ["ease", "multivae", *methods]
     assert table["kind"].tolist() == ["model", "model"] + ["ensemble"] * len(methods)
     rows = table.set_index("model")
-    assert rows.loc["ease", "recall@10_last"] == model_metrics["ease"]["recall@10_last"]
-    holdout = ensemble_metrics["models"]["ease"]["holdout"]["recall@10"]
+    assert rows.loc["ease", "recall@10_last"] == model_metrics["ease"].recall.last
+    holdout = ensemble_metrics.models["ease"].holdout.overall
     assert rows.loc["ease", "holdout_recall@10"] == holdout
     assert rows.loc["ease", "fit_seconds"] == 1.5
-    weighted = ensemble_metrics["ensembles"]["weighted_rank"]
-    assert (
-        rows.loc["ensemble_weighted_rank", "holdout_recall@10"]
-        == (weighted["holdout"]["recall@10"])
-    )
-    assert rows.loc["ensemble_weighted_rank", "users"] == weighted["all"]["users"]
+    weighted = ensemble_metrics.ensembles["weighted_rank"].halves
+    assert rows.loc["ensemble_weighted_rank", "holdout_recall@10"] == weighted.holdout.overall
+    assert rows.loc["ensemble_weighted_rank", "users"] == weighted.all.users
     assert rows.loc["multivae", "best_update"] == 300
 
 
 def test_metrics_table_carries_the_per_mix_mean_and_worst(table, ensemble_metrics):
     rows = table.set_index("model")
     for name in rows.index:
-        scores = ensemble_metrics["by_mix"][name]
-        assert rows.loc[name, ["mix_mean", "mix_worst"]].tolist() == [
-            scores["mean"], scores["worst"]
-        ]  # fmt: skip
+        scores = ensemble_metrics.by_mix[name]
+        assert rows.loc[name, ["mix_mean", "mix_worst"]].tolist() == [scores.mean, scores.worst]
 
 
 def test_metrics_table_without_ensemble_details_still_lists_the_models():
-    table = report.metrics_table({"ease": {"recall@10": 0.2}}, {}, ["ease"])
+    table = report.metrics_table({"ease": untrained("ease")}, None, ["ease"])
     assert table["model"].tolist() == ["ease"]
     assert table[["holdout_recall@10", "mix_mean"]].isna().all(axis=None)
 
@@ -135,40 +178,36 @@ def test_recall_by_mix_table_sorts_by_mean_and_computes_spread_and_gap_to_best(e
     mix = report.recall_by_mix_table(ensemble_metrics)
     mixes = ["2/8", "4/6", "6/4"]  # evaluation.mixes
     assert mix.columns.tolist() == ["list", *mixes, "mean", "worst", "spread", "vs_best"]
-    assert set(mix["list"]) == set(ensemble_metrics["by_mix"])
+    assert set(mix["list"]) == set(ensemble_metrics.by_mix)
     assert mix["mean"].is_monotonic_decreasing
     for row in mix.itertuples(index=False):
-        scores = ensemble_metrics["by_mix"][row.list]
-        values = [scores[key] for key in mixes]
+        scores = ensemble_metrics.by_mix[row.list]
+        values = [scores.mixes[key] for key in mixes]
         assert row.spread == pytest.approx(max(values) - min(values))
-        assert row.vs_best == pytest.approx(scores["mean"] - mix["mean"].max())
-    assert report.recall_by_mix_table({}).empty
+        assert row.vs_best == pytest.approx(scores.mean - mix["mean"].max())
+    assert report.recall_by_mix_table(None).empty
 
 
 def test_release_filter_table_gains_are_with_minus_without(ensemble_metrics):
     ablation = report.release_filter_table(ensemble_metrics)
     assert ablation.columns.tolist() == records.columns(records.RELEASE_FILTER)
-    assert ablation["list"].tolist() == list(ensemble_metrics["release_filter"])
+    assert ablation["list"].tolist() == list(ensemble_metrics.release_filter)
     for row in ablation.to_dict("records"):
-        sides = ensemble_metrics["release_filter"][row["list"]]
+        sides = ensemble_metrics.release_filter[row["list"]]
+        with_filter, without_filter = sides.with_filter.columns(), sides.without_filter.columns()
         for column in records.RECALL_COLUMNS:
-            with_, without = sides["with"][column], sides["without"][column]
+            with_, without = with_filter[column], without_filter[column]
             assert (row[f"with_{column}"], row[f"without_{column}"]) == (with_, without)
             assert row[f"gain_{column}"] == pytest.approx(with_ - without)
-    one_sided = {"release_filter": {"ease": {"with": {"recall@10": 0.11}}}}
-    ease = report.release_filter_table(one_sided).iloc[0]  # a missing side: missing, no crash
-    assert ease["with_recall@10"] == 0.11
-    assert np.isnan(ease["without_recall@10"]) and np.isnan(ease["gain_recall@10"])
-    assert report.release_filter_table({"release_filter": {}}).empty
+    assert report.release_filter_table(replace(ensemble_metrics, release_filter={})).empty
 
 
 def test_candidate_ceiling_table_reads_what_the_ranker_recorded(ceiling):
-    recorded = {"candidate_recall_by_source": ceiling.to_dict("records")}
-    table = report.candidate_ceiling_table(recorded)
+    table = report.candidate_ceiling_table(ranker_metrics(ceiling))
     assert table["source"].tolist() == ["ease", "multivae", rc.POPULAR_SOURCE, "union"]
     pd.testing.assert_frame_equal(table, ceiling)
     assert table.loc[table["source"] != "union", "adds"].notna().all()
-    assert report.candidate_ceiling_table({"skipped": True}).empty
+    assert report.candidate_ceiling_table(Skipped("lgbm_ranker")).empty
     empty = report.candidate_ceiling_table(None)
     assert empty.columns.tolist() == records.columns(records.CANDIDATE_CEILING)
 
@@ -177,15 +216,15 @@ def test_a_ceiling_without_the_columns_the_report_shows_stops_naming_them(ceilin
     drifted = ceiling.drop(columns=["adds", "adds_last", "adds_random"]).assign(marginal=0.0)
     with pytest.raises(records.RecordError, match=r"candidate_ceiling: unexpected column\(s\) "
                        r"'marginal'; missing column\(s\) 'adds', 'adds_last', 'adds_random'"):  # fmt: skip
-        report.candidate_ceiling_table({"candidate_recall_by_source": drifted.to_dict("records")})
+        report.candidate_ceiling_table(ranker_metrics(drifted))
 
 
 def test_training_history_has_a_row_per_evaluation_and_marks_the_best_update():
     metrics = {
-        "multivae": {"history": history([0.1, 0.3, 0.2]), "best_update": 200},
-        "sasrec": {"history": history([0.05, 0.15], every=50), "best_update": 100},
-        "recvae": {"skipped": True},
-        "ease": {"recall@10": 0.3},
+        "multivae": trained("multivae", [0.1, 0.3, 0.2], 200),
+        "sasrec": trained("sasrec", [0.05, 0.15], 100, every=50),
+        "recvae": Skipped("recvae"),
+        "ease": untrained("ease"),
     }
     frame = report.training_history(metrics, ["multivae", "recvae", "sasrec"])
     assert frame.columns.tolist() == report.HISTORY_COLUMNS
@@ -197,9 +236,9 @@ def test_training_history_has_a_row_per_evaluation_and_marks_the_best_update():
 
 def test_recall_vs_updates_draws_one_line_per_iterative_model_and_stars_the_best():
     metrics = {
-        "multivae": {"history": history([0.1, 0.3, 0.2]), "best_update": 200},
-        "sasrec": {"history": history([0.05, 0.15], every=50), "best_update": 100},
-        "gru4rec": {"history": history([0.02, 0.04, 0.03, 0.01])},  # no best_update: no star
+        "multivae": trained("multivae", [0.1, 0.3, 0.2], 200),
+        "sasrec": trained("sasrec", [0.05, 0.15], 100, every=50),
+        "gru4rec": trained("gru4rec", [0.02, 0.04, 0.03, 0.01], 0),  # never evaluated: no star
     }
     frame = report.training_history(metrics, ["multivae", "sasrec", "gru4rec"])
     figure = report.plot_recall_vs_updates(frame)
@@ -409,10 +448,8 @@ def test_the_html_report_shows_every_section_with_its_numbers(table, ensemble_me
         {"method": "priority"},
         by_mix=by_mix,
         release_filter=release,
-        release_filter_slack=ensemble_metrics["release_filter_slack"],
-        candidate_ceiling=report.candidate_ceiling_table(
-            {"candidate_recall_by_source": ceiling.to_dict("records")}
-        ),
+        release_filter_slack=ensemble_metrics.release_filter_slack,
+        candidate_ceiling=report.candidate_ceiling_table(ranker_metrics(ceiling)),
         examples_valid=examples_valid,
         title="report & co",
     )
@@ -466,7 +503,7 @@ def test_numbers_are_right_aligned_and_text_left(table):
 
 
 def test_the_html_report_says_not_available_for_missing_inputs():
-    empty_table = report.metrics_table({}, {}, [])
+    empty_table = report.metrics_table({}, None, [])
     text = report.render_html(empty_table, pd.DataFrame(), pd.DataFrame(), {}, {})
     messages = re.findall(r'<p class="na">Not available: ([^<]+)</p>', text)
     # metrics, costs, mix, release, ceiling, plots, activity, 2 × examples

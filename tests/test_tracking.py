@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
+from movie_rec.records import ModelMetrics, Recall, Skipped, from_json
 from movie_rec.registry import models_of
 from movie_rec.tracking import (
     MLflowHooks,
@@ -23,16 +24,15 @@ from tests.pipelines.general_rec.conftest import tiny_runtime_params
 
 mlflow = pytest.importorskip("mlflow")
 
-EASE_RECORD = {
-    "model": "ease",
-    "recall@10": 0.25,
-    "recall@10_last": 0.125,
-    "recall@10_random": 0.5,
-    "fit_seconds": 1.5,
-    "device": "cpu",
-    "epochs": None,
-    "hyperparameters": {"lam": 400.0, "lgbm": {"num_leaves": 31}},
-}
+EASE_RECORD = ModelMetrics(
+    "ease",
+    Recall(overall=0.25, last=0.125, random=0.5, users=40),
+    fit_seconds=1.5,
+    predict_seconds=0.25,
+    device="cpu",
+    epochs=None,
+    hyperparameters={"lam": 400.0, "lgbm": {"num_leaves": 31}},
+)
 
 
 def test_a_metrics_record_becomes_prefixed_params_and_metrics():
@@ -43,8 +43,9 @@ def test_a_metrics_record_becomes_prefixed_params_and_metrics():
         "ease.recall_at_10_last": 0.125,
         "ease.recall_at_10_random": 0.5,
         "ease.fit_seconds": 1.5,
+        "ease.predict_seconds": 0.25,
     }
-    assert model_record("sknn", {"model": "sknn", "skipped": True}) == (
+    assert model_record("sknn", Skipped("sknn")) == (
         {"sknn.enabled": "false"},
         {},
     )
@@ -143,10 +144,10 @@ def test_a_kedro_run_leaves_one_mlflow_run_with_every_enabled_models_recall(
     enabled = 0
     for spec in models_of("general_rec"):
         path = kedro_project / "data" / "08_reporting" / f"{spec.name}_metrics.json"
-        record = json.loads(path.read_text())
-        if record.get("skipped"):
+        record = from_json(ModelMetrics, json.loads(path.read_text()))
+        if isinstance(record, Skipped):
             continue
         enabled += 1
-        for kind in ("", "_last", "_random"):
-            assert logged[f"{spec.name}.recall_at_10{kind}"] == record[f"recall@10{kind}"]
+        for column, value in record.recall.columns().items():
+            assert logged[f"{spec.name}.{column.replace('@', '_at_')}"] == value
     assert enabled >= 2

@@ -34,6 +34,7 @@ from kedro.framework.session import KedroSession
 from movie_rec.explain import Explainer, top_unseen, user_top_unseen
 from movie_rec.models.protocol import Reason
 from movie_rec.parameters import model_settings
+from movie_rec.records import Skipped
 from movie_rec.registry import EXPLAINER, FOLDS_IN, MODELS, ModelSpec, models_that, spec
 
 N_RECOMMENDATIONS = 10
@@ -176,7 +177,7 @@ class ProjectData:
             raise RecommendError(f"{name} keeps no model to score with; try one of the others")
         run = f"kedro run --pipelines={entry.pipeline}"
         fitted = self.load(f"{name}.model", run)
-        if isinstance(fitted, dict) and fitted.get("skipped"):
+        if isinstance(fitted, Skipped):
             raise RecommendError(
                 f"{name} was disabled in the run that wrote {self.path(name + '.model')}: "
                 + self.to_enable(entry, run)

@@ -7,6 +7,9 @@ no partial file where a complete one is expected. Use the ``movie_rec.datasets.A
 types in place of their ``kedro_datasets`` parents; their arguments are the same, and
 ``versioned: true`` works as usual (the new version appears complete or not at all).
 
+**Records.** :class:`RecordJSONDataset` saves a record of :mod:`movie_rec.records` as JSON
+and loads it back as that record: nodes pass records, JSON exists only in the file.
+
 **Raw files.** :class:`RawCSVDataset` reads a raw competition file the way
 ``pandas.CSVDataset`` does, but names the file (and line) of what pandas cannot read and
 keeps the row → line mapping that :mod:`movie_rec.raw_contract` reports with.
@@ -28,10 +31,13 @@ import pandas as pd
 import scipy.sparse as sp
 from kedro.io import AbstractDataset, DatasetError
 from kedro.io.core import get_filepath_str, get_protocol_and_path
+from kedro.utils import load_obj
 from kedro_datasets.json import JSONDataset
 from kedro_datasets.pandas import CSVDataset, ParquetDataset
 from kedro_datasets.pickle import PickleDataset
 from kedro_datasets.text import TextDataset
+
+from movie_rec import records
 
 
 class AtomicSave:
@@ -86,6 +92,22 @@ class AtomicJSONDataset(AtomicSave, JSONDataset):
 
     def save(self, data: Any) -> None:
         self._save_atomically(JSONDataset.save, data)
+
+
+class RecordJSONDataset(AtomicJSONDataset):
+    """A record of :mod:`movie_rec.records` (``record``: its class, e.g.
+    ``movie_rec.records.ModelMetrics``) saved as JSON by its ``to_json`` and loaded by its
+    ``from_json``; a disabled model's :class:`~movie_rec.records.Skipped` either way."""
+
+    def __init__(self, *, record: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._record = load_obj(record)
+
+    def load(self) -> records.JsonRecord:
+        return records.from_json(self._record, super().load())
+
+    def save(self, data: records.JsonRecord) -> None:
+        super().save(data.to_json())
 
 
 class AtomicPickleDataset(AtomicSave, PickleDataset):

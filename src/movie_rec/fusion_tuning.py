@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ import pandas as pd
 
 from movie_rec.evaluation import per_user_mixed_recall, per_user_recall, recall_at_k
 from movie_rec.fusion import SUBMISSION_K, RankFusion, StackedRanks, fuse_stacked, stack_ranks
+from movie_rec.records import FinalChoice, Halves, Recall
 from movie_rec.splits import sample_users
 
 logger = logging.getLogger(__name__)
@@ -61,30 +62,6 @@ def single_model_fusion(models: Sequence[str], chosen: str, head: int) -> RankFu
 
 
 FUSION = "weighted_rank"  # the tuned fusion's name among the contenders of the final choice
-
-
-@dataclass(frozen=True)
-class FinalChoice:
-    """Which list became the submission, judged on every validated user out of fold.
-
-    Attributes:
-        chosen: the list (a model's name, or :data:`FUSION`).
-        scores: each contender's mean objective (:func:`objective_per_user`): the best
-            first-stage list, each second-stage list (scored out of fold) and the fusion
-            cross-fitted (tuned without the users it is scored on), simplest first.
-        runner_up: the best-scoring contender other than ``chosen``.
-        gain: the mean per-user objective of ``chosen`` minus ``runner_up``'s.
-        standard_error: the standard error of that paired difference.
-    """
-
-    chosen: str
-    scores: dict[str, float]
-    runner_up: str | None
-    gain: float
-    standard_error: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def paired_difference(ours: pd.Series, theirs: pd.Series) -> tuple[float, float]:
@@ -298,12 +275,16 @@ def evaluate_on_halves(
     valid_answers: pd.DataFrame,
     tune_users: np.ndarray,
     holdout_users: np.ndarray,
-    k: int = SUBMISSION_K,
-) -> dict[str, dict[str, float]]:
-    """Recall@k of ``recommendations`` on all validated users, the tuning and the holdout half."""
+) -> Halves:
+    """Recall@10 of ``recommendations`` on all validated users, the tuning and the holdout half."""
     halves = {
         "all": valid_answers,
         "tune": valid_answers[valid_answers["user_idx"].isin(tune_users)],
         "holdout": valid_answers[valid_answers["user_idx"].isin(holdout_users)],
     }
-    return {half: recall_at_k(recommendations, answers, k) for half, answers in halves.items()}
+    return Halves(
+        **{
+            half: Recall.from_json(recall_at_k(recommendations, answers, SUBMISSION_K))
+            for half, answers in halves.items()
+        }
+    )

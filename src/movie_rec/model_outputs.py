@@ -1,4 +1,5 @@
-"""The ``M_metrics`` record every model pipeline writes (docs/architecture.md §5)."""
+"""The ``M.metrics`` record every model pipeline writes (docs/architecture.md §5): a
+:class:`movie_rec.records.ModelMetrics`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from movie_rec.evaluation import recall_at_k
+from movie_rec.records import FirstStageRecord, ModelMetrics, RankerRecord, Recall, Training
 
 
 @contextmanager
@@ -33,16 +35,20 @@ def model_metrics(
     device: str,
     hyperparameters: dict[str, Any],
     epochs: int | None = None,
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+    training: Training | None = None,
+    first_stage: FirstStageRecord | None = None,
+    ranker: RankerRecord | None = None,
+) -> ModelMetrics:
     """Validation Recall@10 (overall, last, random) plus timings, device and settings."""
-    return {
-        "model": model,
-        **recall_at_k(candidates_valid, valid_answers, k=10),
-        "fit_seconds": round(float(fit_seconds), 3),
-        "predict_seconds": round(float(predict_seconds), 3),
-        "device": str(device),
-        "epochs": epochs,
-        "hyperparameters": hyperparameters,
-        **(extra or {}),
-    }
+    return ModelMetrics(
+        model,
+        Recall.from_json(recall_at_k(candidates_valid, valid_answers, k=10)),
+        fit_seconds=round(float(fit_seconds), 3),
+        predict_seconds=round(float(predict_seconds), 3),
+        device=str(device),
+        epochs=epochs,
+        hyperparameters=hyperparameters,
+        training=training,
+        first_stage=first_stage,
+        ranker=ranker,
+    )

@@ -37,11 +37,11 @@ from urllib.parse import urlparse
 import pandas as pd
 from kedro.framework.hooks import hook_impl
 
+from movie_rec.records import EnsembleMetrics, ModelMetrics, Skipped
+
 logger = logging.getLogger(__name__)
 
 METRICS_SUFFIX = ".metrics"
-MODEL_METRICS = ("recall@10", "recall@10_last", "recall@10_random")
-MODEL_TIMINGS = ("fit_seconds", "predict_seconds", "final_fit_seconds", "final_predict_seconds")
 PARAM_VALUE_LIMIT = 500  # characters kept of a parameter's value (MLflow allows 6000)
 BATCH_LIMIT = 100  # parameters per log_batch call (MLflow's limit; metrics allow 1000)
 
@@ -89,25 +89,42 @@ def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def model_record(model: str, record: dict[str, Any]) -> tuple[dict[str, str], dict[str, float]]:
+def model_record(
+    model: str, record: ModelMetrics | Skipped
+) -> tuple[dict[str, str], dict[str, float]]:
     """Parameters (hyperparameters, device) and metrics (recall, timings) of a metrics record."""
-    if record.get("skipped"):
+    if isinstance(record, Skipped):
         return {f"{model}.enabled": "false"}, {}
-    params = {name: str(value) for name, value in flatten(record.get("hyperparameters", {}), model)}
-    params[f"{model}.device"] = str(record.get("device"))
+    params = {name: str(value) for name, value in flatten(record.hyperparameters, model)}
+    params[f"{model}.device"] = record.device
     metrics = {
-        metric_name(f"{model}.{key}"): float(record[key])
-        for key in (*MODEL_METRICS, *MODEL_TIMINGS, "epochs", "tuning_trials")
-        if is_number(record.get(key))
+        metric_name(f"{model}.{key}"): float(value)
+        for key, value in _model_figures(record).items()
+        if is_number(value)
     }
     return params, metrics
 
 
-def ensemble_record(record: dict[str, Any]) -> dict[str, float]:
+def _model_figures(record: ModelMetrics) -> dict[str, Any]:
+    """The recalls, the fits' seconds, the epochs and the tuning trials of a model."""
+    first_stage = record.first_stage
+    return {
+        **record.recall.columns(),
+        "fit_seconds": record.fit_seconds,
+        "predict_seconds": record.predict_seconds,
+        "final_fit_seconds": first_stage.final_fit_seconds if first_stage else None,
+        "final_predict_seconds": first_stage.final_predict_seconds if first_stage else None,
+        "epochs": record.epochs,
+        "tuning_trials": first_stage.tuning_trials if first_stage else None,
+    }
+
+
+def ensemble_record(record: EnsembleMetrics) -> dict[str, float]:
     """Every fusion's recall on the tuning, holdout and all users, and its timings."""
     return {
         metric_name(name): float(value)
-        for name, value in flatten(record.get("ensembles", {}), "ensemble")
+        for method, figures in record.ensembles.items()
+        for name, value in flatten(figures.to_json(), f"ensemble.{method}")
         if is_number(value)
     }
 
@@ -125,11 +142,11 @@ class RunRecord:
         return cls({}, {}, {})
 
     def add(self, name: str, value: Any) -> None:
-        if name.endswith(METRICS_SUFFIX) and isinstance(value, dict):
+        if name.endswith(METRICS_SUFFIX) and isinstance(value, ModelMetrics | Skipped):
             params, metrics = model_record(name.removesuffix(METRICS_SUFFIX), value)
             self.params |= params
             self.metrics |= metrics
-        elif name == "ensemble_metrics":
+        elif isinstance(value, EnsembleMetrics):
             self.metrics |= ensemble_record(value)
         elif name == "ensemble_weights":
             self.params |= {key: str(v) for key, v in flatten(value, "ensemble")}

@@ -13,6 +13,7 @@ import yaml
 from movie_rec.evaluation import CANDIDATE_COLUMNS, check_candidates
 from movie_rec.models.cost import DataShape
 from movie_rec.pipelines.model_nodes import ModelNodes, Validation
+from movie_rec.records import Skipped
 from movie_rec.registry import KINDS, MODELS, PIPELINES, models_of, spec
 from movie_rec.runtime import RuntimeSettings, configure_kernels
 from tests.conftest import REPO_ROOT, TEST_SPLIT, process
@@ -66,7 +67,7 @@ def test_enabled_auto_runs_a_model_while_its_estimate_fits_the_budget(tiny_data,
         empty, skipped = ModelNodes("ease").fit_valid(
             *data, own["hyperparameters"], common, own, over, CANDIDATES
         )
-    assert empty.empty and skipped == {"model": "ease", "skipped": True}
+    assert empty.empty and skipped == Skipped("ease")
     assert re.search(
         r"ease: enabled auto: about [\d.]+ min on cpu by estimate "
         r"\(3 tuning trials and two fits\), over .*: off",
@@ -76,7 +77,7 @@ def test_enabled_auto_runs_a_model_while_its_estimate_fits_the_budget(tiny_data,
         tiny_data["interactions"], tiny_data["train_matrix_full"], own["hyperparameters"],
         skipped, common, own, {**RUNTIME, "auto_max_minutes": {"cpu": 1e9}}, CANDIDATES,
     )  # fmt: skip
-    assert final[0].empty  # the final fit follows the validation fit's choice
+    assert final[0].empty and final[2] == Skipped("ease")  # the validation fit's choice
 
 
 def test_validation_on_last_reads_only_the_last_answers(tiny_data):
@@ -109,13 +110,13 @@ def test_fit_valid_gives_valid_candidates_and_a_disabled_model_writes_empty_ones
         *data, own["hyperparameters"], common, own, RUNTIME, CANDIDATES
     )
     check_candidates(candidates, tiny_data["train_matrix_valid"], CANDIDATES["k"])
-    assert report["model"] == "ease" and report["hyperparameters"]["lam"] == 50.0
+    assert report.model == "ease" and report.hyperparameters["lam"] == 50.0
     common, off = _ease_settings(enabled=False)
     empty, skipped = nodes.fit_valid(
         *data, off["hyperparameters"], common, off, RUNTIME, CANDIDATES
     )
     assert empty.empty and list(empty.columns) == CANDIDATE_COLUMNS
-    assert skipped == {"model": "ease", "skipped": True}
+    assert skipped == Skipped("ease")
 
 
 def test_tuning_auto_runs_the_study_only_while_the_tuned_run_fits_the_budget(

@@ -5,7 +5,8 @@ the validation split, or the fixed hyperparameters) → ``fit_valid`` (fit on ``
 early stopping on validation Recall@10 for iterative models; candidates for every user) →
 ``fit_final`` (the same hyperparameters on all interactions; iterative models train for the
 validation fit's best update count) → ``report`` (the ``M.metrics`` record). A model with
-``enabled: false`` writes empty candidates and ``{"skipped": true}``.
+``enabled: false`` writes empty candidates and :class:`~movie_rec.records.Skipped` in place
+of its fit reports, model and metrics.
 
 A model's parameters are its section of ``parameters_<pipeline>.yml`` over the pipeline's
 ``common`` section, resolved by :mod:`movie_rec.parameters` into a
@@ -15,7 +16,7 @@ A model's parameters are its section of ``parameters_<pipeline>.yml`` over the p
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ from movie_rec.parameters import (
     TuningSettings,
     model_settings,
 )
+from movie_rec.records import FirstStageRecord, FitReport, ModelMetrics, Skipped, Training
 from movie_rec.registry import GPU, ITERATIVE, spec
 from movie_rec.runtime import RuntimeSettings, prepare_run
 from movie_rec.tuning import studies
@@ -68,10 +70,6 @@ class Validation:
         users = np.unique(self.answers["user_idx"].to_numpy())
         users = users[np.argsort(np.diff(self.seen.indptr)[users], kind="stable")]
         return studies.validation_recall(score_fn, self.seen, self.answers, users, self.batch_size)
-
-
-def skipped(model: str) -> dict[str, Any]:
-    return {"model": model, "skipped": True}
 
 
 @dataclass(frozen=True)
@@ -170,14 +168,14 @@ class ModelNodes:
         runtime: dict[str, Any],
         candidates: dict[str, Any],
         **extras: Any,
-    ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    ) -> tuple[pd.DataFrame, FitReport | Skipped]:
         """Fit on ``split_train``: candidates for every user and the fit's report."""
         settings, runtime = self.settings(common, own), RuntimeSettings.from_params(runtime)
         if settings.enabled == "auto":
             logger.info("%s: %s", self.model, settings.auto(runtime, matrix))
         if not settings.runs_on(runtime, matrix):
             logger.info("%s is disabled: writing empty outputs", self.model)
-            return empty_candidates(), skipped(self.model)
+            return empty_candidates(), Skipped(self.model)
         evaluate = None
         if spec(self.model).can(ITERATIVE):
             batch_size = CandidateSettings.from_params(candidates).batch_size
@@ -187,25 +185,25 @@ class ModelNodes:
             hyperparameters, TrainingData(matrix, history), run, candidates
         )
         estimate = settings.auto(runtime, matrix).minutes
-        return ranked, {**report, "estimated_run_minutes": round(estimate, 3)}
+        return ranked, replace(report, estimated_run_minutes=round(estimate, 3))
 
     def fit_final(
         self,
         history: pd.DataFrame,
         matrix: sp.csr_matrix,
         hyperparameters: dict[str, Any],
-        valid_report: dict[str, Any],
+        valid_report: FitReport | Skipped,
         common: dict[str, Any],
         own: dict[str, Any],
         runtime: dict[str, Any],
         candidates: dict[str, Any],
         **extras: Any,
-    ) -> tuple[pd.DataFrame, Any, dict[str, Any]]:
+    ) -> tuple[pd.DataFrame, Any, FitReport | Skipped]:
         """Fit on all interactions (for the validation fit's best update count)."""
         settings, runtime = self.settings(common, own), RuntimeSettings.from_params(runtime)
-        if valid_report.get("skipped"):  # the validation fit's choice, whatever this matrix
-            return empty_candidates(), skipped(self.model), skipped(self.model)
-        run = self._run(settings, runtime, stop_at=valid_report.get("best_update"), extras=extras)
+        if isinstance(valid_report, Skipped):  # the validation fit's choice, whatever this matrix
+            return empty_candidates(), valid_report, valid_report
+        run = self._run(settings, runtime, stop_at=valid_report.best_update, extras=extras)
         model, ranked, report = self._fit_and_rank(
             hyperparameters, TrainingData(matrix, history), run, candidates
         )
@@ -217,20 +215,21 @@ class ModelNodes:
         data: TrainingData,
         run: FitRun,
         candidates: dict[str, Any],
-    ) -> tuple[Model, pd.DataFrame, dict[str, Any]]:
+    ) -> tuple[Model, pd.DataFrame, FitReport]:
         with stopwatch() as fit_time:
             model, result = self._fit(hyperparameters, data, run)
         kept = CandidateSettings.from_params(candidates)
         with stopwatch() as predict_time:
             ranked = top_k_unseen(model.score, data.matrix, kept.k, batch_size=kept.batch_size)
-        report = {
-            "model": self.model,
-            "fit_seconds": fit_time["seconds"],
-            "predict_seconds": predict_time["seconds"],
-            "device": str(run.device),
-            "hyperparameters": hyperparameters,
-            **training_summary(result),
-        }
+        report = FitReport(
+            self.model,
+            fit_time["seconds"],
+            predict_time["seconds"],
+            str(run.device),
+            hyperparameters,
+            passes=int(result.passes) if result else None,
+            training=training_summary(result),
+        )
         logger.info(
             "%s: fitted in %.1fs, ranked in %.1fs on %s",
             self.model, fit_time["seconds"], predict_time["seconds"], run.device,
@@ -241,57 +240,59 @@ class ModelNodes:
         self,
         candidates_valid: pd.DataFrame,
         answers: pd.DataFrame,
-        valid_report: dict[str, Any],
-        final_report: dict[str, Any],
+        valid_report: FitReport | Skipped,
+        final_report: FitReport,
         trials: pd.DataFrame,
-    ) -> dict[str, Any]:
+    ) -> ModelMetrics | Skipped:
         """The ``M.metrics`` record: validation recall, timings, tuning and training."""
-        if valid_report.get("skipped"):
-            return skipped(self.model)
-        states = trials["state"] if "state" in trials else pd.Series(dtype="object")
-        complete = trials.loc[states == "COMPLETE", "value"] if len(trials) else []
-        extra = {
-            key: value
-            for key, value in valid_report.items()
-            if key not in ("model", "fit_seconds", "predict_seconds", "device", "hyperparameters")
-        }
-        extra |= {
-            "final_fit_seconds": round(float(final_report["fit_seconds"]), 3),
-            "final_predict_seconds": round(float(final_report["predict_seconds"]), 3),
-            "tuning_trials": int(states.isin(["COMPLETE", "PRUNED"]).sum()),
-            "tuning_pruned": int((states == "PRUNED").sum()),
-            "tuning_seconds": round(float(trials.get("duration_seconds", pd.Series()).sum()), 3),
-            "tuning_best_value": float(max(complete)) if len(complete) else None,
-            "tuning_cut_short": bool(trials["cut_short"].any()) if "cut_short" in trials else False,
-        }
+        if isinstance(valid_report, Skipped):
+            return valid_report
         return model_metrics(
             self.model,
             candidates_valid,
             answers,
-            fit_seconds=valid_report["fit_seconds"],
-            predict_seconds=valid_report["predict_seconds"],
-            device=valid_report["device"],
-            hyperparameters=valid_report["hyperparameters"],
-            epochs=extra.pop("passes", None),
-            extra=extra,
+            fit_seconds=valid_report.fit_seconds,
+            predict_seconds=valid_report.predict_seconds,
+            device=valid_report.device,
+            hyperparameters=valid_report.hyperparameters,
+            epochs=valid_report.passes,
+            training=valid_report.training,
+            first_stage=first_stage_record(valid_report, final_report, trials),
         )
 
 
-def training_summary(result: TrainResult | None) -> dict[str, Any]:
-    """Updates, evaluations, passes and the recall-by-update history of an iterative fit."""
+def first_stage_record(
+    valid_report: FitReport, final_report: FitReport, trials: pd.DataFrame
+) -> FirstStageRecord:
+    """The run plan's estimate, the final fit's seconds and the Optuna study's summary."""
+    states = trials["state"] if "state" in trials else pd.Series(dtype="object")
+    complete = trials.loc[states == "COMPLETE", "value"] if len(trials) else []
+    return FirstStageRecord(
+        estimated_run_minutes=valid_report.estimated_run_minutes,
+        final_fit_seconds=round(float(final_report.fit_seconds), 3),
+        final_predict_seconds=round(float(final_report.predict_seconds), 3),
+        tuning_trials=int(states.isin(["COMPLETE", "PRUNED"]).sum()),
+        tuning_pruned=int((states == "PRUNED").sum()),
+        tuning_seconds=round(float(trials.get("duration_seconds", pd.Series()).sum()), 3),
+        tuning_best_value=float(max(complete)) if len(complete) else None,
+        tuning_cut_short=bool(trials["cut_short"].any()) if "cut_short" in trials else False,
+    )
+
+
+def training_summary(result: TrainResult | None) -> Training | None:
+    """Updates, evaluations and the recall-by-update history of an iterative fit."""
     if result is None:
-        return {}
-    return {
-        "best_update": int(result.best_update),
-        "updates": int(result.updates),
-        "evaluations": int(result.evaluations),
-        "passes": int(result.passes),
-        "training_seconds": round(float(result.seconds), 3),
-        "history": [
+        return None
+    return Training(
+        best_update=int(result.best_update),
+        updates=int(result.updates),
+        evaluations=int(result.evaluations),
+        training_seconds=round(float(result.seconds), 3),
+        history=[
             {key: (float(value) if value is not None else None) for key, value in row.items()}
             for row in result.history
         ],
-    }
+    )
 
 
 FITS = {

@@ -21,6 +21,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from pandera.pandas import DataFrameSchema
 
 from movie_rec import records
+from movie_rec.records import FinalChoice
 
 # An HTML table: header groups, each (label, ((column, header), ...)); "" = no group label.
 Layout = tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
@@ -153,16 +154,16 @@ def _summary(table: pd.DataFrame, weights: Mapping[str, Any]) -> dict[str, Any]:
     models = table[table["kind"] == "model"].dropna(subset=["holdout_recall@10"])
     ensembles = table[table["kind"] == "ensemble"].dropna(subset=["holdout_recall@10"])
     best = models.loc[models["holdout_recall@10"].idxmax()] if not models.empty else None
-    choice = weights.get("choice")
+    choice = FinalChoice.from_json(weights["choice"]) if weights.get("choice") else None
     return {
         "method": weights.get("method") or MISSING,
         "choice": None
-        if not choice
+        if choice is None
         else {
-            "chosen": choice["chosen"],
-            "score": f"{choice['scores'][choice['chosen']]:.4f}",
-            "runner_up": choice["runner_up"],
-            "gain": f"{choice['gain']:+.4f} ± {choice['standard_error']:.4f}",
+            "chosen": choice.chosen,
+            "score": f"{choice.scores[choice.chosen]:.4f}",
+            "runner_up": choice.runner_up,
+            "gain": f"{choice.gain:+.4f} ± {choice.standard_error:.4f}",
         },
         "best_model": None
         if best is None

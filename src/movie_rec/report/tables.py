@@ -17,11 +17,17 @@ from pandera.pandas import DataFrameSchema
 
 from movie_rec import records
 from movie_rec.evaluation import per_user_recall
-from movie_rec.records import RECALL_COLUMNS
+from movie_rec.records import (
+    RECALL_COLUMNS,
+    EnsembleMetrics,
+    FusionMetrics,
+    MixRecall,
+    ModelMetrics,
+    Recall,
+    Skipped,
+)
 
 HISTORY_COLUMNS = ["model", "update", "pass", "loss", "recall@10", "lr", "seconds", "best"]
-MIX_SUMMARY = ("mean", "worst")
-RELEASE_SIDES = ("with", "without")
 
 
 def _number(value: Any) -> float:
@@ -32,14 +38,14 @@ def _number(value: Any) -> float:
         return np.nan
 
 
-def _recalls(metrics: Mapping[str, Any] | None, prefix: str = "") -> dict[str, float]:
-    metrics = metrics or {}
-    return {f"{prefix}{column}": _number(metrics.get(column)) for column in RECALL_COLUMNS}
+def _recalls(recall: Recall | None, prefix: str = "") -> dict[str, float]:
+    if recall is None:
+        return {f"{prefix}{column}": np.nan for column in RECALL_COLUMNS}
+    return recall.columns(prefix)
 
 
-def _mix_summary(scores: Mapping[str, Any] | None) -> dict[str, float]:
-    scores = scores or {}
-    return {f"mix_{key}": _number(scores.get(key)) for key in MIX_SUMMARY}
+def _mix_summary(scores: MixRecall | None) -> dict[str, float]:
+    return {f"mix_{key}": getattr(scores, key) if scores else np.nan for key in MixRecall.SUMMARY}
 
 
 def _table(schema: DataFrameSchema, rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -49,102 +55,117 @@ def _table(schema: DataFrameSchema, rows: list[dict[str, Any]]) -> pd.DataFrame:
     return records.checked(schema, pd.DataFrame(rows))
 
 
+def _ran(
+    model_metrics: Mapping[str, ModelMetrics | Skipped], models: Sequence[str]
+) -> dict[str, ModelMetrics]:
+    """The metrics of the ``models`` that ran (neither skipped nor missing), in order."""
+    return {
+        name: metrics
+        for name in models
+        if isinstance(metrics := model_metrics.get(name), ModelMetrics)
+    }
+
+
+def _model_row(metrics: ModelMetrics, ensemble: EnsembleMetrics | None) -> dict[str, Any]:
+    halves = ensemble.models.get(metrics.model) if ensemble else None
+    return {
+        "model": metrics.model,
+        "kind": "model",
+        **_recalls(metrics.recall),
+        **_recalls(halves.holdout if halves else None, "holdout_"),
+        **_mix_summary(ensemble.by_mix.get(metrics.model) if ensemble else None),
+        "users": metrics.recall.users,
+        "fit_seconds": metrics.fit_seconds,
+        "predict_seconds": metrics.predict_seconds,
+        "device": metrics.device,
+        "epochs": metrics.epochs,
+        "best_update": metrics.best_update,
+    }
+
+
+def _ensemble_row(name: str, metrics: FusionMetrics, ensemble: EnsembleMetrics) -> dict[str, Any]:
+    return {
+        "model": name,
+        "kind": "ensemble",
+        **_recalls(metrics.halves.all),
+        **_recalls(metrics.halves.holdout, "holdout_"),
+        **_mix_summary(ensemble.by_mix.get(name)),
+        "users": metrics.halves.all.users,
+        "fit_seconds": metrics.fit_seconds,
+        "predict_seconds": metrics.predict_seconds,
+        "device": "cpu",
+        "epochs": None,
+        "best_update": None,
+    }
+
+
 def metrics_table(
-    model_metrics: Mapping[str, Mapping[str, Any]],
-    ensemble_metrics: Mapping[str, Any],
+    model_metrics: Mapping[str, ModelMetrics | Skipped],
+    ensemble_metrics: EnsembleMetrics | None,
     models: Sequence[str],
 ) -> pd.DataFrame:
     """One row per enabled model and per ensemble method (:data:`records.METRICS`).
 
     Recall@10 (overall/last/random) on all validated users, the same on the holdout half
-    (a seeded half of the validated users; every list there is out of fold), the mean and worst holdout Recall@10 over the last/random
-    mixes (``ensemble_metrics["by_mix"]``), fit and predict seconds, device, epochs and the
-    best update of iteratively trained models. Skipped (disabled) models have no row.
+    (a seeded half of the validated users; every list there is out of fold), the mean and
+    worst holdout Recall@10 over the last/random mixes (``ensemble_metrics.by_mix``), fit
+    and predict seconds, device, epochs and the best update of iteratively trained models.
+    Skipped (disabled) models have no row.
     """
-    on_holdout = ensemble_metrics.get("models") or {}
-    by_mix = ensemble_metrics.get("by_mix") or {}
-    rows = []
-    for name in models:
-        metrics = model_metrics.get(name) or {}
-        if not metrics or metrics.get("skipped"):
-            continue
-        rows.append(
-            {
-                "model": name,
-                "kind": "model",
-                **_recalls(metrics),
-                **_recalls((on_holdout.get(name) or {}).get("holdout"), "holdout_"),
-                **_mix_summary(by_mix.get(name)),
-                "users": metrics.get("users"),
-                "fit_seconds": metrics.get("fit_seconds"),
-                "predict_seconds": metrics.get("predict_seconds"),
-                "device": metrics.get("device"),
-                "epochs": metrics.get("epochs"),
-                "best_update": metrics.get("best_update"),
-            }
-        )
-    for method, metrics in (ensemble_metrics.get("ensembles") or {}).items():
-        name = f"ensemble_{method}"
-        rows.append(
-            {
-                "model": name,
-                "kind": "ensemble",
-                **_recalls(metrics.get("all")),
-                **_recalls(metrics.get("holdout"), "holdout_"),
-                **_mix_summary(by_mix.get(name)),
-                "users": (metrics.get("all") or {}).get("users"),
-                "fit_seconds": metrics.get("fit_seconds"),
-                "predict_seconds": metrics.get("predict_seconds"),
-                "device": "cpu",
-                "epochs": None,
-                "best_update": None,
-            }
-        )
+    rows = [
+        _model_row(metrics, ensemble_metrics) for metrics in _ran(model_metrics, models).values()
+    ]
+    if ensemble_metrics:
+        rows += [
+            _ensemble_row(f"ensemble_{method}", metrics, ensemble_metrics)
+            for method, metrics in ensemble_metrics.ensembles.items()
+        ]
     return _table(records.METRICS, rows)
 
 
 def training_history(
-    model_metrics: Mapping[str, Mapping[str, Any]], models: Sequence[str]
+    model_metrics: Mapping[str, ModelMetrics | Skipped], models: Sequence[str]
 ) -> pd.DataFrame:
     """Every validation evaluation of the iteratively trained ``models``.
 
-    One row per model and evaluation (``metrics["history"]``: update, pass, loss, recall@10,
-    lr, seconds); ``best`` marks the evaluation at the model's ``best_update``. Models
-    without a history (skipped, or not trained by the shared loop) have no rows.
+    One row per model and evaluation (``metrics.training.history``: update, pass, loss,
+    recall@10, lr, seconds); ``best`` marks the evaluation at the model's ``best_update``.
+    Models without a history (skipped, or not trained by the shared loop) have no rows.
     """
     frames = []
-    for name in models:
-        metrics = model_metrics.get(name) or {}
-        history = metrics.get("history")
-        if not history:
+    for name, metrics in _ran(model_metrics, models).items():
+        if metrics.training is None or not metrics.training.history:
             continue
-        frame = pd.DataFrame(list(history)).reindex(columns=HISTORY_COLUMNS[1:-1])
+        frame = pd.DataFrame(metrics.training.history).reindex(columns=HISTORY_COLUMNS[1:-1])
         frame.insert(0, "model", name)
-        frame["best"] = frame["update"].eq(metrics.get("best_update"))
+        frame["best"] = frame["update"].eq(metrics.training.best_update)
         frames.append(frame)
     if not frames:
         return pd.DataFrame(columns=HISTORY_COLUMNS)
     return pd.concat(frames, ignore_index=True)
 
 
-def recall_by_mix_table(ensemble_metrics: Mapping[str, Any]) -> pd.DataFrame:
+def recall_by_mix_table(ensemble_metrics: EnsembleMetrics | None) -> pd.DataFrame:
     """Holdout Recall@10 of every list (model or ensemble method) per last/random mix
     (:data:`records.RECALL_BY_MIX`).
 
     Column ``a/b``: the Recall@10 had the test held out ``a`` last and ``b`` random items
-    (``ensemble_metrics["by_mix"]``), then their ``mean`` and ``worst``; ``spread`` is the
+    (``ensemble_metrics.by_mix``), then their ``mean`` and ``worst``; ``spread`` is the
     best mix minus the worst and ``vs_best`` the list's mean minus the best list's mean.
     Best mean first.
     """
-    by_mix = ensemble_metrics.get("by_mix") or {}
+    by_mix = ensemble_metrics.by_mix if ensemble_metrics else {}
     if not by_mix:
         return records.empty(records.RECALL_BY_MIX)
-    mixes = list(
-        dict.fromkeys(key for scores in by_mix.values() for key in scores if key not in MIX_SUMMARY)
-    )
+    mixes = list(dict.fromkeys(mix for scores in by_mix.values() for mix in scores.mixes))
     frame = pd.DataFrame(
         [
-            {"list": name, **{key: _number(scores.get(key)) for key in [*mixes, *MIX_SUMMARY]}}
+            {
+                "list": name,
+                **{mix: _number(scores.mixes.get(mix)) for mix in mixes},
+                "mean": scores.mean,
+                "worst": scores.worst,
+            }
             for name, scores in by_mix.items()
         ]
     )
@@ -154,32 +175,31 @@ def recall_by_mix_table(ensemble_metrics: Mapping[str, Any]) -> pd.DataFrame:
     return records.checked(records.RECALL_BY_MIX, frame.reset_index(drop=True))
 
 
-def release_filter_table(ensemble_metrics: Mapping[str, Any]) -> pd.DataFrame:
+def release_filter_table(ensemble_metrics: EnsembleMetrics | None) -> pd.DataFrame:
     """Holdout Recall@10 (overall, last, random) of every list with and without the
-    release-year filter (``ensemble_metrics["release_filter"]``); ``gain_*`` = with − without
+    release-year filter (``ensemble_metrics.release_filter``); ``gain_*`` = with − without
     (:data:`records.RELEASE_FILTER`).
     """
+    ablation = ensemble_metrics.release_filter if ensemble_metrics else {}
     rows = []
-    for name, sides in (ensemble_metrics.get("release_filter") or {}).items():
+    for name, sides in ablation.items():
+        with_filter, without_filter = sides.with_filter.columns(), sides.without_filter.columns()
         row: dict[str, Any] = {"list": name}
         for column in RECALL_COLUMNS:
-            with_filter, without_filter = (
-                _number((sides.get(side) or {}).get(column)) for side in RELEASE_SIDES
-            )
-            row[f"with_{column}"] = with_filter
-            row[f"without_{column}"] = without_filter
-            row[f"gain_{column}"] = with_filter - without_filter
+            row[f"with_{column}"] = with_filter[column]
+            row[f"without_{column}"] = without_filter[column]
+            row[f"gain_{column}"] = with_filter[column] - without_filter[column]
         rows.append(row)
     return _table(records.RELEASE_FILTER, rows)
 
 
-def candidate_ceiling_table(ranker_metrics: Mapping[str, Any] | None) -> pd.DataFrame:
+def candidate_ceiling_table(ranker_metrics: ModelMetrics | Skipped | None) -> pd.DataFrame:
     """The ranker's candidate recall per source, as
     :func:`movie_rec.second_stage.candidates.candidate_recall_by_source` recorded it in the
     ranker's metrics (:data:`records.CANDIDATE_CEILING`); empty when the ranker was off."""
+    ranker = ranker_metrics.ranker if isinstance(ranker_metrics, ModelMetrics) else None
     return _table(
-        records.CANDIDATE_CEILING,
-        list((ranker_metrics or {}).get("candidate_recall_by_source") or []),
+        records.CANDIDATE_CEILING, list(ranker.candidate_recall_by_source) if ranker else []
     )
 
 

@@ -3,7 +3,7 @@
 The model pipelines are built elsewhere; these write, at the places the catalog's dataset
 factories give every model's outputs, what the model pipelines would write: three
 enabled models (from the reference scorers) and the rest disabled (empty candidates,
-``skipped`` metrics), into a throw-away project that has run data_processing.
+:class:`~movie_rec.records.Skipped` metrics), into a throw-away project that has run data_processing.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from movie_rec.models.baselines import ItemCooccurrence
 from movie_rec.models.ease import EASE, EASEConfig
 from movie_rec.models.markov import Markov, MarkovConfig
 from movie_rec.models.protocol import TrainingData, fitted
+from movie_rec.records import Skipped
 from movie_rec.registry import MODELS
 from tests.conftest import popular_model, run_pipeline
 
@@ -77,9 +78,9 @@ def write_fake_model_outputs(project: Path) -> None:
                 hyperparameters={},
             )
             if model in ENABLED
-            else {"model": model, "skipped": True}
+            else Skipped(model)
         )
-        (reports / f"{model}_metrics.json").write_text(json.dumps(metrics))
+        (reports / f"{model}_metrics.json").write_text(json.dumps(metrics.to_json()))
     ease = fitted(EASE(EASEConfig(lam=50.0)), TrainingData(fits["final"][0]))
     (data / "06_models").mkdir(parents=True, exist_ok=True)
     (data / "06_models" / "ease_model.pkl").write_bytes(pickle.dumps(ease))

@@ -33,7 +33,7 @@ def test_with_every_model_disabled_the_submission_is_popularity(tiny_data):
     )
     assert weights["models"] == []
     assert weights["weighted_rank"] is None
-    assert metrics["models"] == {}
+    assert metrics.models == {}
     assert fused_valid.empty and history.empty
 
     final = nodes.fuse_final(

@@ -16,6 +16,14 @@ from movie_rec.evaluation import recall_at_k, recall_by_mix
 from movie_rec.model_outputs import stopwatch
 from movie_rec.models import release_year
 from movie_rec.parameters import EnsemblingSettings, EvaluationSettings, ReleaseFilterSettings
+from movie_rec.records import (
+    EnsembleMetrics,
+    FusionMetrics,
+    Halves,
+    MixRecall,
+    Recall,
+    ReleaseAblation,
+)
 from movie_rec.registry import MODELS
 
 logger = logging.getLogger(__name__)
@@ -114,7 +122,7 @@ def evaluate_ensembles(
     params: dict[str, Any],
     evaluation: dict[str, Any],
     **candidates_valid: pd.DataFrame,
-) -> tuple[dict[str, Any], dict[str, Any], pd.DataFrame, pd.DataFrame]:
+) -> tuple[dict[str, Any], EnsembleMetrics, pd.DataFrame, pd.DataFrame]:
     """Tune ``weighted_rank`` on every validated user and choose the submission's list out
     of fold (:func:`movie_rec.fusion_tuning.tune_weighted_rank`); judge every method and model.
 
@@ -143,7 +151,7 @@ def evaluate_ensembles(
     tuned = outcome.fusion if outcome else None
     history = outcome.history if outcome else pd.DataFrame(columns=["number", "value"])
 
-    def judged(recommendations: pd.DataFrame) -> dict[str, Any]:
+    def judged(recommendations: pd.DataFrame) -> Halves:
         return fusion_tuning.evaluate_on_halves(
             recommendations, valid_answers, tune_users, holdout_users
         )
@@ -154,16 +162,19 @@ def evaluate_ensembles(
         fused, seconds = fusion.timed_fusion(method, candidates, settings.to_dict(), tuned)
         lists[f"ensemble_{method}"] = fused
         judged_lists[f"ensemble_{method}"] = _judged_list(method, fused, outcome)
-        methods[method] = {
-            **judged(judged_lists[f"ensemble_{method}"]),
-            "fit_seconds": round(tuning_time["seconds"] if method == "weighted_rank" else 0.0, 3),
-            "predict_seconds": round(seconds, 3),
-        }
+        methods[method] = FusionMetrics(
+            judged(judged_lists[f"ensemble_{method}"]),
+            fit_seconds=round(tuning_time["seconds"] if method == "weighted_rank" else 0.0, 3),
+            predict_seconds=round(seconds, 3),
+        )
         fused_frames.append(fused.assign(method=method))
         logger.info(
-            "ensemble %s: holdout Recall@10 %.4f", method, methods[method]["holdout"]["recall@10"]
+            "ensemble %s: holdout Recall@10 %.4f", method, methods[method].halves.holdout.overall
         )
-    by_mix = {name: recall_by_mix(frame, holdout, mixes) for name, frame in judged_lists.items()}
+    by_mix = {
+        name: MixRecall.from_json(recall_by_mix(frame, holdout, mixes))
+        for name, frame in judged_lists.items()
+    }
     weights = {
         "method": settings.method,
         "models": list(candidates),
@@ -174,19 +185,19 @@ def evaluate_ensembles(
             "vote_depth": settings.vote_depth,
         },
         "release_filter": settings.release_filter.to_dict(),
-        "choice": outcome.choice.to_dict() if outcome else None,
+        "choice": outcome.choice.to_json() if outcome else None,
     }
-    metrics = {
-        "final_choice": weights["choice"],
-        "tune_users": len(tune_users),
-        "holdout_users": len(holdout_users),
-        "trials": len(history),
-        "models": {name: judged(frame) for name, frame in candidates.items()},
-        "ensembles": methods,
-        "by_mix": dict(sorted(by_mix.items(), key=lambda item: -item[1]["mean"])),
-        "release_filter": release_ablation(unfiltered, candidates, lists, holdout, settings, tuned),
-        "release_filter_slack": settings.release_filter.slack,
-    }
+    metrics = EnsembleMetrics(
+        final_choice=outcome.choice if outcome else None,
+        tune_users=len(tune_users),
+        holdout_users=len(holdout_users),
+        trials=len(history),
+        models={name: judged(frame) for name, frame in candidates.items()},
+        ensembles=methods,
+        by_mix=dict(sorted(by_mix.items(), key=lambda item: -item[1].mean)),
+        release_filter=release_ablation(unfiltered, candidates, lists, holdout, settings, tuned),
+        release_filter_slack=settings.release_filter.slack,
+    )
     return weights, metrics, pd.concat(fused_frames, ignore_index=True), history
 
 
@@ -207,7 +218,7 @@ def release_ablation(
     answers: pd.DataFrame,
     settings: EnsemblingSettings,
     tuned: fusion.RankFusion | None,
-) -> dict[str, dict[str, dict[str, float]]]:
+) -> dict[str, ReleaseAblation]:
     """Recall@10 of every list on ``answers`` with and without the release-year filter
     (the fusions with the same tuned weights on the unfiltered lists)."""
     if unfiltered is filtered:
@@ -218,10 +229,10 @@ def release_ablation(
             method, unfiltered, settings.to_dict(), tuned
         )
     return {
-        name: {
-            "with": recall_at_k(lists[name], answers),
-            "without": recall_at_k(without[name], answers),
-        }
+        name: ReleaseAblation(
+            with_filter=Recall.from_json(recall_at_k(lists[name], answers)),
+            without_filter=Recall.from_json(recall_at_k(without[name], answers)),
+        )
         for name in lists
     }
 

@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from movie_rec import fusion, report
 from movie_rec.explain import Explainer
 from movie_rec.parameters import ReportingSettings
+from movie_rec.records import EnsembleMetrics, ModelMetrics, Skipped
 from movie_rec.registry import ITERATIVE, MODELS, TUNABLE, models_that
 
 TUNED_MODELS = tuple(models_that(TUNABLE))
@@ -25,28 +26,28 @@ PLOTS = (
 
 
 def build_metrics_table(
-    ensemble_metrics: dict[str, Any], **model_metrics: dict[str, Any]
+    ensemble_metrics: EnsembleMetrics, **model_metrics: ModelMetrics | Skipped
 ) -> pd.DataFrame:
     """``metrics.csv``: one row per enabled model and per ensemble method."""
     return report.metrics_table(model_metrics, ensemble_metrics, list(MODELS))
 
 
-def build_training_history(**model_metrics: dict[str, Any]) -> pd.DataFrame:
+def build_training_history(**model_metrics: ModelMetrics | Skipped) -> pd.DataFrame:
     """``training_history.csv``: every validation evaluation of every iterative model."""
     return report.training_history(model_metrics, ITERATIVE_MODELS)
 
 
-def build_recall_by_mix(ensemble_metrics: dict[str, Any]) -> pd.DataFrame:
+def build_recall_by_mix(ensemble_metrics: EnsembleMetrics) -> pd.DataFrame:
     """``recall_by_mix.csv``: holdout Recall@10 of every list per last/random mix."""
     return report.recall_by_mix_table(ensemble_metrics)
 
 
-def build_release_filter_ablation(ensemble_metrics: dict[str, Any]) -> pd.DataFrame:
+def build_release_filter_ablation(ensemble_metrics: EnsembleMetrics) -> pd.DataFrame:
     """``release_filter_ablation.csv``: every list with and without the release-year filter."""
     return report.release_filter_table(ensemble_metrics)
 
 
-def build_candidate_ceiling(lgbm_ranker_metrics: dict[str, Any]) -> pd.DataFrame:
+def build_candidate_ceiling(lgbm_ranker_metrics: ModelMetrics | Skipped) -> pd.DataFrame:
     """``candidate_ceiling.csv``: the ranker's candidate recall per source."""
     return report.candidate_ceiling_table(lgbm_ranker_metrics)
 
@@ -165,7 +166,7 @@ def render_report(
     example_users: pd.DataFrame,
     example_users_valid: pd.DataFrame,
     ensemble_weights: dict[str, Any],
-    ensemble_metrics: dict[str, Any],
+    ensemble_metrics: EnsembleMetrics,
     report_images: dict[str, bytes],
 ) -> str:
     """``report.html``: everything above in one file that opens offline."""
@@ -177,7 +178,7 @@ def render_report(
         ensemble_weights,
         by_mix=recall_by_mix,
         release_filter=release_filter_ablation,
-        release_filter_slack=ensemble_metrics.get("release_filter_slack"),
+        release_filter_slack=ensemble_metrics.release_filter_slack,
         candidate_ceiling=candidate_ceiling,
         examples_valid=example_users_valid,
     )

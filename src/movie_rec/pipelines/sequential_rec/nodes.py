@@ -16,6 +16,7 @@ from movie_rec.models.sequences import user_sequences
 from movie_rec.models.sequential import fit as seq
 from movie_rec.models.sequential.s3rec import PRETRAINED, SECTION, S3RecConfig, attribute_matrix
 from movie_rec.parameters import model_settings, model_source
+from movie_rec.records import Skipped
 from movie_rec.registry import models_of
 from movie_rec.runtime import RuntimeSettings, prepare_run
 
@@ -35,7 +36,7 @@ def pretrain_s3rec(
     item_writers: pd.DataFrame,
     params: dict[str, Any],
     runtime: dict[str, Any],
-) -> dict[str, Any]:
+) -> dict[str, Any] | Skipped:
     """S3Rec pre-training on ``interactions`` (split_train or all); the fine-tuning payload.
 
     It runs only when one of the fine-tuned models is enabled (its settings resolved over
@@ -45,7 +46,7 @@ def pretrain_s3rec(
     fine_tuned = [model_settings(name, params) for name in fine_tuned_models()]
     if not any(settings.runs_on(run_settings, train_matrix) for settings in fine_tuned):
         logger.info("s3rec fine-tuning models are disabled: skipping pre-training")
-        return {"skipped": True}
+        return Skipped(SECTION)
     settings = model_source("sequential_rec", SECTION, params).settings(S3RecConfig)
     config = settings.hyperparameters
     device = prepare_run(run_settings)

@@ -31,6 +31,7 @@ from movie_rec.evaluation import (
 from movie_rec.model_outputs import model_metrics, stopwatch
 from movie_rec.models.protocol import FitRun
 from movie_rec.parameters import CandidateSettings, EvaluationSettings, TabularSettings
+from movie_rec.records import MixRecall, ModelMetrics, RankerRecord, Skipped
 from movie_rec.registry import SECOND_STAGE
 from movie_rec.runtime import RuntimeSettings, prepare_run
 from movie_rec.second_stage import candidates as rc
@@ -43,10 +44,10 @@ logger = logging.getLogger(__name__)
 MODEL = SECOND_STAGE
 
 
-def skipped_outputs() -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame, list[ranker.FoldModel]]:
+def skipped_outputs() -> tuple[pd.DataFrame, Skipped, pd.DataFrame, list[ranker.FoldModel]]:
     """What the training node writes when ``tabular_rec.enabled`` is false (no fold model)."""
     importance = pd.DataFrame({"feature": pd.Series(dtype="str"), "gain": pd.Series(dtype="f8")})
-    return empty_candidates(), {"model": MODEL, "skipped": True}, importance, []
+    return empty_candidates(), Skipped(MODEL), importance, []
 
 
 def _enabled_first_stage(first_stage: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -213,7 +214,7 @@ def train_ranker(
     runtime: dict[str, Any],
     candidates: dict[str, Any],
     evaluation: dict[str, Any],
-) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame, list[ranker.FoldModel]]:
+) -> tuple[pd.DataFrame, ModelMetrics | Skipped, pd.DataFrame, list[ranker.FoldModel]]:
     """Out-of-fold validation candidates, metrics, feature importance and the fold models.
 
     Every fold model is early-stopped on users it did not train on, and none is refitted;
@@ -239,6 +240,21 @@ def train_ranker(
         for name in rf.first_stage_names(features_valid)
     }
     mixes = EvaluationSettings.from_params(evaluation).pairs()
+    details = RankerRecord(
+        fold_rounds=oof.best_iterations,
+        extra_queries=int(np.unique(ranker.query_ids(features_extra.features)).size),
+        candidate_recall=_candidate_recall(labels, valid_answers),
+        candidate_recall_by_source=candidate_ceiling,
+        first_stage_recall={
+            name: recall_at_k(top, valid_answers)["recall@10"] for name, top in first_stage.items()
+        },
+        by_mix=MixRecall.from_json(recall_by_mix(candidates_valid, valid_answers, mixes)),
+        first_stage_by_mix={
+            name: MixRecall.from_json(recall_by_mix(top, valid_answers, mixes))
+            for name, top in first_stage.items()
+        },
+        top_features=importance["feature"].head(10).tolist(),
+    )
     metrics = model_metrics(
         MODEL,
         candidates_valid,
@@ -248,25 +264,11 @@ def train_ranker(
         device="cpu",
         hyperparameters={k: v for k, v in settings.to_dict().items() if k != "enabled"},
         epochs=round(float(np.mean(oof.best_iterations))),
-        extra={
-            "fold_rounds": oof.best_iterations,
-            "extra_queries": int(np.unique(ranker.query_ids(features_extra.features)).size),
-            "candidate_recall": _candidate_recall(labels, valid_answers),
-            "candidate_recall_by_source": candidate_ceiling,
-            "first_stage_recall@10": {
-                name: recall_at_k(top, valid_answers)["recall@10"]
-                for name, top in first_stage.items()
-            },
-            "by_mix": recall_by_mix(candidates_valid, valid_answers, mixes),
-            "first_stage_by_mix": {
-                name: recall_by_mix(top, valid_answers, mixes) for name, top in first_stage.items()
-            },
-            "top_features": importance["feature"].head(10).tolist(),
-        },
+        ranker=details,
     )
     logger.info(
         "lgbm_ranker: out-of-fold Recall@10 %.4f (first stage %s)",
-        metrics["recall@10"], metrics["first_stage_recall@10"],
+        metrics.recall.overall, details.first_stage_recall,
     )  # fmt: skip
     return candidates_valid, metrics, importance, oof.final_models()
 
