@@ -38,6 +38,7 @@ import pandas as pd
 from kedro.framework.hooks import hook_impl
 
 from movie_rec.records import EnsembleMetrics, ModelMetrics, Skipped
+from movie_rec.runtime import RuntimeSettings
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +187,7 @@ class MLflowHooks:
             logger.warning("tracking is on but mlflow is missing: pip install movie_rec[tracking]")
         self.settings = settings if settings.enabled and mlflow_available() else None
         self.project_path = Path(context.project_path)
-        self.runtime = dict(context.params.get("runtime", {}))
+        self.runtime = RuntimeSettings.from_params(context.params.get("runtime") or {}).to_dict()
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
