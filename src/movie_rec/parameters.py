@@ -32,8 +32,7 @@ from movie_rec.models.cost import DataShape, FitCost, run_cost
 from movie_rec.models.training import TrainConfig
 from movie_rec.registry import MODELS, first_stage_models, spec
 from movie_rec.runtime import AutoChoice, RuntimeSettings, auto_choice, resolve_device
-from movie_rec.second_stage.features import FeatureConfig
-from movie_rec.second_stage.ranker import OBJECTIVES, RankerConfig
+from movie_rec.second_stage.config import OBJECTIVES, FeatureConfig, RankerConfig
 from movie_rec.tuning.storage import RDB_DIALECTS, rdb_dialect
 from movie_rec.values import (
     Count,

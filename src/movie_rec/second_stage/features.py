@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -28,6 +27,7 @@ from movie_rec.models.matrices import gram_matrix
 from movie_rec.models.protocol import TrainingData, fitted
 from movie_rec.models.sequences import UserSequences, user_sequences
 from movie_rec.second_stage.candidates import PAIR, pair_keys, rows_of
+from movie_rec.second_stage.config import FeatureConfig
 from movie_rec.second_stage.tables import SECONDS_PER_DAY, item_table, user_table
 
 CATEGORICAL = ["director", "writer"]
@@ -71,19 +71,6 @@ FEATURES: dict[str, str] = {
     "user_writer_share": "share of the user's movies sharing a writer with the movie",
     "<genre>": "1 when the movie has the genre (one column per genre_* of item_features)",
 }
-
-
-@dataclass(frozen=True)
-class FeatureConfig:
-    """Windows and decays of the order and time features (see :data:`FEATURES`), built by
-    :meth:`movie_rec.parameters.TabularSettings.features`, where the defaults are."""
-
-    markov_k: tuple[int, ...]
-    cooc_window: int
-    cooc_decay: float
-    recent_days: float
-    user_window_days: float
-    batch_size: int
 
 
 # --- per-pair features --------------------------------------------------------------------
