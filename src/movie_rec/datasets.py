@@ -38,6 +38,8 @@ from kedro_datasets.pickle import PickleDataset
 from kedro_datasets.text import TextDataset
 
 from movie_rec import records
+from movie_rec.models.config import ParamsConfig
+from movie_rec.registry import spec
 
 
 class AtomicSave:
@@ -108,6 +110,21 @@ class RecordJSONDataset(AtomicJSONDataset):
 
     def save(self, data: records.JsonRecord) -> None:
         super().save(data.to_json())
+
+
+class HyperparametersDataset(AtomicJSONDataset):
+    """A registered model's hyperparameters (``model``: its registry name) as its config
+    dataclass in memory and as that config's fields in JSON."""
+
+    def __init__(self, *, model: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._config = spec(model).config
+
+    def load(self) -> ParamsConfig:
+        return self._config.from_params(super().load())
+
+    def save(self, data: ParamsConfig) -> None:
+        super().save(data.to_dict())
 
 
 class AtomicPickleDataset(AtomicSave, PickleDataset):

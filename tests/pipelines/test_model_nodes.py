@@ -12,6 +12,7 @@ import yaml
 
 from movie_rec.evaluation import CANDIDATE_COLUMNS, check_candidates
 from movie_rec.models.cost import DataShape
+from movie_rec.models.ease import EASEConfig
 from movie_rec.pipelines.model_nodes import ModelNodes, Validation
 from movie_rec.records import Skipped
 from movie_rec.registry import KINDS, MODELS, PIPELINES, models_of, spec
@@ -65,7 +66,7 @@ def test_enabled_auto_runs_a_model_while_its_estimate_fits_the_budget(tiny_data,
     over = {**RUNTIME, "auto_max_minutes": {"cpu": minutes / 2}}
     with caplog.at_level("INFO", logger="movie_rec.pipelines.model_nodes"):
         empty, skipped = ModelNodes("ease").fit_valid(
-            *data, own["hyperparameters"], common, own, over, CANDIDATES
+            *data, EASEConfig(**own["hyperparameters"]), common, own, over, CANDIDATES
         )
     assert empty.empty and skipped == Skipped("ease")
     assert re.search(
@@ -74,8 +75,9 @@ def test_enabled_auto_runs_a_model_while_its_estimate_fits_the_budget(tiny_data,
         caplog.text,
     )
     final = ModelNodes("ease").fit_final(
-        tiny_data["interactions"], tiny_data["train_matrix_full"], own["hyperparameters"],
-        skipped, common, own, {**RUNTIME, "auto_max_minutes": {"cpu": 1e9}}, CANDIDATES,
+        tiny_data["interactions"], tiny_data["train_matrix_full"],
+        EASEConfig(**own["hyperparameters"]), skipped, common, own,
+        {**RUNTIME, "auto_max_minutes": {"cpu": 1e9}}, CANDIDATES,
     )  # fmt: skip
     assert final[0].empty and final[2] == Skipped("ease")  # the validation fit's choice
 
@@ -107,13 +109,13 @@ def test_fit_valid_gives_valid_candidates_and_a_disabled_model_writes_empty_ones
     common, own = _ease_settings()
     data = (tiny_data["split_train"], tiny_data["train_matrix_valid"], tiny_data["valid_answers"])
     candidates, report = nodes.fit_valid(
-        *data, own["hyperparameters"], common, own, RUNTIME, CANDIDATES
+        *data, EASEConfig(**own["hyperparameters"]), common, own, RUNTIME, CANDIDATES
     )
     check_candidates(candidates, tiny_data["train_matrix_valid"], CANDIDATES["k"])
     assert report.model == "ease" and report.hyperparameters["lam"] == 50.0
     common, off = _ease_settings(enabled=False)
     empty, skipped = nodes.fit_valid(
-        *data, off["hyperparameters"], common, off, RUNTIME, CANDIDATES
+        *data, EASEConfig(**off["hyperparameters"]), common, off, RUNTIME, CANDIDATES
     )
     assert empty.empty and list(empty.columns) == CANDIDATE_COLUMNS
     assert skipped == Skipped("ease")
@@ -139,10 +141,10 @@ def test_tuning_auto_runs_the_study_only_while_the_tuned_run_fits_the_budget(
 
     with caplog.at_level("INFO", logger="movie_rec.pipelines.model_nodes"):
         fixed, none = tune((untuned + tuned) / 2)
-    assert fixed == own["hyperparameters"] and none.empty
+    assert fixed == EASEConfig(**own["hyperparameters"]) and none.empty
     assert "ease: tuning auto: the tuned run is over the budget by estimate" in caplog.text
     best, trials = tune(tuned)
-    assert len(trials) == 3 and best["lam"] == trials.loc[trials["value"].idxmax(), "params_lam"]
+    assert len(trials) == 3 and best.lam == trials.loc[trials["value"].idxmax(), "params_lam"]
 
 
 def test_a_study_resumes_on_the_same_split_and_restarts_on_another(tiny_raw, tiny_data, tmp_path):
@@ -157,7 +159,7 @@ def test_a_study_resumes_on_the_same_split_and_restarts_on_another(tiny_raw, tin
         )  # fmt: skip
 
     best, trials = tune(tiny_data)
-    assert len(trials) == 3 and best["lam"] == trials.loc[trials["value"].idxmax(), "params_lam"]
+    assert len(trials) == 3 and best.lam == trials.loc[trials["value"].idxmax(), "params_lam"]
     storage = f"sqlite:///{tmp_path / 'optuna_movie_rec.db'}"
 
     def studies() -> dict[str, int]:

@@ -68,7 +68,7 @@ def test_refit_candidates_come_from_the_split_s_history(tiny_data):
     fit saw them (they are in split_train) and never could."""
     extra = _splits(tiny_data, count=1)[0]
     candidates = holdouts.refit_candidates(
-        extra, {"ease": EASEConfig().to_dict()}, FitRun(), k=30, batch_size=64
+        extra, {"ease": EASEConfig()}, FitRun(), k=30, batch_size=64
     )["ease"]
     assert set(candidates["user_idx"]) == set(extra.users)
     assert not _pairs(candidates) & _pairs(extra.history)  # unseen in the split's history

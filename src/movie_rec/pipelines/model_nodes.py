@@ -27,6 +27,7 @@ from kedro.pipeline import Node, Pipeline
 
 from movie_rec.evaluation import ScoreFn, empty_candidates, top_k_unseen
 from movie_rec.model_outputs import model_metrics, stopwatch
+from movie_rec.models.config import ParamsConfig
 from movie_rec.models.protocol import FitRun, Model, TrainingData
 from movie_rec.models.training import TrainResult
 from movie_rec.parameters import (
@@ -91,10 +92,13 @@ class ModelNodes:
         )
 
     def _fit(
-        self, hyperparameters: dict[str, Any], data: TrainingData, run: FitRun
+        self, hyperparameters: ParamsConfig, data: TrainingData, run: FitRun
     ) -> tuple[Model, TrainResult | None]:
-        model = spec(self.model).build(hyperparameters)
+        model = spec(self.model).model(hyperparameters)
         return model, model.fit(data, run)
+
+    def _config(self, values: dict[str, Any]) -> ParamsConfig:
+        return spec(self.model).config.from_params(values)
 
     def tune(
         self,
@@ -105,7 +109,7 @@ class ModelNodes:
         own: dict[str, Any],
         tuning_params: dict[str, Any],
         runtime: dict[str, Any],
-    ) -> tuple[dict[str, Any], pd.DataFrame]:
+    ) -> tuple[ParamsConfig, pd.DataFrame]:
         """Best hyperparameters of a resumable Optuna study, or the fixed ones."""
         settings, runtime = self.settings(common, own), RuntimeSettings.from_params(runtime)
         fixed = settings.hyperparameters.to_dict()
@@ -114,7 +118,7 @@ class ModelNodes:
             if study_settings.enabled == "auto" and settings.runs_on(runtime, matrix):
                 logger.info("%s: tuning auto: the tuned run is over the budget by estimate: "
                             "its fixed hyperparameters", self.model)  # fmt: skip
-            return fixed, studies.trials_frame(None)
+            return settings.hyperparameters, studies.trials_frame(None)
         seed = runtime.seed
         shared = TuningSettings.from_params(tuning_params)
         _, sampled = studies.evaluation_users(answers, shared.max_eval_users, seed)
@@ -126,7 +130,8 @@ class ModelNodes:
         def objective(trial: optuna.Trial) -> float:
             values = {**fixed, **studies.suggest(trial, space)}
             evaluate = studies.pruning_evaluator(trial, validation.recall) if iterative else None
-            model, result = self._fit(values, data, self._run(settings, runtime, evaluate=evaluate))
+            run = self._run(settings, runtime, evaluate=evaluate)
+            model, result = self._fit(self._config(values), data, run)
             if result is not None:
                 trial.set_user_attr("best_update", result.best_update)
                 return result.best_score
@@ -155,14 +160,14 @@ class ModelNodes:
         best = studies.best_hyperparameters(run.study, fixed)
         logger.info("%s: best hyperparameters %s", self.model, best)
         trials = studies.trials_frame(run.study).assign(cut_short=run.cut_short)
-        return best, trials
+        return self._config(best), trials
 
     def fit_valid(
         self,
         history: pd.DataFrame,
         matrix: sp.csr_matrix,
         answers: pd.DataFrame,
-        hyperparameters: dict[str, Any],
+        hyperparameters: ParamsConfig,
         common: dict[str, Any],
         own: dict[str, Any],
         runtime: dict[str, Any],
@@ -191,7 +196,7 @@ class ModelNodes:
         self,
         history: pd.DataFrame,
         matrix: sp.csr_matrix,
-        hyperparameters: dict[str, Any],
+        hyperparameters: ParamsConfig,
         valid_report: FitReport | Skipped,
         common: dict[str, Any],
         own: dict[str, Any],
@@ -211,7 +216,7 @@ class ModelNodes:
 
     def _fit_and_rank(
         self,
-        hyperparameters: dict[str, Any],
+        hyperparameters: ParamsConfig,
         data: TrainingData,
         run: FitRun,
         candidates: dict[str, Any],
@@ -226,7 +231,7 @@ class ModelNodes:
             fit_time["seconds"],
             predict_time["seconds"],
             str(run.device),
-            hyperparameters,
+            hyperparameters.to_dict(),
             passes=int(result.passes) if result else None,
             training=training_summary(result),
         )

@@ -15,13 +15,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from movie_rec.evaluation import top_k_unseen
+from movie_rec.models.config import ParamsConfig
 from movie_rec.models.protocol import FitRun, TrainingData
 from movie_rec.registry import ITERATIVE, first_stage_models, spec
 from movie_rec.splits import SplitSettings, history_matrix, holdout_split, sample_users
@@ -76,7 +76,7 @@ def extra_splits(
 
 def refit_candidates(
     split: ExtraSplit,
-    hyperparameters: Mapping[str, Mapping[str, Any]],
+    hyperparameters: Mapping[str, ParamsConfig],
     run: FitRun,
     k: int,
     batch_size: int,
@@ -85,8 +85,8 @@ def refit_candidates(
     ``k`` unseen movies of the split's users."""
     data = TrainingData(split.matrix, split.history)
     candidates = {}
-    for name, values in hyperparameters.items():
-        model = spec(name).build(dict(values))
+    for name, config in hyperparameters.items():
+        model = spec(name).model(config)
         model.fit(data, replace(run, name=name))
         candidates[name] = top_k_unseen(
             model.score, split.matrix, k, users=split.users, batch_size=batch_size
