@@ -26,7 +26,7 @@ import yaml
 
 from bench_pipeline import parse_params, table
 from movie_rec.models.cost import DataShape
-from movie_rec.parameters import run_plan
+from movie_rec.parameters import run_plan, runtime_settings
 from movie_rec.splits import SplitSettings
 from movie_rec.synthetic import PRESETS
 
@@ -115,7 +115,7 @@ def main() -> None:
     if args.measured:
         matrix = sp.load_npz(args.measured / "data" / "05_model_input" / "train_matrix_valid.npz")
         shapes[str(args.measured)] = DataShape.of(matrix)
-    budget = params["runtime"]["auto_max_minutes"]  # per device
+    budget = runtime_settings(params).auto_max_minutes  # per device
     for label, shape in shapes.items():
         print(f"\n{label}: {shape.users:,} users x {shape.items:,} movies, "
               f"{shape.interactions:,} training interactions; auto_max_minutes = {budget}")  # fmt: skip

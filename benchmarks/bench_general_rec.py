@@ -57,6 +57,7 @@ from movie_rec.models.protocol import FitRun, TrainingData
 from movie_rec.models.training import TrainConfig
 from movie_rec.pipelines.data_processing import nodes as dp
 from movie_rec.registry import models_of, spec
+from movie_rec.splits import SplitSettings
 from movie_rec.tuning.studies import validation_recall
 
 SPLIT = {"n_last": 4, "n_random": 6, "min_history": 16}
@@ -93,7 +94,7 @@ def split_data(raw_dir: Path, seed: int) -> dict[str, Any]:
     ratings = dp.deduplicate_ratings(read_raw(raw_dir)["train_ratings.csv"])
     user_map, item_map = dp.build_id_maps(ratings)
     interactions = dp.index_interactions(ratings, user_map, item_map)
-    split_train, answers = dp.split_validation(interactions, {**SPLIT, "seed": seed})
+    split_train, answers = dp.split_validation(interactions, SplitSettings(**SPLIT, seed=seed))
     matrix = dp.interaction_matrix(split_train, user_map, item_map)
     return {"matrix": matrix, "answers": answers, "users": np.sort(answers["user_idx"].unique())}
 

@@ -32,17 +32,19 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from movie_rec.evaluation import recall_at_k, recall_by_mix
-from movie_rec.parameters import EvaluationSettings, TabularSettings
+from movie_rec.parameters import CandidateSettings, EvaluationSettings, TabularSettings
 from movie_rec.pipelines.tabular_rec.nodes import (
     HYPERPARAMETERS,
     build_features_extra,
     build_features_valid,
 )
 from movie_rec.registry import first_stage_models
+from movie_rec.runtime import RuntimeSettings
 from movie_rec.second_stage import ranker
 from movie_rec.second_stage.candidates import label_pairs
 from movie_rec.second_stage.features import SPLIT
 from movie_rec.second_stage.holdouts import refittable_models
+from movie_rec.splits import SplitSettings
 
 REFERENCE = "ease"
 INPUTS = ("split_train", "train_matrix_valid", "item_features", "item_directors",
@@ -81,7 +83,7 @@ def project_inputs(project: Path) -> tuple[dict[str, Any], dict[str, pd.DataFram
     bootstrap_project(project)
     with KedroSession.create(project_path=project) as session:
         context = session.load_context()
-        catalog, params = context.catalog, context.params
+        catalog, params = context.catalog, context.config_loader["parameters"]  # as written
         inputs = {name: catalog.load(name) for name in INPUTS}
         first_stage = {m: catalog.load(f"{m}.candidates_valid") for m in first_stage_models()}
         tuned = {m + HYPERPARAMETERS: catalog.load(f"{m}.hyperparameters")
@@ -100,9 +102,11 @@ def extra_rows(
     """The labelled rows of ``count`` extra holdouts, as ``tabular_rec`` builds them."""
     refit = {m: first_stage[m] for m in refittable_models()}
     return build_features_extra(
-        **inputs, features_valid=features, params={**params["tabular_rec"], "extra_splits": count},
-        split=params["data_processing"]["split"], runtime=params["runtime"],
-        candidates=params["candidates"], **refit, **tuned,
+        **inputs, features_valid=features,
+        settings=TabularSettings.from_params({**params["tabular_rec"], "extra_splits": count}),
+        split=SplitSettings.from_params(params["data_processing"]["split"]),
+        runtime=RuntimeSettings.from_params(params["runtime"]),
+        candidates=CandidateSettings.from_params(params["candidates"]), **refit, **tuned,
     )  # fmt: skip
 
 
@@ -129,7 +133,8 @@ def main() -> None:
         params, inputs, first_stage, tuned = project_inputs(project)
         answers = inputs["valid_answers"]
         mixes = EvaluationSettings.from_params(params["evaluation"]).pairs()
-        features, _ = build_features_valid(**inputs, params=params["tabular_rec"], **first_stage)
+        tabular = TabularSettings.from_params(params["tabular_rec"])
+        features, _ = build_features_valid(**inputs, settings=tabular, **first_stage)
         started = time.perf_counter()
         extra = extra_rows(params, inputs, first_stage, tuned, features, most)
         print(f"{project}: {most} extra splits in {time.perf_counter() - started:.0f} s")
@@ -143,7 +148,7 @@ def main() -> None:
             kept = [c for c in features.columns if not any(fnmatch(c, d) for d in drops)]
             frame = features[kept]
             tabular = TabularSettings.from_params(settings)
-            config = tabular.ranker(int(params["runtime"]["seed"]))
+            config = tabular.ranker(RuntimeSettings.from_params(params["runtime"]).seed)
             oof = ranker.out_of_fold_scores(
                 frame, label_pairs(frame, answers), tabular.n_folds, config,
                 extra_of(extra, tabular.extra_splits, kept),

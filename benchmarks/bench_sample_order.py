@@ -35,9 +35,10 @@ from movie_rec.models.markov import Markov, MarkovConfig
 from movie_rec.models.protocol import TrainingData, fitted
 from movie_rec.models.sequences import user_sequences
 from movie_rec.pipelines.data_processing import nodes as dp
+from movie_rec.splits import SplitSettings
 from movie_rec.synthetic import generate
 
-SPLIT = {"n_last": 4, "n_random": 6, "min_history": 16, "seed": 42}
+SPLIT = SplitSettings(n_last=4, n_random=6, min_history=16, seed=42)
 EASE_LAMBDAS = (50.0, 100.0, 200.0, 400.0, 800.0)
 TRANSITION = MarkovConfig(k=3, lags=3, lag_decay=0.5, recency_decay=0.7)
 

@@ -50,10 +50,11 @@ from movie_rec.models.sequences import user_sequences
 from movie_rec.models.sequential import fit as seq
 from movie_rec.models.sequential.s3rec import PRETRAINED, SECTION, S3RecConfig, attribute_matrix
 from movie_rec.models.training import TrainConfig, train
-from movie_rec.parameters import model_source
+from movie_rec.parameters import PreprocessingSettings, model_source
 from movie_rec.pipelines.data_processing import nodes as dp
 from movie_rec.registry import MODELS, spec
 from movie_rec.runtime import resolve_device, seed_everything
+from movie_rec.splits import SplitSettings
 
 SEED = 42
 NEURAL = tuple(name for name, entry in MODELS.items() if isinstance(entry.model, seq.Neural))
@@ -85,11 +86,11 @@ def processed(raw_dir: Path, users: int | None, split_seed: int | None = None) -
     user_map, item_map = dp.build_id_maps(ratings)
     interactions = dp.index_interactions(ratings, user_map, item_map)
     split = conf["split"] if split_seed is None else {**conf["split"], "seed": split_seed}
-    split_train, answers = dp.split_validation(interactions, split)
+    split_train, answers = dp.split_validation(interactions, SplitSettings.from_params(split))
     directors, writers = dp.build_item_people(item_map, read["directors.tsv"], read["writers.tsv"])
     features = dp.build_item_features(
         item_map, split_train, read["titles.tsv"], read["years.tsv"], directors, writers,
-        read["genres.tsv"], conf["preprocessing"],
+        read["genres.tsv"], PreprocessingSettings.from_params(conf["preprocessing"]),
     )  # fmt: skip
     matrix = dp.interaction_matrix(split_train, user_map, item_map)
     return {

@@ -19,18 +19,16 @@ from kedro.config import OmegaConfigLoader
 
 from movie_rec.models.baselines import MostPopular, PopularConfig
 from movie_rec.models.protocol import TrainingData, fitted
+from movie_rec.parameters import PreprocessingSettings
 from movie_rec.pipelines.data_processing import nodes as dp
+from movie_rec.splits import SplitSettings
 from movie_rec.synthetic import generate, write_raw
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
-TEST_SPLIT = {"n_last": 4, "n_random": 6, "min_history": 16, "seed": 7}
-PREPROCESSING = {
-    "fill_year_from_title": True,
-    "representative_people": True,
-    "genres_one_hot": True,
-}
+TEST_SPLIT = SplitSettings(n_last=4, n_random=6, min_history=16, seed=7)
+PREPROCESSING = PreprocessingSettings()  # every step on
 
 
 def popular_model(matrix) -> MostPopular:
@@ -53,7 +51,7 @@ def tiny_raw() -> dict[str, pd.DataFrame]:
     return generate("tiny", seed=3)
 
 
-def process(raw: dict[str, pd.DataFrame], split: dict | None = None) -> dict:
+def process(raw: dict[str, pd.DataFrame], split: SplitSettings | None = None) -> dict:
     """Run the data_processing nodes in memory; returns every output by catalog name."""
     ratings = dp.deduplicate_ratings(raw["train_ratings.csv"])
     user_map, item_map = dp.build_id_maps(ratings)
@@ -99,7 +97,7 @@ def sample_data() -> dict:
             for name in ("titles.tsv", "years.tsv", "directors.tsv", "writers.tsv", "genres.tsv")
         },
     }
-    return process(raw, {"n_last": 4, "n_random": 6, "min_history": 16, "seed": 42})
+    return process(raw, SplitSettings(n_last=4, n_random=6, min_history=16, seed=42))
 
 
 def make_project(folder: Path, raw: dict[str, pd.DataFrame]) -> Path:

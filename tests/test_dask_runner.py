@@ -119,7 +119,8 @@ def fan_in(n: int) -> Pipeline:
 
 def catalog_of(runtime: dict[str, Any], n: int = 0) -> DataCatalog:
     datasets = {f"params:part_{i}": MemoryDataset(i) for i in range(n)}
-    return DataCatalog({"params:runtime": MemoryDataset(runtime), **datasets})
+    settings = RuntimeSettings.from_params(runtime)  # as RuntimeHooks resolves it
+    return DataCatalog({"params:runtime": MemoryDataset(settings), **datasets})
 
 
 def test_in_memory_datasets_reach_nodes_in_other_worker_processes(cluster):

@@ -16,6 +16,7 @@ from movie_rec.parameters import (
     CandidateSettings,
     EnsemblingSettings,
     EvaluationSettings,
+    KindGain,
     ModelSettings,
     PreprocessingSettings,
     ReportingSettings,
@@ -34,8 +35,8 @@ from movie_rec.runtime import RuntimeSettings
 from movie_rec.splits import SplitSettings
 from tests.conftest import REPO_ROOT
 
-RUNTIME = {"device": "cpu", "seed": 3}
-CANDIDATES = {"k": 10, "batch_size": 64}
+RUNTIME = RuntimeSettings(device="cpu", seed=3)
+CANDIDATES = CandidateSettings(k=10, batch_size=64)
 MODEL_PIPELINES = ("general_rec", "sequential_rec")
 
 
@@ -211,3 +212,22 @@ def test_no_code_restates_a_settings_default_by_reading_its_key_with_a_fallback(
         if any(f'.get("{name}", ' in line for name in fields)
     ]
     assert restated == []
+
+
+def test_nodes_receive_their_sections_as_settings_built_once_per_run(kedro_project):
+    from kedro.framework.project import pipelines
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(kedro_project)
+    overrides = {"tabular_rec": {"n_folds": 2, "kind_gain": {"last": 3.0}}}
+    with KedroSession.create(project_path=kedro_project, runtime_params=overrides) as session:
+        catalog = session.load_context().catalog
+        read = {name for name in pipelines["__default__"].inputs() if name.startswith("params:")}
+    typed = {f"params:{'.'.join(path)}" for path, _ in SETTINGS_SECTIONS}
+    model_sections = {name for name in read if name.split(":")[1].split(".")[0] in MODEL_PIPELINES}
+    assert read - model_sections == typed  # every other section a node reads is typed
+    for path, settings_type in SETTINGS_SECTIONS:
+        assert type(catalog.load(f"params:{'.'.join(path)}")) is settings_type
+    tabular = catalog.load("params:tabular_rec")
+    assert tabular.n_folds == 2 and tabular.kind_gain == KindGain(last=3.0)

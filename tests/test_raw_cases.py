@@ -18,6 +18,7 @@ import pytest
 from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog
 
+from movie_rec.parameters import PreprocessingSettings
 from movie_rec.pipelines.data_processing import nodes as dp
 from tests.conftest import REPO_ROOT, TEST_SPLIT
 
@@ -132,7 +133,7 @@ def _history(user: int, items: range, start: int = 1_100_000_000) -> str:
 
 def test_a_short_history_is_kept_for_training_and_not_held_out(tmp_path):
     long_user, short_user = 1, 2
-    min_history = TEST_SPLIT["min_history"]
+    min_history = TEST_SPLIT.min_history
     write(
         tmp_path,
         "train_ratings.csv",
@@ -173,7 +174,7 @@ def test_movies_missing_from_side_files_are_kept_without_title_year_or_genre(tmp
     user_map, item_map = dp.build_id_maps(ratings)
     interactions = dp.index_interactions(ratings, user_map, item_map)
     directors, writers = dp.build_item_people(item_map, raw["directors.tsv"], raw["writers.tsv"])
-    options = {"fill_year_from_title": True, "representative_people": True, "genres_one_hot": True}
+    options = PreprocessingSettings()  # every step on
     features = dp.build_item_features(
         item_map, interactions, raw["titles.tsv"], raw["years.tsv"], directors, writers,
         raw["genres.tsv"], options,

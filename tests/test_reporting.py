@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from movie_rec import model_outputs, records, report
 from movie_rec.evaluation import per_user_recall, top_k_unseen
 from movie_rec.models.baselines import ItemCooccurrence
+from movie_rec.parameters import EnsemblingSettings, EvaluationSettings
 from movie_rec.pipelines.ensembling.nodes import evaluate_ensembles
 from movie_rec.records import (
     EnsembleMetrics,
@@ -101,7 +102,8 @@ def ensemble_outputs(tiny_data, recommendations) -> tuple[dict, EnsembleMetrics]
     params["tuning"] = {**params.get("tuning", {}), "n_trials": 4, "guard_folds": 2}
     weights, metrics, _, _ = evaluate_ensembles(
         tiny_data["valid_answers"], tiny_data["split_train"], tiny_data["item_features"],
-        params, parameters("")["evaluation"], **recommendations,
+        EnsemblingSettings.from_params(params),
+        EvaluationSettings.from_params(parameters("")["evaluation"]), **recommendations,
     )  # fmt: skip
     return weights, metrics
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
@@ -33,6 +34,11 @@ EASE_RECORD = ModelMetrics(
     epochs=None,
     hyperparameters={"lam": 400.0, "lgbm": {"num_leaves": 31}},
 )
+
+
+def context_of(params: dict, project_path: Path) -> SimpleNamespace:
+    """A Kedro context as the hooks read it: the parameters as written and the project."""
+    return SimpleNamespace(config_loader={"parameters": params}, project_path=project_path)
 
 
 def test_a_metrics_record_becomes_prefixed_params_and_metrics():
@@ -66,7 +72,7 @@ def client_of(project):
 def test_the_hook_records_a_run_with_metrics_and_artifacts(tmp_path):
     hooks = MLflowHooks()
     params = {"tracking": {"experiment": "unit"}, "runtime": {"seed": 7, "device": "cpu"}}
-    hooks.after_context_created(SimpleNamespace(params=params, project_path=tmp_path))
+    hooks.after_context_created(context_of(params, tmp_path))
     run_params = {"run_id": "session-1", "env": "local", "pipeline_names": ["general_rec"]}
     hooks.before_pipeline_run(run_params)
     submission = pd.DataFrame({"user": [1, 1], "item": [10, 20]})
@@ -91,7 +97,7 @@ def test_the_hook_records_a_run_with_metrics_and_artifacts(tmp_path):
 
 def test_a_disabled_tracking_records_nothing(tmp_path):
     hooks = MLflowHooks()
-    context = SimpleNamespace(params={"tracking": {"enabled": False}}, project_path=tmp_path)
+    context = context_of({"tracking": {"enabled": False}}, tmp_path)
     hooks.after_context_created(context)
     hooks.after_node_run({"ease.metrics": EASE_RECORD})
     hooks.after_pipeline_run({"run_id": "x"})
@@ -104,7 +110,7 @@ def test_a_store_mlflow_cannot_write_to_loses_the_record_not_the_run(tmp_path, c
     """An MLflow store of another MLflow version (its schema out of date) only warns."""
     params = {"tracking": {"experiment": "unit"}, "runtime": {"seed": 7, "device": "cpu"}}
     first = MLflowHooks()
-    first.after_context_created(SimpleNamespace(params=params, project_path=tmp_path / "a"))
+    first.after_context_created(context_of(params, tmp_path / "a"))
     first.after_pipeline_run({"run_id": "first"})
     (tmp_path / "b" / "mlruns").mkdir(parents=True)
     store = tmp_path / "b" / "mlruns" / "mlflow.db"
@@ -112,7 +118,7 @@ def test_a_store_mlflow_cannot_write_to_loses_the_record_not_the_run(tmp_path, c
     with sqlite3.connect(store) as connection:
         connection.execute("UPDATE alembic_version SET version_num = '0123456789ab'")
     hooks = MLflowHooks()
-    hooks.after_context_created(SimpleNamespace(params=params, project_path=tmp_path / "b"))
+    hooks.after_context_created(context_of(params, tmp_path / "b"))
     with caplog.at_level("WARNING", logger="movie_rec.tracking"):
         hooks.after_pipeline_run({"run_id": "second"})
     assert "MLflow run not recorded in mlruns: Detected out-of-date database schema" in caplog.text

@@ -23,7 +23,12 @@ logger = logging.getLogger(__name__)
 
 class RuntimeHooks:
     """Checks every parameter (:mod:`movie_rec.params_schema`), then applies the ``runtime``
-    ones (seed, device, torch threads), once per run."""
+    ones (seed, device, torch threads), once per run.
+
+    They read the parameter files as written (with ``--params``): ``context.params`` holds
+    the sections typed nodes read as their settings dataclasses, which Kedro builds from the
+    nodes' type hints once these checks have passed.
+    """
 
     def __init__(self) -> None:
         self.params: dict[str, Any] = {}
@@ -31,9 +36,10 @@ class RuntimeHooks:
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        validate_parameters(context.params)
-        self.params, self.planned = context.params, False
-        runtime = runtime_settings(context.params)
+        params = written_parameters(context)
+        validate_parameters(params)
+        self.params, self.planned = params, False
+        runtime = runtime_settings(params)
         device = prepare_run(runtime)
         if runtime.torch_threads:
             torch.set_num_threads(runtime.torch_threads)
@@ -63,6 +69,11 @@ class RuntimeHooks:
         )  # fmt: skip
         for line in plan_lines(plan):  # one record a line: readable in a log file
             logger.info("run plan | %s", line)
+
+
+def written_parameters(context: Any) -> dict[str, Any]:
+    """Every parameter as the files and ``--params`` give it, before Kedro types any section."""
+    return context.config_loader["parameters"]
 
 
 class NodeMemoryHooks:

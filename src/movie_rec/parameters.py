@@ -1,4 +1,4 @@
-"""Settings resolved once: typed dataclasses for a model's parameters and the ensemble's.
+"""Settings resolved once: typed dataclasses for every parameter section and each model.
 
 A model's settings are its section of ``parameters_<pipeline>.yml`` over the pipeline's
 ``common`` section: :class:`SettingsSource` merges the two (the one place that does) and
@@ -10,6 +10,11 @@ model nodes, the S3Rec pre-training, ``kedro recommend`` and the parameter schem
 Each default is stated once: here, or in the model's config dataclass and
 :class:`~movie_rec.models.training.TrainConfig`; the parameter files hold only what differs.
 The field types carry their ranges and choices (``Annotated``), which the schema enforces.
+
+A node reads a section as its dataclass by its type hint (``settings: TabularSettings`` for
+``params:tabular_rec``): Kedro builds it once per run, after
+:class:`movie_rec.hooks.RuntimeHooks` has checked every parameter. The model nodes, which
+read a model's section over ``common``, resolve it with :func:`model_settings`.
 """
 
 from __future__ import annotations
@@ -126,6 +131,7 @@ class EvaluationSettings(Settings):
     )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if any(sum(mix) == 0 for mix in self.mixes):
             raise ValueError("expected [n_last, n_random] pairs with at least one answer each")
 
@@ -205,6 +211,7 @@ class Study(Settings):
     search_space: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.enabled and (self.n_trials is None or not self.search_space):
             raise ValueError(f"enabled = {self.enabled} needs n_trials and a search_space")
 
@@ -408,6 +415,7 @@ class TabularSettings(Settings):
     lgbm: dict[str, int | float | str | bool] = field(default_factory=dict)  # LightGBM's own
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.ranker(seed=0)  # the ranker's own checks (objective, bags, negative share)
 
     def features(self) -> FeatureConfig:
@@ -441,6 +449,7 @@ class WeightedRankSettings(Settings):
     max_cutoff: Count = 30
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.head > self.max_cutoff:
             raise ValueError(f"head = {self.head} must not exceed max_cutoff = {self.max_cutoff}")
 

@@ -171,7 +171,7 @@ class DaskRunner(AbstractRunner):
         hook_manager: PluginManager | None = None,
         run_id: str | None = None,
     ) -> None:
-        runtime = RuntimeSettings.from_params(catalog.load("params:runtime"))
+        runtime: RuntimeSettings = catalog.load("params:runtime")  # resolved by RuntimeHooks
         in_memory = frozenset(
             name
             for name in pipeline.all_outputs()

@@ -32,6 +32,7 @@ class SplitSettings(ParamsConfig):
     max_users: int | None = 10_000
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         held_out = self.n_last + self.n_random
         if self.n_last < 0 or self.n_random < 0:
             raise ValueError(f"n_last, n_random = {self.n_last}, {self.n_random}: expected >= 0")

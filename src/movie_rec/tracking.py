@@ -182,12 +182,13 @@ class MLflowHooks:
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        settings = TrackingSettings.from_params(context.params.get("tracking"))
+        params = context.config_loader["parameters"]  # as written: no section typed yet
+        settings = TrackingSettings.from_params(params.get("tracking"))
         if settings.enabled and not mlflow_available():
             logger.warning("tracking is on but mlflow is missing: pip install movie_rec[tracking]")
         self.settings = settings if settings.enabled and mlflow_available() else None
         self.project_path = Path(context.project_path)
-        self.runtime = RuntimeSettings.from_params(context.params.get("runtime") or {}).to_dict()
+        self.runtime = RuntimeSettings.from_params(params.get("runtime") or {}).to_dict()
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import optuna
 import pandas as pd
@@ -13,14 +14,15 @@ import yaml
 from movie_rec.evaluation import CANDIDATE_COLUMNS, check_candidates
 from movie_rec.models.cost import DataShape
 from movie_rec.models.ease import EASEConfig
+from movie_rec.parameters import CandidateSettings, TuningSettings
 from movie_rec.pipelines.model_nodes import ModelNodes, Validation
 from movie_rec.records import Skipped
 from movie_rec.registry import KINDS, MODELS, PIPELINES, models_of, spec
-from movie_rec.runtime import RuntimeSettings, configure_kernels
+from movie_rec.runtime import AutoBudget, RuntimeSettings, configure_kernels
 from tests.conftest import REPO_ROOT, TEST_SPLIT, process
 
-RUNTIME = {"device": "cpu", "seed": 5}
-CANDIDATES = {"k": 20, "batch_size": 64}
+RUNTIME = RuntimeSettings(device="cpu", seed=5)
+CANDIDATES = CandidateSettings(k=20, batch_size=64)
 
 
 def parameters(pipeline: str) -> dict:
@@ -52,18 +54,17 @@ def test_enabled_auto_runs_a_model_while_its_estimate_fits_the_budget(tiny_data,
     settings = ModelNodes("ease").settings(common, own)
 
     def budget(minutes: float) -> RuntimeSettings:
-        return RuntimeSettings.from_params({**RUNTIME, "auto_max_minutes": {"cpu": minutes}})
+        return replace(RUNTIME, auto_max_minutes=AutoBudget(cpu=minutes))
 
     minutes = settings.auto(budget(0.0), matrix).minutes
     assert 0 < minutes < 1  # three tuning trials and two fits of EASE on 120 movies
     assert settings.runs_on(budget(minutes * 1.01), matrix)
     assert not settings.runs_on(budget(minutes * 0.99), matrix)
-    runtime = RuntimeSettings.from_params(RUNTIME)
-    assert ModelNodes("ease").settings(*_ease_settings(enabled=True)).runs_on(runtime, matrix)
-    assert not ModelNodes("ease").settings(*_ease_settings(enabled=False)).runs_on(runtime, matrix)
+    assert ModelNodes("ease").settings(*_ease_settings(enabled=True)).runs_on(RUNTIME, matrix)
+    assert not ModelNodes("ease").settings(*_ease_settings(enabled=False)).runs_on(RUNTIME, matrix)
 
     data = (tiny_data["split_train"], matrix, tiny_data["valid_answers"])
-    over = {**RUNTIME, "auto_max_minutes": {"cpu": minutes / 2}}
+    over = budget(minutes / 2)
     with caplog.at_level("INFO", logger="movie_rec.pipelines.model_nodes"):
         empty, skipped = ModelNodes("ease").fit_valid(
             *data, EASEConfig(**own["hyperparameters"]), common, own, over, CANDIDATES
@@ -77,7 +78,7 @@ def test_enabled_auto_runs_a_model_while_its_estimate_fits_the_budget(tiny_data,
     final = ModelNodes("ease").fit_final(
         tiny_data["interactions"], tiny_data["train_matrix_full"],
         EASEConfig(**own["hyperparameters"]), skipped, common, own,
-        {**RUNTIME, "auto_max_minutes": {"cpu": 1e9}}, CANDIDATES,
+        budget(1e9), CANDIDATES,
     )  # fmt: skip
     assert final[0].empty and final[2] == Skipped("ease")  # the validation fit's choice
 
@@ -111,7 +112,7 @@ def test_fit_valid_gives_valid_candidates_and_a_disabled_model_writes_empty_ones
     candidates, report = nodes.fit_valid(
         *data, EASEConfig(**own["hyperparameters"]), common, own, RUNTIME, CANDIDATES
     )
-    check_candidates(candidates, tiny_data["train_matrix_valid"], CANDIDATES["k"])
+    check_candidates(candidates, tiny_data["train_matrix_valid"], CANDIDATES.k)
     assert report.model == "ease" and report.hyperparameters["lam"] == 50.0
     common, off = _ease_settings(enabled=False)
     empty, skipped = nodes.fit_valid(
@@ -130,10 +131,10 @@ def test_tuning_auto_runs_the_study_only_while_the_tuned_run_fits_the_budget(
     settings = ModelNodes("ease").settings(common, own)
     shape = DataShape.of(matrix)
     untuned, tuned = (settings.run_cost(shape, n).seconds("cpu") / 60 for n in (0, 3))
-    tuning = {"storage_dir": str(tmp_path), "max_eval_users": None, "batch_size": 64}
+    tuning = TuningSettings(storage_dir=str(tmp_path), max_eval_users=None, batch_size=64)
 
     def tune(budget: float):
-        runtime = {**RUNTIME, "auto_max_minutes": {"cpu": budget}}
+        runtime = replace(RUNTIME, auto_max_minutes=AutoBudget(cpu=budget))
         return ModelNodes("ease").tune(
             tiny_data["split_train"], matrix, tiny_data["valid_answers"],
             common, own, tuning, runtime,
@@ -150,7 +151,7 @@ def test_tuning_auto_runs_the_study_only_while_the_tuned_run_fits_the_budget(
 def test_a_study_resumes_on_the_same_split_and_restarts_on_another(tiny_raw, tiny_data, tmp_path):
     nodes = ModelNodes("ease")
     common, own = _ease_settings()
-    tuning = {"storage_dir": str(tmp_path), "max_eval_users": None, "batch_size": 64}
+    tuning = TuningSettings(storage_dir=str(tmp_path), max_eval_users=None, batch_size=64)
 
     def tune(data: dict):
         return nodes.tune(
@@ -171,7 +172,7 @@ def test_a_study_resumes_on_the_same_split_and_restarts_on_another(tiny_raw, tin
     pd.testing.assert_frame_equal(
         again.drop(columns="duration_seconds"), trials.drop(columns="duration_seconds")
     )
-    other_split = process(tiny_raw, {**TEST_SPLIT, "seed": TEST_SPLIT["seed"] + 1})
+    other_split = process(tiny_raw, replace(TEST_SPLIT, seed=TEST_SPLIT.seed + 1))
     tune(other_split)
     assert sorted(studies().values()) == [3, 3]  # another split: a study of its own
 

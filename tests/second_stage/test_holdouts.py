@@ -3,6 +3,8 @@ never in their own training rows, first stages refit on what each keeps."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,7 +14,6 @@ from movie_rec.models.protocol import FitRun
 from movie_rec.registry import ITERATIVE, first_stage_models, spec
 from movie_rec.second_stage import candidates as rc
 from movie_rec.second_stage import holdouts
-from movie_rec.splits import SplitSettings
 from tests.conftest import TEST_SPLIT
 
 PAIR = ["user_idx", "item_idx"]
@@ -22,7 +23,7 @@ def _splits(tiny_data, count: int = 2, max_users: int | None = None):
     users = tiny_data["valid_answers"]["user_idx"].to_numpy()
     shape = tiny_data["train_matrix_valid"].shape
     return list(holdouts.extra_splits(
-        tiny_data["split_train"], users, shape, SplitSettings.from_params(TEST_SPLIT), count,
+        tiny_data["split_train"], users, shape, TEST_SPLIT, count,
         max_users,
     ))  # fmt: skip
 
@@ -49,11 +50,11 @@ def test_extra_splits_are_seeded_differ_from_each_other_and_mirror_the_split(tin
     again = _splits(tiny_data, count=1)[0]
     pd.testing.assert_frame_equal(again.answers, first.answers)
     kinds = first.answers.groupby("user_idx")["kind"].value_counts().unstack(fill_value=0)
-    assert (kinds["last"] == TEST_SPLIT["n_last"]).all()
-    assert (kinds["random"] == TEST_SPLIT["n_random"]).all()
+    assert (kinds["last"] == TEST_SPLIT.n_last).all()
+    assert (kinds["random"] == TEST_SPLIT.n_random).all()
     # the last answers are the last items of the kept validation history of each user
     last = first.answers[first.answers["kind"] == "last"]
-    tail = tiny_data["split_train"].groupby("user_idx").tail(TEST_SPLIT["n_last"])
+    tail = tiny_data["split_train"].groupby("user_idx").tail(TEST_SPLIT.n_last)
     assert _pairs(last) == _pairs(tail[tail["user_idx"].isin(last["user_idx"])])
 
 
@@ -90,7 +91,7 @@ def test_the_count_of_extra_splits_is_honoured(tiny_data, count):
 
 def test_a_split_no_user_is_long_enough_for_holds_out_nothing(tiny_data):
     users = tiny_data["valid_answers"]["user_idx"].to_numpy()
-    split = SplitSettings.from_params({**TEST_SPLIT, "min_history": 10_000})
+    split = replace(TEST_SPLIT, min_history=10_000)
     (extra,) = holdouts.extra_splits(
         tiny_data["split_train"], users, tiny_data["train_matrix_valid"].shape, split, 1, None
     )

@@ -1,5 +1,6 @@
 import logging
 import time
+from dataclasses import replace
 
 import numpy as np
 import optuna
@@ -186,7 +187,7 @@ def test_another_split_seed_gives_another_study(tiny_data):
     maps = tiny_data["user_map"], tiny_data["item_map"]
     fingerprints = set()
     for seed in (7, 8):
-        split = {**TEST_SPLIT, "seed": seed}
+        split = replace(TEST_SPLIT, seed=seed)
         train, answers = split_validation(tiny_data["interactions"], split)
         matrix = interaction_matrix(train, *maps)
         assert matrix.nnz == tiny_data["train_matrix_valid"].nnz

@@ -12,18 +12,21 @@ from typing import Any, Self
 class ParamsConfig:
     """Mixin of a frozen config dataclass: ``from_params`` picks the dataclass's own keys
     from a parameter section (others are ignored, so a section may hold more; absent ones
-    keep their defaults), building a nested dataclass field from its own mapping, and
-    ``to_dict`` gives them back."""
+    keep their defaults) and ``to_dict`` gives them back. A nested dataclass field given as
+    a mapping becomes its dataclass, also when built as ``Config(**section)`` (as Kedro
+    builds a node's typed parameter); a subclass with nested settings and a ``__post_init__``
+    of its own calls this one first."""
+
+    def __post_init__(self) -> None:
+        for key in self.__dataclass_fields__:
+            value = getattr(self, key)
+            nested = nested_config(type(self), key) if isinstance(value, Mapping) else None
+            if nested:
+                object.__setattr__(self, key, nested.from_params(value))
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> Self:
-        known = {}
-        for key in cls.__dataclass_fields__:
-            if key in params:
-                value = params[key]
-                nested = nested_config(cls, key) if isinstance(value, Mapping) else None
-                known[key] = nested.from_params(value) if nested else value
-        return cls(**known)
+        return cls(**{key: params[key] for key in cls.__dataclass_fields__ if key in params})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

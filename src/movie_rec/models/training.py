@@ -66,6 +66,7 @@ class TrainConfig(ParamsConfig):
     progress: bool = True
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.decay not in DECAYS:
             raise ValueError(f"decay must be one of {DECAYS}, got {self.decay!r}")
         if self.max_updates < 1 or self.eval_every < 1 or self.patience < 1:

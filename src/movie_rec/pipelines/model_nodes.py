@@ -107,11 +107,11 @@ class ModelNodes:
         answers: pd.DataFrame,
         common: dict[str, Any],
         own: dict[str, Any],
-        tuning_params: dict[str, Any],
-        runtime: dict[str, Any],
+        tuning: TuningSettings,
+        runtime: RuntimeSettings,
     ) -> tuple[ParamsConfig, pd.DataFrame]:
         """Best hyperparameters of a resumable Optuna study, or the fixed ones."""
-        settings, runtime = self.settings(common, own), RuntimeSettings.from_params(runtime)
+        settings = self.settings(common, own)
         fixed = settings.hyperparameters.to_dict()
         study_settings = settings.tuning
         if not settings.tunes(runtime, matrix):
@@ -120,9 +120,8 @@ class ModelNodes:
                             "its fixed hyperparameters", self.model)  # fmt: skip
             return settings.hyperparameters, studies.trials_frame(None)
         seed = runtime.seed
-        shared = TuningSettings.from_params(tuning_params)
-        _, sampled = studies.evaluation_users(answers, shared.max_eval_users, seed)
-        validation = Validation.on(sampled, matrix, settings.stop_on, shared.batch_size)
+        _, sampled = studies.evaluation_users(answers, tuning.max_eval_users, seed)
+        validation = Validation.on(sampled, matrix, settings.stop_on, tuning.batch_size)
         data = TrainingData(matrix, history)
         space = study_settings.search_space
         iterative = spec(self.model).can(ITERATIVE)
@@ -146,7 +145,7 @@ class ModelNodes:
         }
         name = f"{self.model}-" + studies.study_fingerprint(matrix, sampled, trial_inputs, space)
         pruner = optuna.pruners.MedianPruner(**study_settings.pruner)
-        storage = study_storage(shared.storage, shared.storage_dir, "movie_rec")
+        storage = study_storage(tuning.storage, tuning.storage_dir, "movie_rec")
         study = studies.open_study(name, storage, seed, pruner)
         run = studies.run_study(
             study,
@@ -170,12 +169,12 @@ class ModelNodes:
         hyperparameters: ParamsConfig,
         common: dict[str, Any],
         own: dict[str, Any],
-        runtime: dict[str, Any],
-        candidates: dict[str, Any],
+        runtime: RuntimeSettings,
+        candidates: CandidateSettings,
         **extras: Any,
     ) -> tuple[pd.DataFrame, FitReport | Skipped]:
         """Fit on ``split_train``: candidates for every user and the fit's report."""
-        settings, runtime = self.settings(common, own), RuntimeSettings.from_params(runtime)
+        settings = self.settings(common, own)
         if settings.enabled == "auto":
             logger.info("%s: %s", self.model, settings.auto(runtime, matrix))
         if not settings.runs_on(runtime, matrix):
@@ -183,8 +182,9 @@ class ModelNodes:
             return empty_candidates(), Skipped(self.model)
         evaluate = None
         if spec(self.model).can(ITERATIVE):
-            batch_size = CandidateSettings.from_params(candidates).batch_size
-            evaluate = Validation.on(answers, matrix, settings.stop_on, batch_size).recall
+            evaluate = Validation.on(
+                answers, matrix, settings.stop_on, candidates.batch_size
+            ).recall
         run = self._run(settings, runtime, evaluate=evaluate, extras=extras)
         _, ranked, report = self._fit_and_rank(
             hyperparameters, TrainingData(matrix, history), run, candidates
@@ -200,12 +200,12 @@ class ModelNodes:
         valid_report: FitReport | Skipped,
         common: dict[str, Any],
         own: dict[str, Any],
-        runtime: dict[str, Any],
-        candidates: dict[str, Any],
+        runtime: RuntimeSettings,
+        candidates: CandidateSettings,
         **extras: Any,
     ) -> tuple[pd.DataFrame, Any, FitReport | Skipped]:
         """Fit on all interactions (for the validation fit's best update count)."""
-        settings, runtime = self.settings(common, own), RuntimeSettings.from_params(runtime)
+        settings = self.settings(common, own)
         if isinstance(valid_report, Skipped):  # the validation fit's choice, whatever this matrix
             return empty_candidates(), valid_report, valid_report
         run = self._run(settings, runtime, stop_at=valid_report.best_update, extras=extras)
@@ -219,13 +219,14 @@ class ModelNodes:
         hyperparameters: ParamsConfig,
         data: TrainingData,
         run: FitRun,
-        candidates: dict[str, Any],
+        candidates: CandidateSettings,
     ) -> tuple[Model, pd.DataFrame, FitReport]:
         with stopwatch() as fit_time:
             model, result = self._fit(hyperparameters, data, run)
-        kept = CandidateSettings.from_params(candidates)
         with stopwatch() as predict_time:
-            ranked = top_k_unseen(model.score, data.matrix, kept.k, batch_size=kept.batch_size)
+            ranked = top_k_unseen(
+                model.score, data.matrix, candidates.k, batch_size=candidates.batch_size
+            )
         report = FitReport(
             self.model,
             fit_time["seconds"],
@@ -327,7 +328,7 @@ def model_pipeline(name: str) -> Pipeline:
         [
             Node(
                 nodes.tune,
-                {**valid, **answers, **settings, "tuning_params": "params:tuning"},
+                {**valid, **answers, **settings, "tuning": "params:tuning"},
                 ["hyperparameters", "optuna_trials"],
                 name="tune",
                 tags=fitting,

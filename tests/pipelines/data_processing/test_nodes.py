@@ -1,10 +1,14 @@
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from movie_rec.parameters import PreprocessingSettings
 from movie_rec.pipelines.data_processing import nodes as dp
+from movie_rec.splits import SplitSettings
 
-SPLIT = {"n_last": 2, "n_random": 3, "min_history": 8, "seed": 11}
+SPLIT = SplitSettings(n_last=2, n_random=3, min_history=8, seed=11)
 
 
 def test_duplicates_keep_the_earliest(caplog):
@@ -53,7 +57,7 @@ def test_item_features_fill_years_and_one_hot():
     directors = pd.DataFrame({"item": [10, 20, 20], "director": ["nm1", "nm1", "nm2"]})
     writers = pd.DataFrame(columns=["item", "writer"])  # header-only side file
     genres = pd.DataFrame({"item": [10, 10, 20], "genre": ["Drama", "Comedy", "Drama"]})
-    options = {"fill_year_from_title": True, "representative_people": True, "genres_one_hot": True}
+    options = PreprocessingSettings()  # every step on
     item_directors, item_writers = dp.build_item_people(item_map, directors, writers)
     features = dp.build_item_features(
         item_map, interactions, titles, years, item_directors, item_writers, genres, options
@@ -66,7 +70,9 @@ def test_item_features_fill_years_and_one_hot():
     assert len(item_directors) == 3 and item_writers.empty
     plain = dp.build_item_features(
         item_map, interactions, titles, years, item_directors, item_writers, genres,
-        {"fill_year_from_title": False, "representative_people": False, "genres_one_hot": False},
+        PreprocessingSettings(
+            fill_year_from_title=False, representative_people=False, genres_one_hot=False
+        ),
     )  # fmt: skip
     assert plain["year"].isna().sum() == 2
     assert "director" not in plain and not any(c.startswith("genre_") for c in plain)
@@ -83,7 +89,7 @@ def test_split_holds_out_last_and_random_without_leakage():
     for user, length in enumerate([20, 8, 7, 30]):
         held = answers[answers.user_idx == user]
         kept = train[train.user_idx == user]
-        if length < SPLIT["min_history"]:
+        if length < SPLIT.min_history:
             assert held.empty and len(kept) == length
             continue
         last = held[held.kind == "last"]["item_idx"]
@@ -95,29 +101,29 @@ def test_split_holds_out_last_and_random_without_leakage():
     again_train, again_answers = dp.split_validation(inter, SPLIT)
     pd.testing.assert_frame_equal(answers, again_answers)
     pd.testing.assert_frame_equal(train, again_train)
-    _, other = dp.split_validation(inter, {**SPLIT, "seed": 12})
+    _, other = dp.split_validation(inter, replace(SPLIT, seed=12))
     assert not other.equals(answers)
 
 
 def test_split_holds_out_for_a_seeded_sample_of_at_most_max_users():
     lengths = [20, 8, 25, 30, 12, 40, 18, 9]
     inter = _interactions(lengths)
-    eligible = {user for user, length in enumerate(lengths) if length >= SPLIT["min_history"]}
-    train, answers = dp.split_validation(inter, {**SPLIT, "max_users": 3})
+    eligible = {user for user, length in enumerate(lengths) if length >= SPLIT.min_history}
+    train, answers = dp.split_validation(inter, replace(SPLIT, max_users=3))
     held_users = set(answers["user_idx"])
     assert len(held_users) == 3 and held_users <= eligible
     for user in eligible - held_users:  # a user left out keeps the whole history
         assert len(train[train.user_idx == user]) == lengths[user]
-    again_train, again = dp.split_validation(inter, {**SPLIT, "max_users": 3})
+    again_train, again = dp.split_validation(inter, replace(SPLIT, max_users=3))
     pd.testing.assert_frame_equal(answers, again)
     pd.testing.assert_frame_equal(train, again_train)
-    _, every = dp.split_validation(inter, {**SPLIT, "max_users": len(eligible)})
+    _, every = dp.split_validation(inter, replace(SPLIT, max_users=len(eligible)))
     assert set(every["user_idx"]) == eligible
 
 
 def test_split_rejects_min_history_that_leaves_nothing():
     with pytest.raises(ValueError, match="min_history"):
-        dp.split_validation(_interactions([10]), {**SPLIT, "min_history": 5})
+        dp.split_validation(_interactions([10]), replace(SPLIT, min_history=5))
 
 
 def test_interaction_matrix_is_binary_users_by_items():

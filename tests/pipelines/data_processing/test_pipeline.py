@@ -1,5 +1,6 @@
 """data_processing through a real KedroSession, on tiny raw files, good and bad."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -53,7 +54,7 @@ def test_representative_people_ignore_validation_answers(kedro_project, tiny_raw
     seed = next(
         seed
         for seed in range(42, 82)
-        if _choice_changes_with_the_answers(process(tiny_raw, {**TEST_SPLIT, "seed": seed}))
+        if _choice_changes_with_the_answers(process(tiny_raw, replace(TEST_SPLIT, seed=seed)))
     )
     run_pipeline(kedro_project, "data_processing", {"data_processing.split.seed": seed})
     out = _outputs(kedro_project)

@@ -5,19 +5,20 @@ from __future__ import annotations
 import yaml
 
 from movie_rec import fusion
+from movie_rec.parameters import EnsemblingSettings, EvaluationSettings
 from movie_rec.pipelines.ensembling import nodes
 from movie_rec.registry import MODELS
 from tests.conftest import REPO_ROOT
 
 
-def default_params() -> dict:
+def default_params() -> EnsemblingSettings:
     text = (REPO_ROOT / "conf" / "base" / "parameters_ensembling.yml").read_text()
-    return yaml.safe_load(text)["ensembling"]
+    return EnsemblingSettings.from_params(yaml.safe_load(text)["ensembling"])
 
 
-def evaluation_params() -> dict:
+def evaluation_params() -> EvaluationSettings:
     text = (REPO_ROOT / "conf" / "base" / "parameters.yml").read_text()
-    return yaml.safe_load(text)["evaluation"]
+    return EvaluationSettings.from_params(yaml.safe_load(text)["evaluation"])
 
 
 def test_with_every_model_disabled_the_submission_is_popularity(tiny_data):

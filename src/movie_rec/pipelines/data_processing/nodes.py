@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -121,17 +120,16 @@ def build_item_features(
     item_directors: pd.DataFrame,
     item_writers: pd.DataFrame,
     genres: pd.DataFrame,
-    options: dict[str, Any],
+    steps: PreprocessingSettings,
 ) -> pd.DataFrame:
     """One row per movie of ``item_map`` with title, year, representative people, genres.
 
-    Options (``data_processing.preprocessing``): ``fill_year_from_title``,
+    ``steps`` (``data_processing.preprocessing``): ``fill_year_from_title``,
     ``representative_people`` and ``genres_one_hot`` switch the seed study's three steps.
     The representative people are chosen by their movies' interactions in
     ``counted_interactions``; the pipeline passes ``split_train``, so that no validation
     answer shapes a feature that the validation fits see.
     """
-    steps = PreprocessingSettings.from_params(options)
     features = item_map.copy()
     title_rows = _on_dense_items(titles, item_map, "titles.tsv").drop_duplicates("item_idx")
     features["title"] = features["item_idx"].map(title_rows.set_index("item_idx")["title"])
@@ -176,7 +174,7 @@ def build_item_features(
 
 
 def split_validation(
-    interactions: pd.DataFrame, split: dict[str, Any]
+    interactions: pd.DataFrame, settings: SplitSettings
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Hold out, per eligible user, the last ``n_last`` items and ``n_random`` earlier ones
     (:class:`movie_rec.splits.SplitSettings`; docs/architecture.md §4: it mirrors the
@@ -186,7 +184,6 @@ def split_validation(
         ``split_train`` (the kept interactions, same columns and order) and
         ``valid_answers`` (``user_idx, item_idx, kind`` with kind ``last``/``random``).
     """
-    settings = SplitSettings.from_params(split)
     split_train, answers = holdout_split(interactions, settings)
     kinds = answers["kind"].value_counts()
     logger.info(

@@ -41,10 +41,6 @@ def taking_part(settings: EnsemblingSettings) -> list[str]:
     return names
 
 
-def _mixes(evaluation: dict[str, Any]) -> list[tuple[int, int]]:
-    return EvaluationSettings.from_params(evaluation).pairs()
-
-
 def _tuned_fusion(
     candidates: dict[str, pd.DataFrame],
     answers: pd.DataFrame,
@@ -119,8 +115,8 @@ def evaluate_ensembles(
     valid_answers: pd.DataFrame,
     split_train: pd.DataFrame,
     item_features: pd.DataFrame,
-    params: dict[str, Any],
-    evaluation: dict[str, Any],
+    settings: EnsemblingSettings,
+    evaluation: EvaluationSettings,
     **candidates_valid: pd.DataFrame,
 ) -> tuple[dict[str, Any], EnsembleMetrics, pd.DataFrame, pd.DataFrame]:
     """Tune ``weighted_rank`` on every validated user and choose the submission's list out
@@ -138,8 +134,7 @@ def evaluate_ensembles(
         ``ensemble_recommendations_valid`` (each method's validation top 10, column
         ``method``) and ``ensemble_optuna_trials`` (the tuning history).
     """
-    settings = EnsemblingSettings.from_params(params)
-    mixes = _mixes(evaluation)
+    mixes = evaluation.pairs()
     unfiltered = fusion.usable_candidates(candidates_valid, taking_part(settings))
     n_users = int(split_train["user_idx"].max()) + 1
     released = release_filter(split_train, item_features, n_users, settings.release_filter)
@@ -239,7 +234,7 @@ def release_ablation(
 
 def fuse_final(
     ensemble_weights: dict[str, Any],
-    params: dict[str, Any],
+    settings: EnsemblingSettings,
     interactions: pd.DataFrame,
     item_features: pd.DataFrame,
     train_matrix_full: sp.csr_matrix,
@@ -247,7 +242,6 @@ def fuse_final(
 ) -> pd.DataFrame:
     """The chosen method on the (release-year filtered) final candidates, completed to 10
     items by popularity."""
-    settings = EnsemblingSettings.from_params(params)
     candidates = fusion.usable_candidates(candidates_final, ensemble_weights["models"])
     released = release_filter(
         interactions, item_features, train_matrix_full.shape[0], settings.release_filter

@@ -20,7 +20,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "valid_answers": "valid_answers",
                     "split_train": "split_train",
                     "item_features": "item_features",
-                    "params": "params:ensembling",
+                    "settings": "params:ensembling",
                     "evaluation": "params:evaluation",
                     **_candidates("valid"),
                 },
@@ -36,7 +36,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 fuse_final,
                 {
                     "ensemble_weights": "ensemble_weights",
-                    "params": "params:ensembling",
+                    "settings": "params:ensembling",
                     "interactions": "interactions",
                     "item_features": "item_features",
                     "train_matrix_full": "train_matrix_full",

@@ -56,15 +56,14 @@ def build_recall_by_activity(
     valid_answers: pd.DataFrame,
     split_train: pd.DataFrame,
     ensemble_recommendations_valid: pd.DataFrame,
-    params: dict[str, Any],
+    settings: ReportingSettings,
     **candidates_valid: pd.DataFrame,
 ) -> pd.DataFrame:
     """Recall@10 per history-length bucket for every model and ensemble method."""
     lists = fusion.usable_candidates(candidates_valid, list(MODELS))
     for method, frame in ensemble_recommendations_valid.groupby("method", sort=False):
         lists[f"ensemble_{method}"] = frame
-    edges = ReportingSettings.from_params(params).activity_buckets
-    buckets = report.activity_buckets(split_train, edges)
+    buckets = report.activity_buckets(split_train, settings.activity_buckets)
     return report.recall_by_activity(lists, valid_answers, buckets)
 
 
@@ -106,7 +105,7 @@ def build_example_users(
     user_map: pd.DataFrame,
     item_map: pd.DataFrame,
     ease_model: Any,
-    params: dict[str, Any],
+    settings: ReportingSettings,
     answers: pd.DataFrame | None = None,
     ensemble_weights: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
@@ -117,7 +116,7 @@ def build_example_users(
     if ensemble_weights is not None:
         chosen = recommendations["method"] == ensemble_weights.get("method")
         recommendations = recommendations[chosen]
-    sample = ReportingSettings.from_params(params).example_users
+    sample = settings.example_users
     examples = report.example_users(
         recommendations,
         history,

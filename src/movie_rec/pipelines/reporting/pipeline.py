@@ -26,7 +26,7 @@ EXAMPLE_INPUTS = {
     "user_map": "user_map",
     "item_map": "item_map",
     "ease_model": f"{EXPLAINER}.model",
-    "params": "params:reporting",
+    "settings": "params:reporting",
 }
 
 
@@ -69,7 +69,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "valid_answers": "valid_answers",
                     "split_train": "split_train",
                     "ensemble_recommendations_valid": "ensemble_recommendations_valid",
-                    "params": "params:reporting",
+                    "settings": "params:reporting",
                     **{model: f"{model}.candidates_valid" for model in MODELS},
                 },
                 "recall_by_activity",

@@ -35,21 +35,20 @@ def pretrain_s3rec(
     item_directors: pd.DataFrame,
     item_writers: pd.DataFrame,
     params: dict[str, Any],
-    runtime: dict[str, Any],
+    runtime: RuntimeSettings,
 ) -> dict[str, Any] | Skipped:
     """S3Rec pre-training on ``interactions`` (split_train or all); the fine-tuning payload.
 
     It runs only when one of the fine-tuned models is enabled (its settings resolved over
     ``common``, as its own nodes resolve them).
     """
-    run_settings = RuntimeSettings.from_params(runtime)
     fine_tuned = [model_settings(name, params) for name in fine_tuned_models()]
-    if not any(settings.runs_on(run_settings, train_matrix) for settings in fine_tuned):
+    if not any(settings.runs_on(runtime, train_matrix) for settings in fine_tuned):
         logger.info("s3rec fine-tuning models are disabled: skipping pre-training")
         return Skipped(SECTION)
     settings = model_source("sequential_rec", SECTION, params).settings(S3RecConfig)
     config = settings.hyperparameters
-    device = prepare_run(run_settings)
+    device = prepare_run(runtime)
     n_users, n_items = train_matrix.shape
     attributes = attribute_matrix(
         item_features, item_directors, item_writers, n_items, list(config.attributes)
@@ -60,7 +59,7 @@ def pretrain_s3rec(
         config,
         settings.train,
         device,
-        run_settings.seed,
+        runtime.seed,
     )
     logger.info("s3rec pre-training: %d updates, %.1fs", result.updates, result.seconds)
     return pretrained

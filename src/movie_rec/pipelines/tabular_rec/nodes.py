@@ -86,7 +86,7 @@ def build_features_valid(
     item_directors: pd.DataFrame,
     item_writers: pd.DataFrame,
     valid_answers: pd.DataFrame,
-    params: dict[str, Any],
+    settings: TabularSettings,
     **first_stage: pd.DataFrame,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Features of the validation users' candidates, from ``split_train`` only, and the
@@ -95,7 +95,6 @@ def build_features_valid(
     ``valid_answers`` chooses which users get rows and measures the ceiling; no feature
     reads it.
     """
-    settings = TabularSettings.from_params(params)
     if not settings.enabled:
         return pd.DataFrame(columns=rf.PAIR), []
     first_stage = _enabled_first_stage(first_stage)
@@ -120,10 +119,10 @@ def build_features_extra(
     item_writers: pd.DataFrame,
     valid_answers: pd.DataFrame,
     features_valid: pd.DataFrame,
-    params: dict[str, Any],
-    split: dict[str, Any],
-    runtime: dict[str, Any],
-    candidates: dict[str, Any],
+    settings: TabularSettings,
+    split: SplitSettings,
+    runtime: RuntimeSettings,
+    candidates: CandidateSettings,
     **first_stage: Any,
 ) -> ranker.LabelledRows:
     """Labelled rows of ``tabular_rec.extra_splits`` further holdouts of the validated users
@@ -132,7 +131,6 @@ def build_features_extra(
     ``first_stage`` holds each refittable model's validation candidates (``<model>``: empty
     when it is off, and then it is not refit) and hyperparameters (``<model>_hyperparameters``).
     """
-    settings = TabularSettings.from_params(params)
     columns = list(features_valid.columns)
     none = ranker.LabelledRows(pd.DataFrame(columns=[*columns, rf.SPLIT]), np.empty(0, np.int8))
     count = settings.extra_splits if settings.enabled else 0
@@ -143,19 +141,19 @@ def build_features_extra(
         for name in holdouts.refittable_models()
         if len(first_stage.get(name, ())) > 0
     }
-    run_settings = RuntimeSettings.from_params(runtime)
-    run = FitRun(device=prepare_run(run_settings), seed=run_settings.seed)
-    kept = CandidateSettings.from_params(candidates)
+    run = FitRun(device=prepare_run(runtime), seed=runtime.seed)
     splits = holdouts.extra_splits(
         split_train, valid_answers["user_idx"].to_numpy(), train_matrix_valid.shape,
-        SplitSettings.from_params(split), count, settings.extra_split_users,
+        split, count, settings.extra_split_users,
     )  # fmt: skip
     frames, labels = [], []
     for extra in splits:
         if len(extra.users) == 0:  # no validated user has enough history left
             continue
         with stopwatch() as timer:
-            refitted = holdouts.refit_candidates(extra, refit, run, kept.k, kept.batch_size)
+            refitted = holdouts.refit_candidates(
+                extra, refit, run, candidates.k, candidates.batch_size
+            )
             features, _ = _features(
                 extra.users, extra.history, extra.matrix, item_features, item_directors,
                 item_writers, settings, refitted,
@@ -182,13 +180,12 @@ def rank_final(
     item_features: pd.DataFrame,
     item_directors: pd.DataFrame,
     item_writers: pd.DataFrame,
-    params: dict[str, Any],
-    candidates: dict[str, Any],
+    settings: TabularSettings,
+    candidates: CandidateSettings,
     **first_stage: pd.DataFrame,
 ) -> pd.DataFrame:
     """Every user's final candidates: features from all interactions, scored by the mean of
     ``fold_models`` (:func:`movie_rec.second_stage.ranker.mean_prediction`), the top ``k`` kept."""
-    settings = TabularSettings.from_params(params)
     if not settings.enabled or not fold_models:
         return empty_candidates()
     features, _ = _features(
@@ -197,9 +194,7 @@ def rank_final(
     )  # fmt: skip
     with stopwatch() as timer:
         scores = ranker.mean_prediction(fold_models, features)
-        ranked = ranker.rank_candidates(
-            features, scores, CandidateSettings.from_params(candidates).k
-        )
+        ranked = ranker.rank_candidates(features, scores, candidates.k)
     logger.info("lgbm_ranker: %d final pairs scored by %d fold models in %.1fs",
                 len(features), len(fold_models), timer["seconds"])  # fmt: skip
     return ranked
@@ -210,10 +205,10 @@ def train_ranker(
     features_extra: ranker.LabelledRows,
     candidate_ceiling: list[dict[str, Any]],
     valid_answers: pd.DataFrame,
-    params: dict[str, Any],
-    runtime: dict[str, Any],
-    candidates: dict[str, Any],
-    evaluation: dict[str, Any],
+    settings: TabularSettings,
+    runtime: RuntimeSettings,
+    candidates: CandidateSettings,
+    evaluation: EvaluationSettings,
 ) -> tuple[pd.DataFrame, ModelMetrics | Skipped, pd.DataFrame, list[ranker.FoldModel]]:
     """Out-of-fold validation candidates, metrics, feature importance and the fold models.
 
@@ -222,11 +217,10 @@ def train_ranker(
     bag scores a validation user.
     ``features_extra`` (other holdouts of the same users) only add training rows.
     """
-    settings = TabularSettings.from_params(params)
     if not settings.enabled:
         return skipped_outputs()
-    k = CandidateSettings.from_params(candidates).k
-    config = settings.ranker(RuntimeSettings.from_params(runtime).seed)
+    k = candidates.k
+    config = settings.ranker(runtime.seed)
     labels = rc.label_pairs(features_valid, valid_answers)
     with stopwatch() as fit_time:
         oof = ranker.out_of_fold_scores(
@@ -239,7 +233,7 @@ def train_ranker(
         name: _first_stage_top(features_valid, name)
         for name in rf.first_stage_names(features_valid)
     }
-    mixes = EvaluationSettings.from_params(evaluation).pairs()
+    mixes = evaluation.pairs()
     details = RankerRecord(
         fold_rounds=oof.best_iterations,
         extra_queries=int(np.unique(ranker.query_ids(features_extra.features)).size),

@@ -36,7 +36,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         "train_matrix_valid": "train_matrix_valid",
         **SIDE_TABLES,
         "valid_answers": "valid_answers",
-        "params": "params:tabular_rec",
+        "settings": "params:tabular_rec",
         **_first_stage_inputs("valid"),
     }
     refit = refittable_models()
@@ -46,7 +46,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         **SIDE_TABLES,
         "valid_answers": "valid_answers",
         "features_valid": "features_valid",
-        "params": "params:tabular_rec",
+        "settings": "params:tabular_rec",
         "split": "params:data_processing.split",
         "runtime": "params:runtime",
         "candidates": "params:candidates",
@@ -57,7 +57,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         "interactions": "interactions",
         "train_matrix_full": "train_matrix_full",
         **SIDE_TABLES,
-        "params": "params:tabular_rec",
+        "settings": "params:tabular_rec",
         "candidates": "params:candidates",
         **_first_stage_inputs("final"),
     }
