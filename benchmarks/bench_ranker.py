@@ -73,7 +73,7 @@ def with_overrides(params: dict[str, Any], overrides: dict[str, str]) -> dict[st
               for key, value in params.items()}  # fmt: skip
     for key, value in overrides.items():
         section, _, leaf = key.rpartition(".")
-        (params[section] if section else params)[leaf] = yaml.safe_load(value)
+        (params.setdefault(section, {}) if section else params)[leaf] = yaml.safe_load(value)
     return params
 
 
