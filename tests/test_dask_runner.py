@@ -117,10 +117,11 @@ def fan_in(n: int) -> Pipeline:
     return Pipeline([*producers, Node(combine, [f"part_{i}" for i in range(n)], "combined")])
 
 
-def catalog_of(runtime: dict[str, Any], n: int = 0) -> DataCatalog:
+def catalog_of(runtime: RuntimeSettings | dict[str, Any], n: int = 0) -> DataCatalog:
+    """``params:runtime`` typed, as a run whose nodes read it has it, or a raw section, as a
+    run of pipelines that do not (``--pipeline=data_processing``) leaves it."""
     datasets = {f"params:part_{i}": MemoryDataset(i) for i in range(n)}
-    settings = RuntimeSettings.from_params(runtime)  # as RuntimeHooks resolves it
-    return DataCatalog({"params:runtime": MemoryDataset(settings), **datasets})
+    return DataCatalog({"params:runtime": MemoryDataset(runtime), **datasets})
 
 
 def test_in_memory_datasets_reach_nodes_in_other_worker_processes(cluster):
@@ -138,7 +139,7 @@ def test_in_memory_datasets_reach_nodes_in_other_worker_processes(cluster):
 
 
 def test_without_an_address_the_runner_starts_a_local_cluster():
-    catalog = catalog_of({"dask_workers": 1}, n=2)
+    catalog = catalog_of(RuntimeSettings(dask_workers=1), n=2)
     combined = DaskRunner().run(fan_in(2), catalog)["combined"].load()
     assert combined["parts"] == [0, 1] and os.getpid() not in combined["processes"]
 

@@ -12,7 +12,7 @@ import torch
 from kedro.framework.hooks import hook_impl
 
 from movie_rec.models.cost import DataShape
-from movie_rec.parameters import plan_lines, run_plan, runtime_settings
+from movie_rec.parameters import plan_lines, run_plan, runtime_settings, written_parameters
 from movie_rec.params_schema import validate_parameters
 from movie_rec.peak_memory import peak_rss_gb, reset_peak
 from movie_rec.registry import MODELS
@@ -69,11 +69,6 @@ class RuntimeHooks:
         )  # fmt: skip
         for line in plan_lines(plan):  # one record a line: readable in a log file
             logger.info("run plan | %s", line)
-
-
-def written_parameters(context: Any) -> dict[str, Any]:
-    """Every parameter as the files and ``--params`` give it, before Kedro types any section."""
-    return context.config_loader["parameters"]
 
 
 class NodeMemoryHooks:

@@ -334,6 +334,12 @@ class PlannedModel:
     runs: bool
 
 
+def written_parameters(context: Any) -> dict[str, Any]:
+    """Every parameter of a Kedro context as the files and ``--params`` give it, before Kedro
+    types the sections nodes declare (what the hooks check and log)."""
+    return context.config_loader["parameters"]
+
+
 def runtime_settings(params: Mapping[str, Any]) -> RuntimeSettings:
     """The ``runtime`` section of all parameters, resolved."""
     return RuntimeSettings.from_params(params.get("runtime") or {})

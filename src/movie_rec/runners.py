@@ -171,7 +171,7 @@ class DaskRunner(AbstractRunner):
         hook_manager: PluginManager | None = None,
         run_id: str | None = None,
     ) -> None:
-        runtime: RuntimeSettings = catalog.load("params:runtime")  # resolved by RuntimeHooks
+        runtime = RuntimeSettings.of(catalog.load("params:runtime"))
         in_memory = frozenset(
             name
             for name in pipeline.all_outputs()

@@ -37,6 +37,7 @@ from urllib.parse import urlparse
 import pandas as pd
 from kedro.framework.hooks import hook_impl
 
+from movie_rec.parameters import written_parameters
 from movie_rec.records import EnsembleMetrics, ModelMetrics, Skipped
 from movie_rec.runtime import RuntimeSettings
 
@@ -182,7 +183,7 @@ class MLflowHooks:
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        params = context.config_loader["parameters"]  # as written: no section typed yet
+        params = written_parameters(context)
         settings = TrackingSettings.from_params(params.get("tracking"))
         if settings.enabled and not mlflow_available():
             logger.warning("tracking is on but mlflow is missing: pip install movie_rec[tracking]")

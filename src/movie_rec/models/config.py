@@ -28,6 +28,12 @@ class ParamsConfig:
     def from_params(cls, params: Mapping[str, Any]) -> Self:
         return cls(**{key: params[key] for key in cls.__dataclass_fields__ if key in params})
 
+    @classmethod
+    def of(cls, value: Self | Mapping[str, Any]) -> Self:
+        """``value`` if it is already these settings, else built from it as a section: a
+        catalog holds a section typed only when a node of the run declares its type."""
+        return value if isinstance(value, cls) else cls.from_params(value)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
