@@ -35,15 +35,17 @@ def test_a_neural_model_grows_with_its_updates_and_its_output_with_movies():
         long = fit_cost(config, TrainConfig(max_updates=4000, eval_every=100), shape).neural
         assert long / short == pytest.approx(4.0, rel=0.01)
 
-    def sasrec(items: int, **loss) -> float:
-        return fit_cost(
-            SASRecConfig(max_len=50, **loss), TRAIN, DataShape(2000, items, 100_000)
-        ).neural
+    for config in (SASRecConfig, GRU4RecConfig):
 
-    growth = sasrec(6000) - sasrec(3000)
-    assert growth == pytest.approx(sasrec(3000) - sasrec(0), rel=1e-9) and growth > 0  # linear in I
-    sampled = {"loss": "sampled", "negatives": 256}
-    assert sasrec(6000, **sampled) - sasrec(3000, **sampled) < growth / 10  # only scoring grows
+        def cost(items: int, config: type = config, **loss) -> float:
+            return fit_cost(
+                config(max_len=50, **loss), TRAIN, DataShape(2000, items, 100_000)
+            ).neural
+
+        growth = cost(6000) - cost(3000)
+        assert growth == pytest.approx(cost(3000) - cost(0), rel=1e-9) and growth > 0  # linear
+        sampled = {"loss": "sampled", "negatives": 256}
+        assert cost(6000, **sampled) - cost(3000, **sampled) < growth / 10  # only scoring grows
 
 
 def test_a_run_is_its_trials_and_two_fits_and_a_gpu_is_faster():

@@ -30,9 +30,8 @@ from movie_rec.models.admm_slim import ADMMSLIMConfig
 from movie_rec.models.autoencoder import AutoencoderConfig
 from movie_rec.models.ease import EASEConfig
 from movie_rec.models.sequential.bert4rec import BERT4RecConfig
-from movie_rec.models.sequential.data import SequentialConfig
+from movie_rec.models.sequential.data import HorizonConfig, SequentialConfig
 from movie_rec.models.sequential.gru4rec import GRU4RecConfig
-from movie_rec.models.sequential.sasrec import SASRecConfig
 from movie_rec.models.sequential.srgnn import SRGNNConfig
 from movie_rec.models.sequential.transformer import TransformerConfig
 from movie_rec.models.sknn import SKNNConfig
@@ -156,7 +155,7 @@ def _outputs(config: SequentialConfig, shape: DataShape) -> float:
     """The output layer a training position pays: a softmax over every movie, or over the
     sampled negatives; BERT4Rec pays it only at its masked positions."""
     width = shape.items
-    if isinstance(config, SASRecConfig) and config.loss != "ce":
+    if isinstance(config, HorizonConfig) and config.loss != "ce":
         width = min(shape.items, config.negatives)
     share = config.mask_prob if isinstance(config, BERT4RecConfig) else 1.0
     return share * 2.0 * config.hidden * width

@@ -20,9 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
 from movie_rec.models.config import ParamsConfig
-from movie_rec.models.sequential.data import SequentialConfig
+from movie_rec.models.sequential.data import LOSSES, SequentialConfig
 from movie_rec.models.sequential.s3rec import ATTRIBUTE_KINDS, OBJECTIVE_WEIGHTS
-from movie_rec.models.sequential.sasrec import LOSSES
 from movie_rec.parameters import Settings
 from movie_rec.params_schema.problems import dotted, inconsistent, validated
 from movie_rec.values import Count, NonNegativeFloat, Probability, Rate, Share, one_of

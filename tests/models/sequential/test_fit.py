@@ -100,6 +100,8 @@ def test_every_config_has_the_shared_defaults():
     [
         (SASRecConfig, {"loss": "focal"}, "loss must be one of"),
         (SASRecConfig, {"horizon": 0}, "horizon must be at least 1"),
+        (GRU4RecConfig, {"loss": "hinge"}, "loss must be one of"),
+        (GRU4RecConfig, {"loss": "sampled", "negatives": 0}, "negatives must be at least 1"),
         (BERT4RecConfig, {"hidden": 64, "heads": 3}, "multiple of heads"),
         (TransformerConfig, {"heads": 0}, "multiple of heads"),
     ],

@@ -8,7 +8,8 @@ from movie_rec.models.sequential.bert4rec import BERT4Rec, BERT4RecConfig, cloze
 from movie_rec.models.sequential.data import Dropout, sample_negatives
 from movie_rec.models.sequential.fit import Neural
 from movie_rec.models.sequential.gru4rec import GRU4Rec, GRU4RecConfig
-from movie_rec.models.sequential.sasrec import SASRec, SASRecConfig, sampled_softmax_losses
+from movie_rec.models.sequential.losses import sampled_softmax_losses
+from movie_rec.models.sequential.sasrec import SASRec, SASRecConfig
 from movie_rec.models.sequential.srgnn import SRGNN, SRGNNConfig, session_graph
 
 from .conftest import losses_fall
@@ -90,11 +91,14 @@ def test_training_loss_falls(network, config, tiny_sequences):
 @pytest.mark.parametrize(
     ("loss", "horizon"), [("bce", 1), ("ce", 4), ("bce", 4), ("sampled", 1), ("sampled", 4)]
 )
-def test_sasrec_losses_fall(loss, horizon, tiny_sequences):
+def test_next_item_losses_fall(loss, horizon, tiny_sequences):
     sequences, n_items = tiny_sequences
-    config = SASRecConfig(**SMALL, loss=loss, horizon=horizon)
-    model = Neural(SASRec)(config).build(n_items, seed=0)
-    assert losses_fall(model, sequences)
+    for network, config in (
+        (SASRec, SASRecConfig(**SMALL, loss=loss, horizon=horizon)),
+        (GRU4Rec, GRU4RecConfig(max_len=16, hidden=16, loss=loss, horizon=horizon)),
+    ):
+        model = Neural(network)(config).build(n_items, seed=0)
+        assert losses_fall(model, sequences), network.__name__
 
 
 def test_sasrec_horizon_loss_averages_the_next_items_log_likelihood():
@@ -160,15 +164,29 @@ def test_sampled_softmax_by_hand():
     assert losses.flatten().tolist() == pytest.approx(expected)
 
 
-def test_sasrec_sampled_loss_uses_one_shared_draw_of_real_items():
+def _output_logits(model: torch.nn.Module, states: torch.Tensor) -> torch.Tensor:
+    """Every real item's logit, written out per model: SASRec's tied embeddings, GRU4Rec's
+    output layer with its bias."""
+    if isinstance(model, GRU4Rec):
+        return states @ model.output.weight.T + model.output.bias
+    return states @ model.backbone.item_embedding.weight[: model.n_items].T
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        SASRec(30, SASRecConfig(**SMALL, loss="sampled", negatives=5, horizon=2)),
+        GRU4Rec(30, GRU4RecConfig(max_len=16, hidden=16, loss="sampled", negatives=5, horizon=2)),
+    ],
+)
+def test_sampled_loss_uses_one_shared_draw_of_real_items(model):
     windows = torch.tensor([[30, 30, 3, 4, 5, 6], [30, 7, 8, 9, 10, 11]])
-    model = SASRec(30, SASRecConfig(**SMALL, loss="sampled", negatives=5, horizon=2)).eval()
+    model.eval()
     with torch.no_grad():
         loss = model.loss(windows)
         model.generator.reset()
         negatives = sample_negatives((5,), 30, model.generator.on(CPU), CPU)
-        states = model.states(windows[:, :-1])
-        logits = states @ model.backbone.item_embedding.weight.T
+        logits = _output_logits(model, model.states(windows[:, :-1]))
         expected = []
         for row, window in enumerate(windows.tolist()):
             for position in range(len(window) - 1):
@@ -181,6 +199,20 @@ def test_sasrec_sampled_loss_uses_one_shared_draw_of_real_items():
         model.generator.reset()
         torch.testing.assert_close(model.loss(windows), torch.stack(expected).mean())
     assert loss.isfinite()
+
+
+def test_gru4rec_bce_loss_by_hand():
+    windows = torch.tensor([[30, 3, 4, 5]])  # positions 1 and 2 predict 4 and 5
+    model = GRU4Rec(30, GRU4RecConfig(max_len=16, hidden=16, loss="bce")).eval()
+    with torch.no_grad():
+        logits = _output_logits(model, model.states(windows[:, :-1]))[0]
+        negatives = sample_negatives((2, 1), 30, model.generator.on(CPU), CPU)[:, 0].tolist()
+        expected = [
+            (F.softplus(-logits[position, target]) + F.softplus(logits[position, negative])) / 2
+            for position, target, negative in zip((1, 2), (4, 5), negatives, strict=True)
+        ]
+        model.generator.reset()
+        torch.testing.assert_close(model.loss(windows), torch.stack(expected).mean())
 
 
 def test_dropout_keeps_each_value_with_chance_one_minus_p_scaled_up():

@@ -30,6 +30,7 @@ from movie_rec.models.config import ParamsConfig
 from movie_rec.models.sequences import UserSequences
 
 IGNORE = -100  # target value the losses skip (cross_entropy's ignore_index)
+LOSSES = ("ce", "sampled", "bce")  # HorizonConfig.loss: full softmax, sampled softmax, BCE
 
 
 @dataclass(frozen=True)
@@ -53,12 +54,20 @@ class SequentialConfig(ParamsConfig):
 class HorizonConfig(SequentialConfig):
     """What a next-item model trained on several next items reads: every position predicts
     the ``horizon`` items that follow it, the one ``d`` places after the next weighted
-    ``horizon_decay ** d`` (:func:`discounted_mean`). ``horizon=1`` is next-item training."""
+    ``horizon_decay ** d`` (:func:`discounted_mean`). ``horizon=1`` is next-item training.
+    ``loss`` is one of :data:`LOSSES` (:mod:`movie_rec.models.sequential.losses`);
+    ``negatives`` is the sampled softmax's shared draw of items per update."""
 
     horizon: int = 1
     horizon_decay: float = 1.0
+    loss: str = "ce"
+    negatives: int = 256
 
     def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.negatives < 1:
+            raise ValueError(f"negatives must be at least 1, got {self.negatives}")
         if self.horizon < 1:
             raise ValueError(f"horizon must be at least 1, got {self.horizon}")
         if not 0.0 < self.horizon_decay <= 1.0:

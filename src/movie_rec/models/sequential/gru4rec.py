@@ -1,10 +1,12 @@
 """GRU4Rec: Hidasi et al., "Session-based Recommendations with Recurrent Neural Networks",
 ICLR 2016.
 
-A GRU reads the history and predicts the next item at every position (cross-entropy over
-all items through an output layer of its own; with ``horizon > 1`` also the items after
-it, discounted as in SASRec). Histories are packed, so the left
-padding never enters the recurrent state.
+A GRU reads the history and predicts the next item at every position through an output
+layer of its own, under one of the shared next-item losses
+(:mod:`movie_rec.models.sequential.losses`: the full softmax, or the sampled softmax the
+paper's successors train with, whose cost does not grow with the catalogue); with
+``horizon > 1`` also the items after it, discounted as in SASRec. Histories are packed, so
+the left padding never enters the recurrent state.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -21,11 +22,12 @@ from movie_rec.models.sequential.data import (
     IGNORE,
     Dropout,
     HorizonConfig,
+    SeededGenerator,
     WindowExamples,
-    discounted_mean,
     next_items,
     pad_id,
 )
+from movie_rec.models.sequential.losses import next_item_loss
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class GRU4RecConfig(HorizonConfig):
 
 
 class GRU4Rec(nn.Module):
-    """Built as every sequential model is; ``seed`` is unused (it draws only dropout)."""
+    """``seed`` seeds the negatives the ``sampled`` and ``bce`` losses draw."""
 
     def __init__(self, n_items: int, config: GRU4RecConfig, seed: int = 0) -> None:
         super().__init__()
@@ -52,6 +54,7 @@ class GRU4Rec(nn.Module):
         )
         self.drop = Dropout(config.dropout)
         self.output = nn.Linear(hidden, n_items)
+        self.generator = SeededGenerator(seed)
         nn.init.normal_(self.item_embedding.weight, std=0.02)
         with torch.no_grad():
             self.item_embedding.weight[self.pad].zero_()
@@ -82,10 +85,9 @@ class GRU4Rec(nn.Module):
     def loss(self, windows: torch.Tensor) -> torch.Tensor:
         inputs, targets = next_items(windows, self.pad, self.config.horizon)
         keep = targets[..., 0] != IGNORE
-        targets = targets[keep]
-        log_probs = F.log_softmax(self.logits(self.states(inputs)[keep]).float(), dim=-1)
-        losses = -log_probs.gather(1, targets.clamp(min=0))
-        return discounted_mean(losses, targets, self.config.horizon_decay)
+        states = self.states(inputs)[keep]
+        weight, bias = self.output.weight, self.output.bias
+        return next_item_loss(states, targets[keep], weight, bias, self.config, self.generator)
 
     def score_next(self, rows: torch.Tensor) -> torch.Tensor:
         return self.logits(self.states(rows)[:, -1])
