@@ -27,38 +27,11 @@ from movie_rec.models.sequential.data import (
 )
 
 
-def _logits(states: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """``states @ weight.T (+ bias)``: ``weight`` rows are the items scored."""
-    logits = states @ weight.T
-    return logits if bias is None else logits + bias
-
-
-def target_losses(
-    states: torch.Tensor,
-    targets: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None,
-    config: HorizonConfig,
-    generator: SeededGenerator,
-) -> torch.Tensor:
-    """``(N, horizon)`` loss of each of the real-item ``targets`` under ``config.loss``."""
-    if config.loss == "ce":
-        log_probs = F.log_softmax(_logits(states, weight, bias).float(), dim=-1)
-        return -log_probs.gather(1, targets)
-    n_items = weight.shape[0]
-    draw = generator.on(states.device)
-    positive = (states[:, None] * weight[targets]).sum(-1)
-    if bias is not None:
-        positive = positive + bias[targets]
-    if config.loss == "sampled":
-        negatives = sample_negatives((config.negatives,), n_items, draw, states.device)
-        negative = _logits(states, weight[negatives], None if bias is None else bias[negatives])
-        return sampled_softmax_losses(positive.float(), negative.float(), targets, negatives)
-    negatives = sample_negatives(targets.shape, n_items, draw, states.device)
-    negative = (states[:, None] * weight[negatives]).sum(-1)
-    if bias is not None:
-        negative = negative + bias[negatives]
-    return (F.softplus(-positive.float()) + F.softplus(negative.float())) / 2  # BCE of both
+def _scores(states: torch.Tensor, items: torch.Tensor, weight: torch.Tensor,
+            bias: torch.Tensor | None) -> torch.Tensor:  # fmt: skip
+    """``(N, K)`` float scores of ``items`` ``(N, K)`` for each row of ``states``."""
+    scores = (states[:, None] * weight[items]).sum(-1)
+    return (scores if bias is None else scores + bias[items]).float()
 
 
 def next_item_loss(
@@ -69,9 +42,26 @@ def next_item_loss(
     config: HorizonConfig,
     generator: SeededGenerator,
 ) -> torch.Tensor:
-    """The loss of predicting ``(N, horizon)`` ``targets`` (``IGNORE`` skipped) from
-    ``(N, hidden)`` states: the mean over targets, the later ones discounted by place."""
-    losses = target_losses(states, targets.clamp(min=0), weight, bias, config, generator)
+    """The ``config.loss`` of predicting ``(N, horizon)`` real-item ``targets`` (``IGNORE``
+    skipped) from ``(N, hidden)`` states: the mean over targets, the later ones discounted by
+    place (:func:`movie_rec.models.sequential.data.discounted_mean`)."""
+    items = targets.clamp(min=0)
+    n_items = weight.shape[0]
+    draw = generator.on(states.device)
+    if config.loss == "ce":
+        logits = states @ weight.T
+        logits = logits if bias is None else logits + bias
+        losses = -F.log_softmax(logits.float(), dim=-1).gather(1, items)
+    elif config.loss == "sampled":
+        negatives = sample_negatives((config.negatives,), n_items, draw, states.device)
+        shared = states @ weight[negatives].T  # one product, not a gather per row
+        shared = (shared if bias is None else shared + bias[negatives]).float()
+        losses = sampled_softmax_losses(_scores(states, items, weight, bias), shared, items,
+                                        negatives)  # fmt: skip
+    else:
+        negatives = sample_negatives(items.shape, n_items, draw, states.device)
+        positive, negative = (_scores(states, rows, weight, bias) for rows in (items, negatives))
+        losses = (F.softplus(-positive) + F.softplus(negative)) / 2  # BCE of both
     return discounted_mean(losses, targets, config.horizon_decay)
 
 
