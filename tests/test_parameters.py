@@ -91,14 +91,14 @@ def test_enabled_in_common_is_honoured_by_every_model(shipped, tiny_data, pipeli
             assert model_settings(spec.name, params).enabled == enabled
     off = without_enabled(shipped[pipeline], False)
     for spec in models_of(pipeline):
-        candidates, report = ModelNodes(spec.name).fit_valid(
+        candidates, report, _ = ModelNodes(spec.name).fit_valid(
             history, matrix, tiny_data["valid_answers"], spec.config(), off["common"],
             off[spec.name], RUNTIME, CANDIDATES,
         )  # fmt: skip
         assert candidates.empty and report == Skipped(spec.name)
     on = without_enabled(shipped[pipeline], True)
     first = models_of(pipeline)[0].name  # the cheapest of each pipeline
-    candidates, report = ModelNodes(first).fit_valid(
+    candidates, report, _ = ModelNodes(first).fit_valid(
         history, matrix, tiny_data["valid_answers"], models_of(pipeline)[0].config(),
         on["common"], on[first], RUNTIME, CANDIDATES,
     )  # fmt: skip

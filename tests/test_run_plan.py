@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from movie_rec.hooks import RuntimeHooks
 from movie_rec.models.cost import DataShape
 from movie_rec.parameters import model_settings, run_plan
-from movie_rec.registry import first_stage_models
+from movie_rec.registry import first_stage_models, spec
 
 
 def with_budget(params: dict, minutes: float) -> dict:
@@ -28,12 +28,28 @@ def test_auto_turns_off_exactly_the_models_whose_estimate_exceeds_the_budget(shi
     budget = (min(auto.values()) + max(auto.values())) / 2
     for row in run_plan(with_budget(params, budget), shape, "cpu"):
         if row.enabled == "auto":
-            assert row.runs == (row.minutes <= budget)
+            own = model_settings(row.model, params[spec(row.model).pipeline]).auto_max_minutes
+            assert row.budget_minutes == (budget if own is None else own.cpu)
+            assert row.runs == (row.minutes <= row.budget_minutes)
             assert row.minutes == auto[row.model] or row.trials == 0  # untuned: tuning auto
         else:
             assert row.runs is row.enabled
     on_gpu = {row.model: row.minutes for row in run_plan(params, shape, "cuda")}
     assert all(on_gpu[row.model] < row.minutes for row in everything if row.minutes > 0)
+
+
+def test_a_models_own_budget_replaces_the_runtimes_either_way(shipped):
+    shape = DataShape(3000, 3500, 270_000)
+    section = {**shipped["general_rec"]["recvae"], "enabled": "auto", "auto_max_minutes": None}
+    shared = model_settings("recvae", {"recvae": section}).auto_on(shape, "cpu", 1e9)
+    assert shared.on and "runtime.auto_max_minutes.cpu = 1e+09" in str(shared)
+    for own, on in ((shared.minutes * 0.99, False), (shared.minutes * 1.01, True)):
+        section["auto_max_minutes"] = {"cpu": own, "cuda": 30.0}
+        settings = model_settings("recvae", {"recvae": section})
+        for runtime_budget in (0.0, 1e9):
+            choice = settings.auto_on(shape, "cpu", runtime_budget)
+            assert choice.on is on and choice.budget_minutes == own
+            assert "its own auto_max_minutes.cpu" in str(choice)
 
 
 def test_tuning_auto_tunes_while_the_tuned_run_fits_and_else_keeps_the_fixed_values(shipped):

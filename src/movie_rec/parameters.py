@@ -35,8 +35,14 @@ from movie_rec.fusion import METHODS
 from movie_rec.models.config import ParamsConfig
 from movie_rec.models.cost import DataShape, FitCost, run_cost
 from movie_rec.models.training import TrainConfig
-from movie_rec.registry import MODELS, first_stage_models, spec
-from movie_rec.runtime import AutoChoice, RuntimeSettings, auto_choice, resolve_device
+from movie_rec.registry import ITERATIVE, MODELS, first_stage_models, spec
+from movie_rec.runtime import (
+    AutoBudget,
+    AutoChoice,
+    RuntimeSettings,
+    auto_choice,
+    resolve_device,
+)
 from movie_rec.second_stage.config import OBJECTIVES, FeatureConfig, RankerConfig
 from movie_rec.tuning.storage import RDB_DIALECTS, rdb_dialect
 from movie_rec.values import (
@@ -219,16 +225,23 @@ class Study(Settings):
 @dataclass(frozen=True)
 class ModelSettings(Settings):
     """One model's settings: ``enabled`` (``true`` | ``false`` | ``auto``: on while its
-    estimated run fits the device's ``runtime.auto_max_minutes``, :meth:`auto`), its config's
-    ``hyperparameters``, the training loop's ``train`` (iterative models), ``stop_on`` (the
-    validation answers early stopping and tuning read: ``overall`` or only the ``last``
-    ones) and its ``tuning`` study."""
+    estimated run fits the device's ``runtime.auto_max_minutes``, or the model's own
+    ``auto_max_minutes`` where its candidates are worth more time, :meth:`auto`), its
+    config's ``hyperparameters``, the training loop's ``train`` (iterative models),
+    ``stop_on`` (the validation answers early stopping and tuning read: ``overall`` or only
+    the ``last`` ones) and its ``tuning`` study."""
 
     hyperparameters: ParamsConfig
     enabled: Switch = False
+    auto_max_minutes: AutoBudget | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
     stop_on: StopSignal = "overall"
     tuning: Study = Study()
+
+    @property
+    def continues(self) -> bool:
+        """Whether the final fit continues the validation fit's model (``train.final_updates``)."""
+        return self.train.final_updates is not None
 
     def run_cost(self, shape: DataShape, trials: int) -> FitCost:
         """The estimated work of ``trials`` tuning trials and its two fits on data of ``shape``."""
@@ -249,11 +262,16 @@ class ModelSettings(Settings):
         return self.auto_on(DataShape.of(matrix), device, runtime.budget_minutes(device))
 
     def auto_on(self, shape: DataShape, device: str, budget_minutes: float) -> AutoChoice:
-        """What ``enabled: auto`` decides on ``device`` (``cpu``/``cuda``) for data of ``shape``,
-        counting the tuning trials the run makes (:meth:`trials`)."""
+        """What ``enabled: auto`` decides on ``device`` (``cpu``/``cuda``) for data of ``shape``
+        within ``budget_minutes`` (the runtime's; the model's own ``auto_max_minutes`` where
+        set), counting the tuning trials the run makes (:meth:`trials`)."""
+        source = "runtime.auto_max_minutes"
+        if self.auto_max_minutes is not None:
+            budget_minutes = float(getattr(self.auto_max_minutes, device))
+            source = "its own auto_max_minutes"
         trials = self.trials(shape, device, budget_minutes)
         seconds = self.run_cost(shape, trials).seconds(device)
-        return auto_choice(seconds, budget_minutes, device, trials)
+        return auto_choice(seconds, budget_minutes, device, trials, source)
 
     def runs_on(self, runtime: RuntimeSettings, matrix: sp.spmatrix) -> bool:
         """Whether the model runs: ``true``, ``false``, or ``auto``'s estimate within budget."""
@@ -312,7 +330,13 @@ def holds(section: Any, keys: tuple[str | int, ...]) -> bool:
 def model_settings(name: str, pipeline_params: Mapping[str, Any]) -> ModelSettings:
     """Registered model ``name``'s settings from its pipeline's parameters."""
     entry = spec(name)
-    return model_source(entry.pipeline, name, pipeline_params).settings(entry.config)
+    settings = model_source(entry.pipeline, name, pipeline_params).settings(entry.config)
+    if settings.continues and not entry.can(ITERATIVE):
+        raise ValueError(
+            f"{entry.pipeline}.{name}.train.final_updates: {name} is not trained in updates, "
+            "so its final fit has nothing to continue; leave final_updates unset"
+        )
+    return settings
 
 
 def model_source(pipeline: str, name: str, pipeline_params: Mapping[str, Any]) -> SettingsSource:
@@ -325,13 +349,14 @@ def model_source(pipeline: str, name: str, pipeline_params: Mapping[str, Any]) -
 @dataclass(frozen=True)
 class PlannedModel:
     """One line of the run plan: a first-stage model, its switch, its tuning trials, its
-    estimated run and whether it runs."""
+    estimated run, the budget ``auto`` held it to and whether it runs."""
 
     model: str
     enabled: bool | str
     trials: int
     minutes: float
     runs: bool
+    budget_minutes: float | None = None
 
 
 def written_parameters(context: Any) -> dict[str, Any]:
@@ -353,17 +378,27 @@ def run_plan(params: Mapping[str, Any], shape: DataShape, device: str) -> list[P
     for name in first_stage_models():
         settings = model_settings(name, params[spec(name).pipeline])
         choice = settings.auto_on(shape, device, budget)
-        runs = choice.on if settings.enabled == "auto" else bool(settings.enabled)
-        plan.append(PlannedModel(name, settings.enabled, choice.trials, choice.minutes, runs))
+        auto = settings.enabled == "auto"
+        runs = choice.on if auto else bool(settings.enabled)
+        budget_minutes = choice.budget_minutes if auto else None
+        plan.append(
+            PlannedModel(
+                name, settings.enabled, choice.trials, choice.minutes, runs, budget_minutes
+            )
+        )
     return plan
 
 
 def plan_lines(plan: list[PlannedModel]) -> list[str]:
-    """The plan as an aligned text table, one line a model."""
-    lines = [f"{'model':<15} {'enabled':<8} {'trials':>6} {'est. min':>9}  runs"]
+    """The plan as an aligned text table, one line a model (``budget``: the minutes an
+    ``auto`` model's estimate had to fit)."""
+    lines = [f"{'model':<15} {'enabled':<8} {'trials':>6} {'est. min':>9} {'budget':>7}  runs"]
     for row in plan:
         enabled, runs = str(row.enabled).lower(), "on" if row.runs else "off"
-        lines.append(f"{row.model:<15} {enabled:<8} {row.trials:>6} {row.minutes:>9.1f}  {runs}")
+        budget = "" if row.budget_minutes is None else f"{row.budget_minutes:g}"
+        lines.append(
+            f"{row.model:<15} {enabled:<8} {row.trials:>6} {row.minutes:>9.1f} {budget:>7}  {runs}"
+        )
     return lines
 
 

@@ -208,7 +208,8 @@ def _fields_from_json(record: type[R], data: Json, keys: Mapping[str, str] | Non
 
 @dataclass(frozen=True)
 class Skipped:
-    """What a disabled model writes in place of its metrics, fit reports and model."""
+    """What a disabled model writes in place of its metrics, fit reports and model (and any
+    model writes in place of the validation fit's model its final fit does not continue)."""
 
     model: str
 

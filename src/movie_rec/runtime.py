@@ -102,22 +102,28 @@ class AutoChoice:
     budget_minutes: float
     device: str
     trials: int = 0
+    budget_source: str = "runtime.auto_max_minutes"
 
     def __str__(self) -> str:
         verdict = "within" if self.on else "over"
         tuning = f"{self.trials} tuning trials and two fits" if self.trials else "two fits"
         return (
             f"enabled auto: about {self.minutes:.1f} min on {self.device} by estimate "
-            f"({tuning}), {verdict} runtime.auto_max_minutes.{self.device} = "
+            f"({tuning}), {verdict} {self.budget_source}.{self.device} = "
             f"{self.budget_minutes:g}: {'on' if self.on else 'off'}"
         )
 
 
 def auto_choice(
-    estimated_seconds: float, budget_minutes: float, device: str, trials: int = 0
+    estimated_seconds: float,
+    budget_minutes: float,
+    device: str,
+    trials: int = 0,
+    budget_source: str = "runtime.auto_max_minutes",
 ) -> AutoChoice:
     minutes = estimated_seconds / 60.0
-    return AutoChoice(minutes <= budget_minutes, minutes, budget_minutes, device, trials)
+    on = minutes <= budget_minutes
+    return AutoChoice(on, minutes, budget_minutes, device, trials, budget_source)
 
 
 def seed_everything(seed: int) -> None:

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import scipy.sparse as sp
 
@@ -6,6 +8,7 @@ from movie_rec.models.cost import THROUGHPUT, DataShape, FitCost, fit_cost, run_
 from movie_rec.models.ease import EASEConfig
 from movie_rec.models.markov import MarkovConfig
 from movie_rec.models.multivae import MultiVAEConfig
+from movie_rec.models.recvae import RecVAEConfig
 from movie_rec.models.sequential.gru4rec import GRU4RecConfig
 from movie_rec.models.sequential.sasrec import SASRecConfig
 from movie_rec.models.training import TrainConfig
@@ -28,11 +31,15 @@ def test_an_item_item_model_grows_with_movies_cubed():
     assert admm / fit_cost(EASEConfig(), TRAIN, small).dense > 50  # 2·I³ an iteration
 
 
+def _trained(cost: FitCost) -> float:
+    return cost.neural + cost.wide
+
+
 def test_a_neural_model_grows_with_its_updates_and_its_output_with_movies():
     shape = DataShape(2000, 600, 100_000)
     for config in (SASRecConfig(max_len=50), GRU4RecConfig(max_len=50), MultiVAEConfig()):
-        short = fit_cost(config, TRAIN, shape).neural
-        long = fit_cost(config, TrainConfig(max_updates=4000, eval_every=100), shape).neural
+        short = _trained(fit_cost(config, TRAIN, shape))
+        long = _trained(fit_cost(config, TrainConfig(max_updates=4000, eval_every=100), shape))
         assert long / short == pytest.approx(4.0, rel=0.01)
 
     for config in (SASRecConfig, GRU4RecConfig):
@@ -61,3 +68,29 @@ def test_a_run_is_its_trials_and_two_fits_and_a_gpu_is_faster():
         fit_cost(MarkovConfig(), TRAIN, wide).dense / fit_cost(MarkovConfig(), TRAIN, shape).dense
     )
     assert markov < 2.0  # sparse counts and scoring: no items³ term
+
+
+def test_the_autoencoders_run_at_the_wide_layers_rate():
+    shape = DataShape(3000, 3400, 500_000)
+    for config in (MultiVAEConfig(), RecVAEConfig()):
+        cost = fit_cost(config, TRAIN, shape)
+        assert cost.neural == 0.0 and cost.dense == 0.0 and cost.wide > 0.0
+        assert cost.seconds("cpu") == pytest.approx(cost.wide / THROUGHPUT["cpu"].wide)
+    assert THROUGHPUT["cpu"].wide > THROUGHPUT["cpu"].neural
+
+
+def test_a_final_fit_that_continues_costs_its_own_updates_only():
+    shape = DataShape(3000, 3400, 500_000)
+    for config in (RecVAEConfig(), GRU4RecConfig(max_len=50)):
+
+        def run(final_updates: int | None, config: object = config) -> float:
+            train = replace(TRAIN, final_updates=final_updates)
+            return run_cost(config, train, shape, trials=0).seconds("cpu")
+
+        validation = fit_cost(config, TRAIN, shape).seconds("cpu")
+        scoring = run(0) - validation
+        assert 0 < scoring < validation / 50  # one pass over the users, no updates
+        per_update = (run(100) - run(0)) / 100
+        assert run(400) - run(0) == pytest.approx(400 * per_update)
+        assert run(None) == pytest.approx(run(TRAIN.max_updates))  # a replay: the whole budget
+        assert run(None) < 2 * validation  # the final fit does not evaluate

@@ -66,7 +66,7 @@ def test_enabled_auto_runs_a_model_while_its_estimate_fits_the_budget(tiny_data,
     data = (tiny_data["split_train"], matrix, tiny_data["valid_answers"])
     over = budget(minutes / 2)
     with caplog.at_level("INFO", logger="movie_rec.pipelines.model_nodes"):
-        empty, skipped = ModelNodes("ease").fit_valid(
+        empty, skipped, _ = ModelNodes("ease").fit_valid(
             *data, EASEConfig(**own["hyperparameters"]), common, own, over, CANDIDATES
         )
     assert empty.empty and skipped == Skipped("ease")
@@ -77,7 +77,7 @@ def test_enabled_auto_runs_a_model_while_its_estimate_fits_the_budget(tiny_data,
     )
     final = ModelNodes("ease").fit_final(
         tiny_data["interactions"], tiny_data["train_matrix_full"],
-        EASEConfig(**own["hyperparameters"]), skipped, common, own,
+        EASEConfig(**own["hyperparameters"]), skipped, skipped, common, own,
         budget(1e9), CANDIDATES,
     )  # fmt: skip
     assert final[0].empty and final[2] == Skipped("ease")  # the validation fit's choice
@@ -109,13 +109,14 @@ def test_fit_valid_gives_valid_candidates_and_a_disabled_model_writes_empty_ones
     nodes = ModelNodes("ease")
     common, own = _ease_settings()
     data = (tiny_data["split_train"], tiny_data["train_matrix_valid"], tiny_data["valid_answers"])
-    candidates, report = nodes.fit_valid(
+    candidates, report, model = nodes.fit_valid(
         *data, EASEConfig(**own["hyperparameters"]), common, own, RUNTIME, CANDIDATES
     )
     check_candidates(candidates, tiny_data["train_matrix_valid"], CANDIDATES.k)
     assert report.model == "ease" and report.hyperparameters["lam"] == 50.0
+    assert model == Skipped("ease")  # its final fit refits: nothing to hand over
     common, off = _ease_settings(enabled=False)
-    empty, skipped = nodes.fit_valid(
+    empty, skipped, _ = nodes.fit_valid(
         *data, EASEConfig(**off["hyperparameters"]), common, off, RUNTIME, CANDIDATES
     )
     assert empty.empty and list(empty.columns) == CANDIDATE_COLUMNS
@@ -188,3 +189,51 @@ def test_kernels_deterministic_on_the_cpu_and_on_cuda_only_when_asked():
         configure_kernels(torch.device("cpu"))
     assert torch.are_deterministic_algorithms_enabled()
     assert not torch.backends.cuda.matmul.allow_tf32
+
+
+def _multivae_settings(final_updates: int | None) -> tuple[dict, dict]:
+    own = {
+        "enabled": True,
+        "hyperparameters": {"hidden": 16, "latent": 8, "batch_size": 32},
+        "train": {"max_updates": 30, "eval_every": 10, "final_updates": final_updates},
+        "tuning": {"enabled": False},
+    }
+    return {}, own
+
+
+def test_a_final_fit_that_continues_starts_from_the_validation_fits_kept_weights(tiny_data):
+    nodes = ModelNodes("multivae")
+    valid = (tiny_data["split_train"], tiny_data["train_matrix_valid"], tiny_data["valid_answers"])
+    final = (tiny_data["interactions"], tiny_data["train_matrix_full"])
+    common, own = _multivae_settings(final_updates=0)
+    config = nodes.settings(common, own).hyperparameters
+    _, report, model = nodes.fit_valid(*valid, config, common, own, RUNTIME, CANDIDATES)
+    kept = {name: value.clone() for name, value in model.net.state_dict().items()}
+
+    as_is, fitted, as_is_report = nodes.fit_final(
+        *final, config, report, model, common, own, RUNTIME, CANDIDATES
+    )
+    check_candidates(as_is, tiny_data["train_matrix_full"], CANDIDATES.k)
+    assert as_is_report.training.updates == report.best_update  # not one update more
+    for name, value in fitted.net.state_dict().items():
+        assert torch.equal(value, kept[name])
+    assert fitted.beta == model.config.beta_cap * report.best_update / 2000  # β from there on
+
+    common, own = _multivae_settings(final_updates=5)
+    _, moved, moved_report = nodes.fit_final(
+        *final, config, report, model, common, own, RUNTIME, CANDIDATES
+    )
+    assert moved_report.training.updates == report.best_update + 5
+    assert not torch.equal(moved.net.decoder[-1].weight, kept["decoder.2.weight"])
+    for name, value in model.net.state_dict().items():  # the validation fit's model unchanged
+        assert torch.equal(value, kept[name])
+
+    with pytest.raises(ValueError, match="rerun its fit_valid"):
+        nodes.fit_final(
+            *final, config, report, Skipped("multivae"), common, own, RUNTIME, CANDIDATES
+        )
+
+
+def test_only_a_model_trained_in_updates_may_continue_its_validation_fit():
+    with pytest.raises(ValueError, match=r"ease\.train\.final_updates"):
+        ModelNodes("ease").settings({}, {"train": {"final_updates": 0}})

@@ -20,7 +20,7 @@ from torch import nn
 
 from movie_rec.models.config import ParamsConfig
 from movie_rec.models.matrices import dense_rows
-from movie_rec.models.protocol import FitRun, TrainingData
+from movie_rec.models.protocol import FitRun, Start, TrainingData
 from movie_rec.models.training import TrainResult, train
 from movie_rec.runtime import autocast, seed_everything
 
@@ -43,7 +43,8 @@ class UserAutoencoder:
 
     A subclass sets ``name`` and defines ``_build(n_items)`` (sets ``self.net``, a module
     with ``decode_mean(x)``: item logits from the latent mean, and returns its optimiser)
-    and ``_loss(users)``.
+    and ``_loss(users)``; it extends ``_resume(start)`` where it keeps state beside the
+    weights.
     """
 
     name: str
@@ -58,14 +59,16 @@ class UserAutoencoder:
     def fit(self, data: TrainingData, run: FitRun) -> TrainResult:
         """Train with early stopping on ``run.evaluate(self.score)`` (validation Recall@10).
 
-        Without ``run.evaluate`` it trains exactly ``run.stop_at`` (or ``max_updates``)
-        updates: the final fit on all interactions, for the update count the validation
-        fit kept.
+        Without ``run.evaluate`` it trains up to ``run.stop_at`` (or ``max_updates``): the
+        final fit on all interactions, a fresh model for the update count the validation fit
+        kept or, with ``run.start``, that fit's weights continued from their update.
         """
         self.device, self.seed = run.device, run.seed
         seed_everything(self.seed)
         self.matrix = sp.csr_matrix(data.matrix, dtype=np.float32)
         optimizer = self._build(self.matrix.shape[1])
+        if run.start is not None:
+            self._resume(run.start)
         evaluate = run.evaluate
         return train(
             self.net,
@@ -77,7 +80,15 @@ class UserAutoencoder:
             self.device,
             self.name,
             stop_at=run.stop_at,
+            start_update=run.start_update,
         )
+
+    def _resume(self, start: Start) -> None:
+        """Take the weights of ``start.model``, a fitted autoencoder of the same movies."""
+        fitted = start.model
+        if fitted.matrix is None or fitted.matrix.shape[1] != self.matrix.shape[1]:
+            raise ValueError(f"{self.name}: the fit to continue is not fitted on these movies")
+        self.net.load_state_dict(fitted.net.state_dict())
 
     def _batches(self, pass_index: int) -> Iterator[np.ndarray]:
         """One pass of user batches: users with any history, shuffled by (seed, pass)."""

@@ -9,13 +9,15 @@ I, interactions N) and the model's settings, by the terms that dominate it:
 * The autoencoders and the neural sequence models pay, per update, a batch of examples
   through their layers and an output over every movie (``2·hidden·I`` a position with a full
   softmax), three times over for the backward pass, for at most ``max_updates`` updates,
-  plus a forward pass over the validation users at every evaluation.
+  plus a forward pass over the validation users at every evaluation. The final fit pays the
+  validation fit's budget again, or only ``final_updates`` where it continues that fit.
 * markov, sknn and popular are sparse counts: a few operations per interaction
   (sknn: per pair of users that share a movie).
 
-Seconds are the work over a fixed throughput per device (:data:`THROUGHPUT`, sustained
-float32 operations a second measured on a 2-core CPU and read off GPU runs), not timings of
-the machine at hand, so the same data and parameters make the same choice everywhere.
+Seconds are the work over a fixed throughput per device and kind of work
+(:data:`THROUGHPUT`, sustained float32 operations a second measured on a 2-core CPU and read
+off GPU runs), not timings of the machine at hand, so the same data and parameters make the
+same choice everywhere.
 A run's figure is an upper bound: early stopping, pruning and ADMM-SLIM's residual stop
 end most fits before their budget.
 """
@@ -62,15 +64,18 @@ class DataShape:
 @dataclass(frozen=True)
 class Throughput:
     """Sustained float32 operations a second: dense linear algebra (factorisations, large
-    products) and neural training (small batched layers, softmax, optimizer)."""
+    products), neural training of small batched layers (the sequence models: embeddings of
+    64, softmax, optimizer) and of wide ones (the autoencoders: a batch of 500 histories
+    through layers as wide as the catalogue, which the CPU runs about three times faster)."""
 
     dense: float
     neural: float
+    wide: float
 
 
 THROUGHPUT = {
-    "cpu": Throughput(dense=4e10, neural=4e10),
-    "cuda": Throughput(dense=2e13, neural=1e12),
+    "cpu": Throughput(dense=4e10, neural=4e10, wide=1.3e11),
+    "cuda": Throughput(dense=2e13, neural=1e12, wide=1e12),
 }
 
 
@@ -80,29 +85,55 @@ class FitCost:
 
     dense: float = 0.0
     neural: float = 0.0
+    wide: float = 0.0
 
     def __add__(self, other: FitCost) -> FitCost:
-        return FitCost(self.dense + other.dense, self.neural + other.neural)
+        return FitCost(self.dense + other.dense, self.neural + other.neural, self.wide + other.wide)
 
     def __mul__(self, times: float) -> FitCost:
-        return FitCost(self.dense * times, self.neural * times)
+        return FitCost(self.dense * times, self.neural * times, self.wide * times)
 
     def seconds(self, device: str) -> float:
         speed = THROUGHPUT["cuda" if device.startswith("cuda") else "cpu"]
-        return self.dense / speed.dense + self.neural / speed.neural
+        return self.dense / speed.dense + self.neural / speed.neural + self.wide / speed.wide
 
 
-def fit_cost(config: object, train: TrainConfig, shape: DataShape) -> FitCost:
-    """One fit of a model with ``config`` (and, if iterative, the budget ``train``)."""
+@dataclass(frozen=True)
+class Budget:
+    """An iterative fit's updates and its evaluations (each a forward pass over the users)."""
+
+    updates: int
+    evaluations: int
+
+    @classmethod
+    def validated(cls, train: TrainConfig) -> Budget:
+        """A fit with early stopping: the whole budget, an evaluation every ``eval_every``."""
+        return cls(train.max_updates, train.max_updates // train.eval_every + 1)
+
+    @classmethod
+    def final(cls, train: TrainConfig) -> Budget:
+        """The final fit: the budget again, or the ``final_updates`` that continue the
+        validation fit; one pass over the users scores them."""
+        updates = train.max_updates if train.final_updates is None else train.final_updates
+        return cls(updates, 1)
+
+
+def fit_cost(
+    config: object, train: TrainConfig, shape: DataShape, budget: Budget | None = None
+) -> FitCost:
+    """One fit of a model with ``config`` (and, if iterative, ``budget``: by default the
+    validation fit's under ``train``)."""
+    budget = budget or Budget.validated(train)
     for kind, cost in _COSTS:
         if isinstance(config, kind):
-            return cost(config, train, shape)
+            return cost(config, budget, shape)
     return _sparse_counts(shape)
 
 
 def run_cost(config: object, train: TrainConfig, shape: DataShape, trials: int) -> FitCost:
     """A model's whole run: ``trials`` tuning fits, the validation fit and the final fit."""
-    return fit_cost(config, train, shape) * (trials + 2)
+    final = fit_cost(config, train, shape, Budget.final(train))
+    return fit_cost(config, train, shape) * (trials + 1) + final
 
 
 def _gram(shape: DataShape) -> float:
@@ -114,29 +145,25 @@ def _item_scores(shape: DataShape) -> float:
     return 2.0 * shape.interactions * shape.items + RANKING * shape.users * shape.items
 
 
-def _ease(config: EASEConfig, train: TrainConfig, shape: DataShape) -> FitCost:
+def _ease(config: EASEConfig, budget: Budget, shape: DataShape) -> FitCost:
     return FitCost(dense=_gram(shape) + shape.items**3 + _item_scores(shape))
 
 
-def _user_ease(config: UserItemEASEConfig, train: TrainConfig, shape: DataShape) -> FitCost:
+def _user_ease(config: UserItemEASEConfig, budget: Budget, shape: DataShape) -> FitCost:
     return FitCost(dense=_gram(shape) + 2.0 * shape.items**3 + 2.0 * _item_scores(shape))
 
 
-def _admm_slim(config: ADMMSLIMConfig, train: TrainConfig, shape: DataShape) -> FitCost:
+def _admm_slim(config: ADMMSLIMConfig, budget: Budget, shape: DataShape) -> FitCost:
     iterations = 2.0 * shape.items**3 * config.iterations
     return FitCost(dense=_gram(shape) + shape.items**3 + iterations + _item_scores(shape))
 
 
-def _evaluations(train: TrainConfig) -> int:
-    return train.max_updates // train.eval_every + 1
-
-
-def _autoencoder(config: AutoencoderConfig, train: TrainConfig, shape: DataShape) -> FitCost:
+def _autoencoder(config: AutoencoderConfig, budget: Budget, shape: DataShape) -> FitCost:
     """Encoder and decoder each multiply a user's I-vector by an I × hidden matrix."""
     per_user = 2.0 * (2.0 * shape.items * config.hidden + 3.0 * config.hidden * config.latent)
-    training = train.max_updates * config.batch_size * per_user * BACKWARD
-    evaluation = _evaluations(train) * shape.users * per_user
-    return FitCost(neural=training + evaluation)
+    training = budget.updates * config.batch_size * per_user * BACKWARD
+    evaluation = budget.evaluations * shape.users * per_user
+    return FitCost(wide=training + evaluation)
 
 
 def _block(config: SequentialConfig) -> float:
@@ -161,15 +188,15 @@ def _outputs(config: SequentialConfig, shape: DataShape) -> float:
     return share * 2.0 * config.hidden * width
 
 
-def _sequential(config: SequentialConfig, train: TrainConfig, shape: DataShape) -> FitCost:
+def _sequential(config: SequentialConfig, budget: Budget, shape: DataShape) -> FitCost:
     positions = config.max_len  # windows and scored histories are padded to max_len
     per_position = _block(config) + _outputs(config, shape)
-    training = train.max_updates * config.batch_size * positions * per_position * BACKWARD
+    training = budget.updates * config.batch_size * positions * per_position * BACKWARD
     scoring = shape.users * (positions * _block(config) + 2.0 * config.hidden * shape.items)
-    return FitCost(neural=training + _evaluations(train) * scoring)
+    return FitCost(neural=training + budget.evaluations * scoring)
 
 
-def _sknn(config: SKNNConfig, train: TrainConfig, shape: DataShape) -> FitCost:
+def _sknn(config: SKNNConfig, budget: Budget, shape: DataShape) -> FitCost:
     """Every user against the users who share one of their recent movies."""
     recent = min(config.recent, shape.mean_history)
     viewers = shape.interactions / max(shape.items, 1)

@@ -10,7 +10,8 @@ Training goes through the shared loop :func:`movie_rec.models.training.train` (b
 scoring and state as RecVAE's: :class:`movie_rec.models.autoencoder.UserAutoencoder`): a
 budget of updates, early stopping on validation Recall@10 every ``eval_every`` updates,
 best weights kept. The final fit on all interactions trains ``stop_at`` updates (the
-validation fit's best), so β follows the same path.
+validation fit's best) or continues the validation fit's weights from their update, so β
+follows the same path.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from movie_rec.models.autoencoder import AutoencoderConfig, UserAutoencoder
+from movie_rec.models.protocol import Start
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +104,10 @@ class MultiVAE(UserAutoencoder):
         return torch.optim.Adam(
             self.net.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
+
+    def _resume(self, start: Start) -> None:
+        super()._resume(start)
+        self.updates = start.update  # β goes on from where the kept weights were
 
     @property
     def beta(self) -> float:

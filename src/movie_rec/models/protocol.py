@@ -82,7 +82,10 @@ class FitRun:
         train: the training loop's budget and schedule (iterative models).
         evaluate: validation Recall@10 of a score function (early stopping); ``None`` on
             the final fit.
-        stop_at: train exactly this many updates (the validation fit's best), if given.
+        stop_at: train up to this update (the validation fit's best, or past it when
+            continuing), if given.
+        start: the fitted model whose kept weights this fit continues (the final fit with
+            ``train.final_updates``), and the update they were kept at.
         extras: further inputs a model declares (:attr:`movie_rec.registry.ModelSpec.extra_inputs`).
         name: the model's name in log lines and progress bars.
     """
@@ -92,8 +95,22 @@ class FitRun:
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: Callable[[ScoreFn], float] | None = None
     stop_at: int | None = None
+    start: Start | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     name: str = "model"
+
+    @property
+    def start_update(self) -> int:
+        return 0 if self.start is None else self.start.update
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where a fit that continues another begins: that fit's ``model`` (holding the weights
+    it kept) and the ``update`` they were kept at."""
+
+    model: Any
+    update: int
 
 
 class Model(Protocol):

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from movie_rec.models.autoencoder import AutoencoderConfig, UserAutoencoder
+from movie_rec.models.protocol import Start
 
 ENCODER_LAYERS = 5
 LAYER_NORM_EPS = 0.1
@@ -213,6 +214,10 @@ class RecVAE(UserAutoencoder):
             self.net.refresh_prior()
         self.net.encoder.requires_grad_(phase == ENCODER)
         self.net.decoder.requires_grad_(phase == DECODER)
+
+    def _resume(self, start: Start) -> None:
+        super()._resume(start)
+        self._enter_phase(self.optimizer.phase)  # the prior from the continued encoder
 
     def _loss(self, users: np.ndarray) -> torch.Tensor:
         dropout = self.config.dropout if self.optimizer.phase == ENCODER else 0.0

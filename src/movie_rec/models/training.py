@@ -12,9 +12,11 @@ The loss is summed on the device and read once per evaluation, so the host waits
 device only there; the progress bar counts updates and one log line is written per
 evaluation.
 
-The final fit on all interactions passes ``stop_at=<best update of the validation fit>``
-with the same config: the schedule is a function of the update and ``max_updates`` only,
-so the final fit sees the learning rates the validation fit saw up to its best update.
+The final fit on all interactions either replays the validation fit (a fresh model,
+``stop_at=<best update of the validation fit>``) or, with ``final_updates``, continues the
+validation fit's kept weights from their update (``start_update``) for that many updates.
+The schedule is a function of the update and ``max_updates`` only, so either way the final
+fit sees the learning rates the validation fit saw at the same updates.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ class TrainConfig(ParamsConfig):
             ``max_updates``.
         min_lr_ratio: the rate the decay ends at, as a share of the base rate.
         grad_clip: max gradient norm (0 disables clipping).
+        final_updates: the final fit on all interactions: ``None`` trains a fresh model for
+            the validation fit's best update count; N continues the validation fit's kept
+            weights for N more updates (0 scores all interactions with them as they are).
         progress: show a tqdm bar over the updates when the output is a terminal (written to
             a file, a bar's every frame would stay there; the log lines at each evaluation
             say the same).
@@ -63,6 +68,7 @@ class TrainConfig(ParamsConfig):
     decay: str = "none"
     min_lr_ratio: float = 0.0
     grad_clip: float = 5.0
+    final_updates: int | None = None
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -71,6 +77,8 @@ class TrainConfig(ParamsConfig):
             raise ValueError(f"decay must be one of {DECAYS}, got {self.decay!r}")
         if self.max_updates < 1 or self.eval_every < 1 or self.patience < 1:
             raise ValueError("max_updates, eval_every and patience must be at least 1")
+        if self.final_updates is not None and self.final_updates < 0:
+            raise ValueError(f"final_updates must be at least 0, got {self.final_updates}")
 
 
 @dataclass
@@ -152,6 +160,7 @@ def train(
     device: torch.device,
     name: str,
     stop_at: int | None = None,
+    start_update: int = 0,
 ) -> TrainResult:
     """Train ``model`` and leave it holding its best-scoring (or, unvalidated, last) weights.
 
@@ -168,16 +177,23 @@ def train(
         device: where the model lives (decides autocast and where the loss is summed).
         name: model name for the progress bar and log lines.
         stop_at: stop after this many updates; the schedule still runs to ``max_updates``.
+        start_update: the update the weights were kept at (a fit that continues another);
+            the loop counts on from it, so ``stop_at`` and the schedule keep their meaning.
     """
-    limit = config.max_updates if stop_at is None else max(min(stop_at, config.max_updates), 1)
+    limit = _last_update(config, stop_at, start_update, name)
     for group in optimizer.param_groups:
         group.setdefault("initial_lr", group["lr"])
     started = time.perf_counter()
     best = _Best()
     history: list[dict[str, Any]] = []
     loss_sum, loss_count = torch.zeros((), device=device), 0
-    update, pass_index = 0, 0
-    bar = tqdm(total=limit, desc=name, leave=False, disable=None if config.progress else True)
+    update, pass_index = start_update, 0
+    bar = tqdm(
+        total=limit - start_update,
+        desc=name,
+        leave=False,
+        disable=None if config.progress else True,
+    )
     model.train()
     while update < limit and best.stale < config.patience:
         pass_index += 1
@@ -229,6 +245,14 @@ def train(
         seconds=time.perf_counter() - started,
         history=history,
     )
+
+
+def _last_update(config: TrainConfig, stop_at: int | None, start_update: int, name: str) -> int:
+    """The update a run stops at: ``stop_at`` if given, else the whole budget."""
+    limit = config.max_updates if stop_at is None else stop_at
+    if limit < start_update:
+        raise ValueError(f"{name}: stop_at {limit} is before start_update {start_update}")
+    return limit
 
 
 def _log(name: str, record: dict[str, Any], best: _Best, limit: int) -> None:

@@ -4,7 +4,8 @@ Per registered model M (namespace ``M`` in kedro-viz): ``tune`` (a resumable Opt
 the validation split, or the fixed hyperparameters) → ``fit_valid`` (fit on ``split_train``,
 early stopping on validation Recall@10 for iterative models; candidates for every user) →
 ``fit_final`` (the same hyperparameters on all interactions; iterative models train for the
-validation fit's best update count) → ``report`` (the ``M.metrics`` record). A model with
+validation fit's best update count, or continue the validation fit's model for
+``train.final_updates`` updates) → ``report`` (the ``M.metrics`` record). A model with
 ``enabled: false`` writes empty candidates and :class:`~movie_rec.records.Skipped` in place
 of its fit reports, model and metrics.
 
@@ -28,7 +29,7 @@ from kedro.pipeline import Node, Pipeline
 from movie_rec.evaluation import ScoreFn, empty_candidates, top_k_unseen
 from movie_rec.model_outputs import model_metrics, stopwatch
 from movie_rec.models.config import ParamsConfig
-from movie_rec.models.protocol import FitRun, Model, TrainingData
+from movie_rec.models.protocol import FitRun, Model, Start, TrainingData
 from movie_rec.models.training import TrainResult
 from movie_rec.parameters import (
     STOP_SIGNALS,
@@ -172,25 +173,27 @@ class ModelNodes:
         runtime: RuntimeSettings,
         candidates: CandidateSettings,
         **extras: Any,
-    ) -> tuple[pd.DataFrame, FitReport | Skipped]:
-        """Fit on ``split_train``: candidates for every user and the fit's report."""
+    ) -> tuple[pd.DataFrame, FitReport | Skipped, Model | Skipped]:
+        """Fit on ``split_train``: candidates for every user, the fit's report and, where the
+        final fit continues it (``train.final_updates``), the fitted model (else Skipped)."""
         settings = self.settings(common, own)
         if settings.enabled == "auto":
             logger.info("%s: %s", self.model, settings.auto(runtime, matrix))
         if not settings.runs_on(runtime, matrix):
             logger.info("%s is disabled: writing empty outputs", self.model)
-            return empty_candidates(), Skipped(self.model)
+            return empty_candidates(), Skipped(self.model), Skipped(self.model)
         evaluate = None
         if spec(self.model).can(ITERATIVE):
             evaluate = Validation.on(
                 answers, matrix, settings.stop_on, candidates.batch_size
             ).recall
         run = self._run(settings, runtime, evaluate=evaluate, extras=extras)
-        _, ranked, report = self._fit_and_rank(
+        model, ranked, report = self._fit_and_rank(
             hyperparameters, TrainingData(matrix, history), run, candidates
         )
         estimate = settings.auto(runtime, matrix).minutes
-        return ranked, replace(report, estimated_run_minutes=round(estimate, 3))
+        continued = model if settings.continues else Skipped(self.model)
+        return ranked, replace(report, estimated_run_minutes=round(estimate, 3)), continued
 
     def fit_final(
         self,
@@ -198,17 +201,26 @@ class ModelNodes:
         matrix: sp.csr_matrix,
         hyperparameters: ParamsConfig,
         valid_report: FitReport | Skipped,
+        valid_model: Model | Skipped,
         common: dict[str, Any],
         own: dict[str, Any],
         runtime: RuntimeSettings,
         candidates: CandidateSettings,
         **extras: Any,
     ) -> tuple[pd.DataFrame, Any, FitReport | Skipped]:
-        """Fit on all interactions (for the validation fit's best update count)."""
+        """Fit on all interactions: for the validation fit's best update count, or the
+        validation fit's model continued for ``train.final_updates`` more updates."""
         settings = self.settings(common, own)
         if isinstance(valid_report, Skipped):  # the validation fit's choice, whatever this matrix
             return empty_candidates(), valid_report, valid_report
-        run = self._run(settings, runtime, stop_at=valid_report.best_update, extras=extras)
+        stop_at, start = valid_report.best_update, None
+        if settings.continues:
+            if isinstance(valid_model, Skipped):
+                raise ValueError(f"{self.model}: train.final_updates is set but the validation "
+                                 "fit left no model to continue: rerun its fit_valid node")  # fmt: skip
+            start = Start(valid_model, valid_report.best_update)
+            stop_at = valid_report.best_update + settings.train.final_updates
+        run = self._run(settings, runtime, stop_at=stop_at, start=start, extras=extras)
         model, ranked, report = self._fit_and_rank(
             hyperparameters, TrainingData(matrix, history), run, candidates
         )
@@ -343,7 +355,7 @@ def model_pipeline(name: str) -> Pipeline:
                     "candidates": "params:candidates",
                     **extras["valid"],
                 },
-                ["candidates_valid", "valid_report"],
+                ["candidates_valid", "valid_report", "valid_model"],
                 name="fit_valid",
                 tags=fitting,
             ),
@@ -353,6 +365,7 @@ def model_pipeline(name: str) -> Pipeline:
                     **final,
                     "hyperparameters": "hyperparameters",
                     "valid_report": "valid_report",
+                    "valid_model": "valid_model",
                     **settings,
                     "candidates": "params:candidates",
                     **extras["final"],

@@ -5,7 +5,7 @@ import scipy.sparse as sp
 import torch
 
 from movie_rec.evaluation import check_candidates, recall_at_k, top_k_unseen
-from movie_rec.models.protocol import FitRun, TrainingData
+from movie_rec.models.protocol import FitRun, Start, TrainingData
 from movie_rec.models.sequences import user_sequences
 from movie_rec.models.sequential.bert4rec import BERT4Rec, BERT4RecConfig
 from movie_rec.models.sequential.data import SequentialConfig
@@ -58,6 +58,35 @@ def test_early_stopping_keeps_the_best_update(tiny_data):
     assert result.best_score == max(scores.values())
     assert scores[result.best_update] == result.best_score
     assert evaluate(model.score) == pytest.approx(result.best_score)  # the best weights are kept
+
+
+def test_a_fit_that_continues_another_starts_from_its_weights_and_update(tiny_data):
+    config = GRU4RecConfig.from_params(SETTINGS)
+    first = Neural(GRU4Rec)(config)
+    valid = TrainingData(tiny_data["train_matrix_valid"], tiny_data["split_train"])
+    first.fit(valid, FitRun(seed=5, train=TRAIN, stop_at=6))
+    full = TrainingData(tiny_data["train_matrix_full"], tiny_data["interactions"])
+
+    as_is = Neural(GRU4Rec)(config)
+    result = as_is.fit(full, FitRun(seed=5, train=TRAIN, stop_at=6, start=Start(first, 6)))
+    assert result.updates == 6 and result.passes == 0
+    for name, value in first.network.state_dict().items():
+        assert torch.equal(value, as_is.network.state_dict()[name])
+    assert not torch.equal(as_is.score(np.arange(5)), first.score(np.arange(5)))  # full histories
+
+    moved = Neural(GRU4Rec)(config)
+    result = moved.fit(full, FitRun(seed=5, train=TRAIN, stop_at=9, start=Start(first, 6)))
+    assert result.updates == 9
+    fresh = Neural(GRU4Rec)(config)
+    fresh.fit(full, FitRun(seed=7, train=TRAIN, stop_at=3))
+
+    def distance(model: SequenceRecommender) -> float:
+        start = first.network.output.weight
+        return float((model.network.output.weight - start).norm())
+
+    assert 0 < distance(moved) < distance(fresh) / 2  # three updates on from the kept weights
+    with pytest.raises(ValueError, match="before start_update"):
+        Neural(GRU4Rec)(config).fit(full, FitRun(train=TRAIN, stop_at=5, start=Start(first, 6)))
 
 
 def test_the_scorer_reads_the_last_items_and_top_k_skips_the_seen():

@@ -88,9 +88,12 @@ class SequenceRecommender:
 
     def fit(self, data: TrainingData, run: FitRun) -> TrainResult:
         """Train on the data's sequences with the shared loop (early stopping on
-        ``run.evaluate``, or ``run.stop_at`` updates)."""
+        ``run.evaluate``, or up to ``run.stop_at``; with ``run.start``, from that fit's
+        weights and update)."""
         backbone = run.extras.get(self.pretrained) if self.pretrained else None
         self.network = self.build(data.n_items, run.seed, backbone)
+        if run.start is not None:
+            self.network.load_state_dict(run.start.model.network.state_dict())
         self.scorer = SequenceScorer(self.network, data.sequences, run.device)
         scorer, evaluate = self.scorer, run.evaluate
         return train_network(
@@ -102,6 +105,7 @@ class SequenceRecommender:
             run.name,
             evaluate=None if evaluate is None else lambda: evaluate(scorer.score),
             stop_at=run.stop_at,
+            start_update=run.start_update,
         )
 
     def score(self, users: np.ndarray) -> torch.Tensor:
@@ -119,11 +123,13 @@ def train_network(
     name: str,
     evaluate: Callable[[], float] | None = None,
     stop_at: int | None = None,
+    start_update: int = 0,
 ) -> TrainResult:
     """Train ``model`` on every user's history with the shared loop and Adam.
 
     With ``evaluate`` (validation recall of the current weights) it stops early; without,
-    it trains ``stop_at`` updates (the validation fit's best update) or the whole budget.
+    it trains up to ``stop_at`` (from ``start_update`` when it continues kept weights) or
+    the whole budget.
     """
     model.to(device)
     examples = model.build_examples(sequences, device)
@@ -139,6 +145,7 @@ def train_network(
         device,
         name,
         stop_at=stop_at,
+        start_update=start_update,
     )
 
 
