@@ -29,6 +29,7 @@ TINY_OVERRIDES = {
     "recvae.hyperparameters.decoder_updates": 1,
     "recvae.train.max_updates": 24,
     "recvae.train.eval_every": 8,
+    "recvae.train.final_updates": 4,  # one encoder-decoder cycle, as the default's 189 + 63
     "recvae.train.progress": False,
 }
 
