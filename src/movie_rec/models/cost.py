@@ -63,19 +63,20 @@ class DataShape:
 
 @dataclass(frozen=True)
 class Throughput:
-    """Sustained float32 operations a second: dense linear algebra (factorisations, large
-    products), neural training of small batched layers (the sequence models: embeddings of
-    64, softmax, optimizer) and of wide ones (the autoencoders: a batch of 500 histories
-    through layers as wide as the catalogue, which the CPU runs about three times faster)."""
+    """Sustained float32 operations a second: dense linear algebra (the Gram matrix,
+    factorisations, scoring every movie), neural training of small batched layers (the
+    sequence models: embeddings of 64, softmax, optimizer) and large products (ADMM-SLIM's
+    items × items iterations, the autoencoders' batches of 500 histories through layers as
+    wide as the catalogue), which the CPU runs about three times faster."""
 
     dense: float
     neural: float
-    wide: float
+    products: float
 
 
 THROUGHPUT = {
-    "cpu": Throughput(dense=4e10, neural=4e10, wide=1.3e11),
-    "cuda": Throughput(dense=2e13, neural=1e12, wide=1e12),
+    "cpu": Throughput(dense=4e10, neural=4e10, products=1.3e11),
+    "cuda": Throughput(dense=2e13, neural=1e12, products=2e13),
 }
 
 
@@ -85,17 +86,21 @@ class FitCost:
 
     dense: float = 0.0
     neural: float = 0.0
-    wide: float = 0.0
+    products: float = 0.0
 
     def __add__(self, other: FitCost) -> FitCost:
-        return FitCost(self.dense + other.dense, self.neural + other.neural, self.wide + other.wide)
+        return FitCost(
+            self.dense + other.dense, self.neural + other.neural, self.products + other.products
+        )
 
     def __mul__(self, times: float) -> FitCost:
-        return FitCost(self.dense * times, self.neural * times, self.wide * times)
+        return FitCost(self.dense * times, self.neural * times, self.products * times)
 
     def seconds(self, device: str) -> float:
         speed = THROUGHPUT["cuda" if device.startswith("cuda") else "cpu"]
-        return self.dense / speed.dense + self.neural / speed.neural + self.wide / speed.wide
+        return (
+            self.dense / speed.dense + self.neural / speed.neural + self.products / speed.products
+        )
 
 
 @dataclass(frozen=True)
@@ -155,7 +160,7 @@ def _user_ease(config: UserItemEASEConfig, budget: Budget, shape: DataShape) -> 
 
 def _admm_slim(config: ADMMSLIMConfig, budget: Budget, shape: DataShape) -> FitCost:
     iterations = 2.0 * shape.items**3 * config.iterations
-    return FitCost(dense=_gram(shape) + shape.items**3 + iterations + _item_scores(shape))
+    return FitCost(dense=_gram(shape) + shape.items**3 + _item_scores(shape), products=iterations)
 
 
 def _autoencoder(config: AutoencoderConfig, budget: Budget, shape: DataShape) -> FitCost:
@@ -163,7 +168,7 @@ def _autoencoder(config: AutoencoderConfig, budget: Budget, shape: DataShape) ->
     per_user = 2.0 * (2.0 * shape.items * config.hidden + 3.0 * config.hidden * config.latent)
     training = budget.updates * config.batch_size * per_user * BACKWARD
     evaluation = budget.evaluations * shape.users * per_user
-    return FitCost(wide=training + evaluation)
+    return FitCost(products=training + evaluation)
 
 
 def _block(config: SequentialConfig) -> float:
