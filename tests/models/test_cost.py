@@ -80,6 +80,13 @@ def test_the_autoencoders_and_admm_slims_iterations_run_at_the_large_products_ra
         assert cost.neural == 0.0 and cost.dense == 0.0 and cost.products > 0.0
         assert cost.seconds("cpu") == pytest.approx(cost.products / THROUGHPUT["cpu"].products)
     assert THROUGHPUT["cpu"].products > THROUGHPUT["cpu"].neural
+    # the encoder reads a hidden-wide row per movie of a history, the decoder writes one per
+    # movie of the catalogue: a longer history costs what as many more movies cost
+    base = fit_cost(RecVAEConfig(), TRAIN, shape).products
+    longer = fit_cost(RecVAEConfig(), TRAIN, DataShape(3000, 3400, 1_000_000)).products
+    wider = fit_cost(RecVAEConfig(), TRAIN, DataShape(3000, 6800, 500_000)).products
+    assert longer > base
+    assert (longer - base) / (500_000 / 3000) == pytest.approx((wider - base) / 3400)
     admm = fit_cost(ADMMSLIMConfig(iterations=30), TRAIN, shape)
     assert admm.products == pytest.approx(30 * 2.0 * 3400**3)
     assert admm.dense == pytest.approx(fit_cost(EASEConfig(), TRAIN, shape).dense)

@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 
 from movie_rec.evaluation import recall_at_k, top_k_unseen
+from movie_rec.models.autoencoder import HistoryBatch
 from movie_rec.models.multivae import (
     MultiVAE,
     MultiVAEConfig,
@@ -34,15 +36,18 @@ def test_loss_is_multinomial_likelihood_plus_weighted_kl():
     log_probs = torch.log_softmax(logits, dim=1)
     nll = -(log_probs[0, 0] + log_probs[0, 1])
     kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum()
-    assert multivae_loss(logits, x, mu, logvar, 0.3).item() == pytest.approx(
+    batch = HistoryBatch.from_rows(sp.csr_matrix(x.numpy()), np.arange(1), CPU)
+    assert multivae_loss(logits, batch, mu, logvar, 0.3).item() == pytest.approx(
         (nll + 0.3 * kl).item()
     )
 
 
 def test_eval_mode_decodes_the_mean_deterministically():
     net = MultiVAENet(n_items=10, hidden=8, latent=4, dropout=0.5).eval()
-    x = (torch.rand(5, 10) < 0.4).float()
+    rows = sp.csr_matrix(np.random.default_rng(0).random((5, 10)) < 0.4, dtype=np.float32)
+    x = HistoryBatch.from_rows(rows, np.arange(5), CPU)
     torch.testing.assert_close(net(x)[0], net(x)[0])
+    torch.testing.assert_close(net(x)[0], net.decode_mean(x))
     net.train()
     assert not torch.equal(net(x)[0], net(x)[0])
 

@@ -2,10 +2,12 @@ import math
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from scipy.stats import norm
 
 from movie_rec.evaluation import recall_at_k, top_k_unseen
+from movie_rec.models.autoencoder import HistoryBatch
 from movie_rec.models.protocol import FitRun, TrainingData, fitted
 from movie_rec.models.recvae import (
     DECODER,
@@ -58,8 +60,25 @@ def test_loss_is_nll_plus_history_scaled_kl():
         log_q = norm.logpdf(z[u].numpy(), mean[u].numpy(), np.exp(logvar[u].numpy() / 2)).sum()
         log_p = sum(_mixture_log_pdf(z[u, d].item(), 0.0, -0.5) for d in range(2))
         expected += nll + gamma * x[u].sum().item() * (log_q - log_p)
-    got = recvae_loss(logits, x, z, (mean, logvar), (old_mean, old_logvar), gamma)
+    batch = HistoryBatch.from_rows(sp.csr_matrix(x.numpy()), np.arange(2), CPU)
+    got = recvae_loss(logits, batch, z, (mean, logvar), (old_mean, old_logvar), gamma)
     assert got.item() == pytest.approx(expected / 2)
+
+
+def test_the_decoder_loss_gives_the_decoder_the_full_loss_gradient(tiny_data):
+    matrix = tiny_data["train_matrix_valid"]
+    batch = HistoryBatch.from_rows(matrix, np.arange(20), CPU)
+    torch.manual_seed(0)
+    net = RecVAENet(matrix.shape[1], hidden=16, latent=4)  # the old encoder differs
+    gradients = []
+    for loss in (lambda: net(batch, 0.0, gamma=0.5), lambda: net.decoder_loss(batch)):
+        net.zero_grad()
+        torch.manual_seed(1)  # the same sampled latent
+        loss().backward()
+        gradients.append([p.grad.clone() for p in net.decoder.parameters()])
+    for full, decoder_only in zip(*gradients, strict=True):
+        torch.testing.assert_close(decoder_only, full)
+    assert net.encoder.head.weight.grad.abs().sum() > 0  # the full loss reaches the encoder
 
 
 def test_alternating_optimizer_steps_one_part_per_phase():

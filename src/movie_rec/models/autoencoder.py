@@ -5,10 +5,17 @@ Both fit a network on the rows of a users × items matrix with the shared loop
 have a history, early stopping on ``run.evaluate(self.score)`` (validation Recall@10). Both
 score a user by decoding the mean of their latent (eval mode, no gradients) and persist
 the same state.
+
+A batch of histories stays sparse (:class:`HistoryBatch`): the encoder's first layer sums
+the rows of its weight for the movies a user has (:class:`HistoryInput`), the input dropout
+draws only for those movies and the multinomial likelihood gathers their log-probabilities.
+A history of 166 movies out of 3,416 (MovieLens 1M) makes that a twentieth of the dense
+layer's products; the decoder's softmax over every movie stays dense.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,10 +23,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from movie_rec.models.config import ParamsConfig
-from movie_rec.models.matrices import dense_rows
 from movie_rec.models.protocol import FitRun, Start, TrainingData
 from movie_rec.models.training import TrainResult, train
 from movie_rec.runtime import autocast, seed_everything
@@ -38,11 +45,75 @@ class AutoencoderConfig(ParamsConfig):
     batch_size: int = 500
 
 
+@dataclass(frozen=True)
+class HistoryBatch:
+    """Users' rows of a users × items matrix as their nonzeros, on one device.
+
+    The k-th nonzero is movie ``items[k]`` of the batch's user ``rows[k]`` with value
+    ``values[k]``; user j's nonzeros start at ``offsets[j]`` (CSR order).
+    """
+
+    items: torch.Tensor
+    rows: torch.Tensor
+    offsets: torch.Tensor
+    values: torch.Tensor
+    size: int
+
+    @classmethod
+    def from_rows(
+        cls, matrix: sp.csr_matrix, users: np.ndarray, device: torch.device
+    ) -> HistoryBatch:
+        picked = sp.csr_matrix(matrix[users], dtype=np.float32)
+        lengths = np.diff(picked.indptr)
+        rows = np.repeat(np.arange(len(users)), lengths)
+        return cls(
+            items=torch.from_numpy(picked.indices.astype(np.int64)).to(device),
+            rows=torch.from_numpy(rows).to(device),
+            offsets=torch.from_numpy(picked.indptr[:-1].astype(np.int64)).to(device),
+            values=torch.from_numpy(picked.data).to(device),
+            size=len(users),
+        )
+
+    def row_sums(self, per_nonzero: torch.Tensor) -> torch.Tensor:
+        """Each user's sum of ``per_nonzero`` (one value per nonzero)."""
+        sums = torch.zeros(self.size, dtype=per_nonzero.dtype, device=per_nonzero.device)
+        return sums.index_add_(0, self.rows, per_nonzero)
+
+    def normalized_values(self) -> torch.Tensor:
+        """The values divided by their row's L2 norm (``F.normalize`` of the dense rows)."""
+        norms = self.row_sums(self.values.square()).sqrt().clamp_min(1e-12)
+        return self.values / norms[self.rows]
+
+
+class HistoryInput(nn.Module):
+    """``nn.Linear(n_items, width)`` applied to a :class:`HistoryBatch`: the weight rows of
+    each user's movies summed, scaled by the given per-nonzero values (``nn.Linear``'s
+    initialisation; the weight is stored items × width)."""
+
+    def __init__(self, n_items: int, width: int) -> None:
+        super().__init__()
+        bound = 1.0 / math.sqrt(n_items)
+        self.weight = nn.Parameter(torch.empty(n_items, width).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(width).uniform_(-bound, bound))
+
+    def forward(self, batch: HistoryBatch, values: torch.Tensor) -> torch.Tensor:
+        summed = F.embedding_bag(
+            batch.items, self.weight, batch.offsets, mode="sum", per_sample_weights=values
+        )
+        return summed + self.bias
+
+
+def multinomial_nll(logits: torch.Tensor, batch: HistoryBatch) -> torch.Tensor:
+    """Each user's ``-Σ_i x_ui · log softmax(logits_u)_i`` (Liang et al. 2018, eq. 2)."""
+    log_probs = F.log_softmax(logits.float(), dim=1)
+    return -batch.row_sums(log_probs[batch.rows, batch.items] * batch.values)
+
+
 class UserAutoencoder:
     """A recommender that encodes and decodes users' rows of the interaction matrix.
 
     A subclass sets ``name`` and defines ``_build(n_items)`` (sets ``self.net``, a module
-    with ``decode_mean(x)``: item logits from the latent mean, and returns its optimiser)
+    with ``decode_mean(batch)``: item logits from the latent mean, and returns its optimiser)
     and ``_loss(users)``; it extends ``_resume(start)`` where it keeps state beside the
     weights.
     """
@@ -97,9 +168,9 @@ class UserAutoencoder:
         for start in range(0, len(order), self.config.batch_size):
             yield order[start : start + self.config.batch_size]
 
-    def _rows(self, users: np.ndarray) -> torch.Tensor:
-        """The users' binary histories, dense, on the device."""
-        return dense_rows(self.matrix, users).to(self.device)
+    def _rows(self, users: np.ndarray) -> HistoryBatch:
+        """The users' histories on the device."""
+        return HistoryBatch.from_rows(self.matrix, users, self.device)
 
     def _build(self, n_items: int) -> Any:
         raise NotImplementedError

@@ -7,7 +7,8 @@ I, interactions N) and the model's settings, by the terms that dominate it:
   user+item EASE does it twice (its user side goes through Woodbury, items-sized);
   ADMM-SLIM adds one I × I product (2·I³) an iteration, at most ``iterations`` of them.
 * The autoencoders and the neural sequence models pay, per update, a batch of examples
-  through their layers and an output over every movie (``2·hidden·I`` a position with a full
+  through their layers (an autoencoder's first layer reads only a user's movies) and an
+  output over every movie (``2·hidden·I`` a position with a full
   softmax), three times over for the backward pass, for at most ``max_updates`` updates,
   plus a forward pass over the validation users at every evaluation. The final fit pays the
   validation fit's budget again, or only ``final_updates`` where it continues that fit.
@@ -164,8 +165,11 @@ def _admm_slim(config: ADMMSLIMConfig, budget: Budget, shape: DataShape) -> FitC
 
 
 def _autoencoder(config: AutoencoderConfig, budget: Budget, shape: DataShape) -> FitCost:
-    """Encoder and decoder each multiply a user's I-vector by an I × hidden matrix."""
-    per_user = 2.0 * (2.0 * shape.items * config.hidden + 3.0 * config.hidden * config.latent)
+    """The encoder's first layer sums a hidden-wide row per movie of a user's history; the
+    decoder's last layer multiplies into every movie."""
+    per_user = 2.0 * (
+        (shape.mean_history + shape.items) * config.hidden + 3.0 * config.hidden * config.latent
+    )
     training = budget.updates * config.batch_size * per_user * BACKWARD
     evaluation = budget.evaluations * shape.users * per_user
     return FitCost(products=training + evaluation)

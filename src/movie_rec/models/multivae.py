@@ -21,10 +21,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from movie_rec.models.autoencoder import AutoencoderConfig, UserAutoencoder
+from movie_rec.models.autoencoder import (
+    AutoencoderConfig,
+    HistoryBatch,
+    HistoryInput,
+    UserAutoencoder,
+    multinomial_nll,
+)
 from movie_rec.models.protocol import Start
 
 logger = logging.getLogger(__name__)
@@ -51,33 +56,37 @@ class MultiVAENet(nn.Module):
         super().__init__()
         self.latent = latent
         self.input_dropout = nn.Dropout(dropout)
-        self.encoder = nn.Sequential(
-            nn.Linear(n_items, hidden), nn.Tanh(), nn.Linear(hidden, 2 * latent)
-        )
+        self.encoder_input = HistoryInput(n_items, hidden)
+        self.encoder = nn.Sequential(nn.Tanh(), nn.Linear(hidden, 2 * latent))
         self.decoder = nn.Sequential(
             nn.Linear(latent, hidden), nn.Tanh(), nn.Linear(hidden, n_items)
         )
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Item logits, latent mean and log-variance for a batch of binary histories."""
-        h = self.input_dropout(F.normalize(x, dim=1))
-        mu, logvar = self.encoder(h).float().chunk(2, dim=1)
+    def encode(self, batch: HistoryBatch, dropout: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The latent's mean and log-variance of L2-normalised (and dropped-out) histories."""
+        values = batch.normalized_values()
+        if dropout:
+            values = self.input_dropout(values)
+        mu, logvar = self.encoder(self.encoder_input(batch, values)).float().chunk(2, dim=1)
+        return mu, logvar
+
+    def forward(self, batch: HistoryBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Item logits, latent mean and log-variance for a batch of histories."""
+        mu, logvar = self.encode(batch, dropout=True)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
         return self.decoder(z), mu, logvar
 
-    def decode_mean(self, x: torch.Tensor) -> torch.Tensor:
+    def decode_mean(self, batch: HistoryBatch) -> torch.Tensor:
         """Item logits from the latent mean (no dropout, no sampling)."""
-        mu = self.encoder(F.normalize(x, dim=1)).float().chunk(2, dim=1)[0]
-        return self.decoder(mu)
+        return self.decoder(self.encode(batch, dropout=False)[0])
 
 
 def multivae_loss(
-    logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, beta: float
+    logits: torch.Tensor, batch: HistoryBatch, mu: torch.Tensor, logvar: torch.Tensor, beta: float
 ) -> torch.Tensor:
     """Multinomial negative log-likelihood plus β·KL(q(z|x) ‖ N(0, I)), averaged over users."""
-    nll = -(F.log_softmax(logits.float(), dim=1) * x).sum(dim=1).mean()
-    kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1).mean()
-    return nll + beta * kl
+    kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)
+    return (multinomial_nll(logits, batch) + beta * kl).mean()
 
 
 def kl_weight(updates: int, config: MultiVAEConfig) -> float:
@@ -114,9 +123,9 @@ class MultiVAE(UserAutoencoder):
         return kl_weight(self.updates, self.config)
 
     def _loss(self, users: np.ndarray) -> torch.Tensor:
-        x = self._rows(users)
-        logits, mu, logvar = self.net(x)
-        loss = multivae_loss(logits, x, mu, logvar, self.beta)
+        batch = self._rows(users)
+        logits, mu, logvar = self.net(batch)
+        loss = multivae_loss(logits, batch, mu, logvar, self.beta)
         self.updates += 1
         if self.updates == self.config.anneal_steps:
             logger.info("multivae: β reached its cap %.4f at update %d", self.beta, self.updates)

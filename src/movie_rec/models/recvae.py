@@ -16,13 +16,14 @@ Multi-VAE (Liang et al. 2018) with four changes:
   31k users in batches of 500 (63 batches an epoch).
 
 Training goes through the shared loop :func:`movie_rec.models.training.train`, handed an
-:class:`AlternatingOptimizer` that steps one part at a time. Scores decode the latent mean.
+:class:`AlternatingOptimizer` that steps one part at a time. The KL term has no gradient
+with respect to the decoder, so a decoder update computes only the likelihood (neither the
+old encoder nor the prior). Scores decode the latent mean.
 Batches, scoring and state are Multi-VAE's (:mod:`movie_rec.models.autoencoder`).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +33,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from movie_rec.models.autoencoder import AutoencoderConfig, UserAutoencoder
+from movie_rec.models.autoencoder import (
+    AutoencoderConfig,
+    HistoryBatch,
+    HistoryInput,
+    UserAutoencoder,
+    multinomial_nll,
+)
 from movie_rec.models.protocol import Start
 
 ENCODER_LAYERS = 5
@@ -83,7 +90,7 @@ def composite_prior_log_density(
 
 def recvae_loss(
     logits: torch.Tensor,
-    x: torch.Tensor,
+    batch: HistoryBatch,
     z: torch.Tensor,
     posterior: tuple[torch.Tensor, torch.Tensor],
     old_posterior: tuple[torch.Tensor, torch.Tensor],
@@ -93,9 +100,9 @@ def recvae_loss(
 
     The KL term is the one-sample estimate ``log q(z|x) − log p(z)`` at the sampled ``z``.
     """
-    nll = -(F.log_softmax(logits.float(), dim=1) * x).sum(dim=1)
     kl = (log_normal(z, *posterior) - composite_prior_log_density(z, *old_posterior)).sum(dim=1)
-    return (nll + gamma * x.sum(dim=1) * kl).mean()
+    history_size = batch.row_sums(batch.values)
+    return (multinomial_nll(logits, batch) + gamma * history_size * kl).mean()
 
 
 class Encoder(nn.Module):
@@ -103,17 +110,18 @@ class Encoder(nn.Module):
 
     def __init__(self, n_items: int, hidden: int, latent: int) -> None:
         super().__init__()
-        widths = [n_items] + [hidden] * ENCODER_LAYERS
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(widths))
+        self.input = HistoryInput(n_items, hidden)
+        self.layers = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(ENCODER_LAYERS - 1))
         self.norms = nn.ModuleList(
             nn.LayerNorm(hidden, eps=LAYER_NORM_EPS) for _ in range(ENCODER_LAYERS)
         )
         self.head = nn.Linear(hidden, 2 * latent)
 
-    def forward(self, x: torch.Tensor, dropout: float) -> tuple[torch.Tensor, torch.Tensor]:
-        h = F.dropout(F.normalize(x, dim=1), dropout, self.training)
-        earlier = 0
-        for layer, norm in zip(self.layers, self.norms, strict=True):
+    def forward(self, batch: HistoryBatch, dropout: float) -> tuple[torch.Tensor, torch.Tensor]:
+        values = F.dropout(batch.normalized_values(), dropout, self.training)
+        h = self.norms[0](F.silu(self.input(batch, values)))
+        earlier = h
+        for layer, norm in zip(self.layers, self.norms[1:], strict=True):
             h = norm(F.silu(layer(h) + earlier))
             earlier = earlier + h
         mean, logvar = self.head(h).float().chunk(2, dim=1)
@@ -133,17 +141,27 @@ class RecVAENet(nn.Module):
         """Copy the current encoder into the old encoder."""
         self.old_encoder.load_state_dict(self.encoder.state_dict())
 
-    def forward(self, x: torch.Tensor, dropout: float, gamma: float) -> torch.Tensor:
-        """The training loss of a batch of binary histories (a sampled latent)."""
-        mean, logvar = self.encoder(x, dropout)
-        z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
-        with torch.no_grad():
-            old_posterior = self.old_encoder(x, 0.0)
-        return recvae_loss(self.decoder(z), x, z, (mean, logvar), old_posterior, gamma)
+    def _sample(
+        self, batch: HistoryBatch, dropout: float
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mean, logvar = self.encoder(batch, dropout)
+        return mean + torch.randn_like(mean) * torch.exp(0.5 * logvar), mean, logvar
 
-    def decode_mean(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, batch: HistoryBatch, dropout: float, gamma: float) -> torch.Tensor:
+        """The training loss of a batch of histories (a sampled latent)."""
+        z, mean, logvar = self._sample(batch, dropout)
+        with torch.no_grad():
+            old_posterior = self.old_encoder(batch, 0.0)
+        return recvae_loss(self.decoder(z), batch, z, (mean, logvar), old_posterior, gamma)
+
+    def decoder_loss(self, batch: HistoryBatch) -> torch.Tensor:
+        """The loss's part that depends on the decoder: the likelihood of a sampled latent."""
+        z = self._sample(batch, 0.0)[0]
+        return multinomial_nll(self.decoder(z), batch).mean()
+
+    def decode_mean(self, batch: HistoryBatch) -> torch.Tensor:
         """Item logits from the latent mean (no dropout, no sampling)."""
-        return self.decoder(self.encoder(x, 0.0)[0])
+        return self.decoder(self.encoder(batch, 0.0)[0])
 
 
 class AlternatingOptimizer:
@@ -220,5 +238,7 @@ class RecVAE(UserAutoencoder):
         self._enter_phase(self.optimizer.phase)  # the prior from the continued encoder
 
     def _loss(self, users: np.ndarray) -> torch.Tensor:
-        dropout = self.config.dropout if self.optimizer.phase == ENCODER else 0.0
-        return self.net(self._rows(users), dropout, self.config.gamma)
+        batch = self._rows(users)
+        if self.optimizer.phase == ENCODER:
+            return self.net(batch, self.config.dropout, self.config.gamma)
+        return self.net.decoder_loss(batch)

@@ -10,6 +10,7 @@ TINY_OVERRIDES = {
     "admm_slim.enabled": True,
     "admm_slim.tuning.n_trials": 2,
     "admm_slim.hyperparameters.iterations": 5,
+    "multivae.enabled": True,
     "multivae.tuning.enabled": True,  # off by default; the test runs its study
     "multivae.tuning.n_trials": 2,
     "multivae.hyperparameters.hidden": 32,
