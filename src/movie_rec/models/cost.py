@@ -15,10 +15,10 @@ I, interactions N) and the model's settings, by the terms that dominate it:
 * markov, sknn and popular are sparse counts: a few operations per interaction
   (sknn: per pair of users that share a movie).
 
-Seconds are the work over a fixed throughput per device and kind of work
-(:data:`THROUGHPUT`, sustained float32 operations a second measured on a 2-core CPU and read
-off GPU runs), not timings of the machine at hand, so the same data and parameters make the
-same choice everywhere.
+Seconds are the work over a fixed throughput per device and kind of work, plus a fixed
+cost a fit (:data:`THROUGHPUT`, sustained float32 operations a second measured on a 2-core
+CPU and read off GPU runs), not timings of the machine at hand, so the same data and
+parameters make the same choice everywhere.
 A run's figure is an upper bound: early stopping, pruning and ADMM-SLIM's residual stop
 end most fits before their budget.
 """
@@ -68,39 +68,51 @@ class Throughput:
     factorisations, scoring every movie), neural training of small batched layers (the
     sequence models: embeddings of 64, softmax, optimizer) and large products (ADMM-SLIM's
     items × items iterations, the autoencoders' batches of 500 histories through layers as
-    wide as the catalogue), which the CPU runs about three times faster."""
+    wide as the catalogue), which the CPU runs about three times faster; and the seconds
+    every fit pays whatever its size (a tuning trial's bookkeeping, handing its scores on)."""
 
     dense: float
     neural: float
     products: float
+    per_fit: float
 
 
 THROUGHPUT = {
-    "cpu": Throughput(dense=4e10, neural=4e10, products=1.3e11),
-    "cuda": Throughput(dense=2e13, neural=1e12, products=2e13),
+    "cpu": Throughput(dense=6e10, neural=4e10, products=1.3e11, per_fit=0.08),
+    "cuda": Throughput(dense=2e13, neural=1e12, products=2e13, per_fit=0.08),
 }
 
 
 @dataclass(frozen=True)
 class FitCost:
-    """One fit's work in operations, split by the kind of throughput that runs it."""
+    """Fits' work in operations, split by the kind of throughput that runs it, and how many
+    fits it takes."""
 
     dense: float = 0.0
     neural: float = 0.0
     products: float = 0.0
+    fits: float = 0.0
 
     def __add__(self, other: FitCost) -> FitCost:
         return FitCost(
-            self.dense + other.dense, self.neural + other.neural, self.products + other.products
+            self.dense + other.dense,
+            self.neural + other.neural,
+            self.products + other.products,
+            self.fits + other.fits,
         )
 
     def __mul__(self, times: float) -> FitCost:
-        return FitCost(self.dense * times, self.neural * times, self.products * times)
+        return FitCost(
+            self.dense * times, self.neural * times, self.products * times, self.fits * times
+        )
 
     def seconds(self, device: str) -> float:
         speed = THROUGHPUT["cuda" if device.startswith("cuda") else "cpu"]
         return (
-            self.dense / speed.dense + self.neural / speed.neural + self.products / speed.products
+            self.dense / speed.dense
+            + self.neural / speed.neural
+            + self.products / speed.products
+            + self.fits * speed.per_fit
         )
 
 
@@ -130,10 +142,11 @@ def fit_cost(
     """One fit of a model with ``config`` (and, if iterative, ``budget``: by default the
     validation fit's under ``train``)."""
     budget = budget or Budget.validated(train)
+    one_fit = FitCost(fits=1.0)
     for kind, cost in _COSTS:
         if isinstance(config, kind):
-            return cost(config, budget, shape)
-    return _sparse_counts(shape)
+            return cost(config, budget, shape) + one_fit
+    return _sparse_counts(shape) + one_fit
 
 
 def run_cost(config: object, train: TrainConfig, shape: DataShape, trials: int) -> FitCost:
