@@ -29,7 +29,6 @@ RAW_FILES = (
     "writers.tsv",
     "genres.tsv",
 )
-LOG_COLUMNS = 200  # the width of Kedro's rich log lines: one record a line, not wrapped
 PROCESS_PEAK_LINE = re.compile(r"process peak RSS (?P<peak>[\d.]+) GB")  # hooks.NodeMemoryHooks
 
 
@@ -119,15 +118,14 @@ def kedro_command(*args: str) -> list[str]:
 
 
 def kedro_env() -> dict[str, str]:
-    """This process's environment, with Kedro's telemetry off, this venv first on PATH and
-    log lines :data:`LOG_COLUMNS` wide."""
+    """This process's environment, with Kedro's telemetry off and this venv first on PATH
+    (the project's ``conf/logging.yml`` writes one log record a line)."""
     bin_dir = str(Path(sys.executable).parent)
     path = os.environ.get("PATH", "/usr/bin:/bin")
     return {
         **os.environ,
         "KEDRO_DISABLE_TELEMETRY": "1",
         "PATH": f"{bin_dir}:{path}",
-        "COLUMNS": str(LOG_COLUMNS),
     }
 
 
